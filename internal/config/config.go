@@ -1,0 +1,280 @@
+// Package config holds Tollgate's typed configuration: defaults, an optional JSON file,
+// TOLLGATE_* environment variables and command-line flags, applied in that order, and
+// Validate, which every entry point calls before starting anything.
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// WellKnownTykSecret is the admin secret shipped in Tyk's sample configuration. It is
+// published in countless tutorials, so Tollgate refuses it.
+const WellKnownTykSecret = "352d20ee67be67f6340b4c0605b044b7"
+
+// Duration is a time.Duration that reads and writes JSON as a Go duration string ("5s").
+type Duration time.Duration
+
+// UnmarshalJSON accepts "1m30s" style strings or a number of seconds.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		v, err := time.ParseDuration(s)
+		if err != nil {
+			return fmt.Errorf("invalid duration %q", s)
+		}
+		*d = Duration(v)
+		return nil
+	}
+	var secs float64
+	if err := json.Unmarshal(b, &secs); err != nil {
+		return fmt.Errorf("duration must be a string like \"30s\" or a number of seconds")
+	}
+	*d = Duration(secs * float64(time.Second))
+	return nil
+}
+
+// MarshalJSON writes the duration as a Go duration string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// Config is the whole of Tollgate's configuration.
+type Config struct {
+	// DataDir holds the SQLite database and generated secrets.
+	DataDir string `json:"data_dir"`
+	// GatewayAddr is where the gateway and its /tyk/ control API listen.
+	GatewayAddr string `json:"gateway_addr"`
+	// DashboardAddr is where the dashboard UI and /api/ listen.
+	DashboardAddr string `json:"dashboard_addr"`
+	// Secret guards the /tyk/ control API (x-tyk-authorization header). When empty, a
+	// strong one is generated on first start and kept in DataDir.
+	Secret string `json:"secret"`
+	// AppsDir, when set, is a folder of Tyk classic API definition files loaded at start.
+	AppsDir string `json:"apps_dir"`
+	// LogLevel is one of debug, info, warn, error.
+	LogLevel string `json:"log_level"`
+	// LogFormat is text or json.
+	LogFormat string `json:"log_format"`
+	// RateLimiter picks the key rate-limit algorithm: "sliding" (exact sliding window,
+	// memory grows with the rate) or "gcra" (O(1) memory, smooth token bucket).
+	RateLimiter string `json:"rate_limiter"`
+	// ProxyTimeout bounds how long the gateway waits for an upstream's response headers.
+	ProxyTimeout Duration `json:"proxy_timeout"`
+	// QuotaFlushInterval is how often quota counters are written to the durable store;
+	// a crash loses at most this much counting.
+	QuotaFlushInterval Duration `json:"quota_flush_interval"`
+	// RateLimitHeaders selects which headers successful responses carry: "quotas"
+	// (Tyk's default, X-RateLimit-* describe the quota) or "ietf" (RateLimit-* headers
+	// describing the rate limit).
+	RateLimitHeaders string `json:"rate_limit_headers"`
+	// AllowMasterKeys lets a key with no access rights reach every API, as Tyk's
+	// allow_master_keys does. Off by default.
+	AllowMasterKeys bool `json:"allow_master_keys"`
+}
+
+// Defaults returns the configuration used when nothing is set.
+func Defaults() Config {
+	return Config{
+		DataDir:            "./tollgate-data",
+		GatewayAddr:        ":8080",
+		DashboardAddr:      "127.0.0.1:3000",
+		LogLevel:           "info",
+		LogFormat:          "text",
+		RateLimiter:        "sliding",
+		ProxyTimeout:       Duration(30 * time.Second),
+		QuotaFlushInterval: Duration(time.Second),
+		RateLimitHeaders:   "quotas",
+	}
+}
+
+// field ties one setting to its flag, env var and parser.
+type field struct {
+	flag, env, usage string
+	set              func(c *Config, v string) error
+}
+
+func str(p func(c *Config) *string) func(*Config, string) error {
+	return func(c *Config, v string) error { *p(c) = v; return nil }
+}
+
+func dur(p func(c *Config) *Duration) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("invalid duration %q", v)
+		}
+		*p(c) = Duration(d)
+		return nil
+	}
+}
+
+func boolean(p func(c *Config) *bool) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("invalid boolean %q", v)
+		}
+		*p(c) = b
+		return nil
+	}
+}
+
+var fields = []field{
+	{"data-dir", "TOLLGATE_DATA_DIR", "directory for the embedded store and generated secrets", str(func(c *Config) *string { return &c.DataDir })},
+	{"gateway-addr", "TOLLGATE_GATEWAY_ADDR", "gateway listen address (host:port)", str(func(c *Config) *string { return &c.GatewayAddr })},
+	{"dashboard-addr", "TOLLGATE_DASHBOARD_ADDR", "dashboard listen address (host:port)", str(func(c *Config) *string { return &c.DashboardAddr })},
+	{"secret", "TOLLGATE_SECRET", "admin secret for the /tyk/ control API (generated on first start if unset)", str(func(c *Config) *string { return &c.Secret })},
+	{"apps-dir", "TOLLGATE_APPS_DIR", "folder of Tyk classic API definition *.json files to load at start", str(func(c *Config) *string { return &c.AppsDir })},
+	{"log-level", "TOLLGATE_LOG_LEVEL", "debug, info, warn or error", str(func(c *Config) *string { return &c.LogLevel })},
+	{"log-format", "TOLLGATE_LOG_FORMAT", "text or json", str(func(c *Config) *string { return &c.LogFormat })},
+	{"rate-limiter", "TOLLGATE_RATE_LIMITER", "key rate-limit algorithm: sliding or gcra", str(func(c *Config) *string { return &c.RateLimiter })},
+	{"proxy-timeout", "TOLLGATE_PROXY_TIMEOUT", "how long to wait for upstream response headers", dur(func(c *Config) *Duration { return &c.ProxyTimeout })},
+	{"quota-flush-interval", "TOLLGATE_QUOTA_FLUSH_INTERVAL", "how often quota counters are persisted", dur(func(c *Config) *Duration { return &c.QuotaFlushInterval })},
+	{"rate-limit-headers", "TOLLGATE_RATE_LIMIT_HEADERS", "quotas (Tyk's X-RateLimit-*) or ietf (RateLimit-*)", str(func(c *Config) *string { return &c.RateLimitHeaders })},
+	{"allow-master-keys", "TOLLGATE_ALLOW_MASTER_KEYS", "let keys without access rights reach every API", boolean(func(c *Config) *bool { return &c.AllowMasterKeys })},
+}
+
+// Load builds a Config for a subcommand from its arguments and environment: defaults,
+// then the JSON file named by --config (or TOLLGATE_CONFIG), then TOLLGATE_* variables,
+// then flags. It returns the remaining positional arguments.
+func Load(name string, args []string, getenv func(string) string, stderr io.Writer) (Config, []string, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", getenv("TOLLGATE_CONFIG"), "JSON configuration file")
+	values := make(map[string]*string, len(fields))
+	for _, f := range fields {
+		values[f.flag] = fs.String(f.flag, "", f.usage+" (env "+f.env+")")
+	}
+	if err := fs.Parse(args); err != nil {
+		return Config{}, nil, err
+	}
+
+	cfg := Defaults()
+	if *configPath != "" {
+		if err := cfg.loadFile(*configPath); err != nil {
+			return Config{}, nil, err
+		}
+	}
+	for _, f := range fields {
+		if v := getenv(f.env); v != "" {
+			if err := f.set(&cfg, v); err != nil {
+				return Config{}, nil, fmt.Errorf("%s: %w", f.env, err)
+			}
+		}
+	}
+	var flagErr error
+	fs.Visit(func(fl *flag.Flag) {
+		for _, f := range fields {
+			if f.flag == fl.Name && flagErr == nil {
+				if err := f.set(&cfg, *values[f.flag]); err != nil {
+					flagErr = fmt.Errorf("--%s: %w", f.flag, err)
+				}
+			}
+		}
+	})
+	if flagErr != nil {
+		return Config{}, nil, flagErr
+	}
+	return cfg, fs.Args(), cfg.Validate()
+}
+
+func (c *Config) loadFile(path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read config file: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(c); err != nil {
+		return fmt.Errorf("config file %s: %w", path, err)
+	}
+	if dec.More() {
+		return fmt.Errorf("config file %s: trailing data after the JSON object", path)
+	}
+	return nil
+}
+
+// Validate reports every problem with c at once.
+func (c Config) Validate() error {
+	var errs []error
+	if strings.TrimSpace(c.DataDir) == "" {
+		errs = append(errs, errors.New("data_dir must not be empty"))
+	}
+	for name, addr := range map[string]string{"gateway_addr": c.GatewayAddr, "dashboard_addr": c.DashboardAddr} {
+		if err := validateAddr(addr); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+		}
+	}
+	if c.GatewayAddr == c.DashboardAddr {
+		errs = append(errs, errors.New("gateway_addr and dashboard_addr must differ"))
+	}
+	if err := ValidateSecret(c.Secret, true); err != nil {
+		errs = append(errs, err)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log_level must be debug, info, warn or error, not %q", c.LogLevel))
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		errs = append(errs, fmt.Errorf("log_format must be text or json, not %q", c.LogFormat))
+	}
+	switch c.RateLimiter {
+	case "sliding", "gcra":
+	default:
+		errs = append(errs, fmt.Errorf("rate_limiter must be sliding or gcra, not %q", c.RateLimiter))
+	}
+	switch c.RateLimitHeaders {
+	case "quotas", "ietf":
+	default:
+		errs = append(errs, fmt.Errorf("rate_limit_headers must be quotas or ietf, not %q", c.RateLimitHeaders))
+	}
+	if c.ProxyTimeout <= 0 {
+		errs = append(errs, errors.New("proxy_timeout must be positive"))
+	}
+	if c.QuotaFlushInterval <= 0 || time.Duration(c.QuotaFlushInterval) > time.Minute {
+		errs = append(errs, errors.New("quota_flush_interval must be between 1ns and 1m"))
+	}
+	return errors.Join(errs...)
+}
+
+// ValidateSecret checks an admin secret. An empty secret is allowed only where the
+// caller will generate one (allowEmpty).
+func ValidateSecret(s string, allowEmpty bool) error {
+	switch {
+	case s == "" && allowEmpty:
+		return nil
+	case strings.TrimSpace(s) == "":
+		return errors.New("secret must not be empty")
+	case s == WellKnownTykSecret:
+		return errors.New("secret is Tyk's published sample secret; choose your own (or leave it unset to generate one)")
+	case len(s) < 16:
+		return errors.New("secret must be at least 16 characters")
+	}
+	return nil
+}
+
+func validateAddr(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("invalid address %q: want host:port", addr)
+	}
+	if host != "" && net.ParseIP(host) == nil && strings.ContainsAny(host, " /") {
+		return fmt.Errorf("invalid host %q", host)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("invalid port %q", port)
+	}
+	return nil
+}

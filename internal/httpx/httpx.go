@@ -1,0 +1,187 @@
+// Package httpx holds the HTTP plumbing shared by Tollgate's servers: handlers that
+// return errors, one place that renders those errors as JSON and logs them, request
+// body decoding with size limits, and server construction with sane timeouts.
+package httpx
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Error is an error with an HTTP status and a message that is safe to show to clients.
+// The wrapped cause is logged but never sent.
+type Error struct {
+	Status  int
+	Message string
+	Err     error
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%d %s: %v", e.Status, e.Message, e.Err)
+	}
+	return fmt.Sprintf("%d %s", e.Status, e.Message)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Errorf returns an *Error with a formatted public message.
+func Errorf(status int, format string, args ...any) *Error {
+	return &Error{Status: status, Message: fmt.Sprintf(format, args...)}
+}
+
+// Wrap returns an *Error with a public message and an internal cause.
+func Wrap(status int, msg string, err error) *Error {
+	return &Error{Status: status, Message: msg, Err: err}
+}
+
+// Renderer writes an error response body in one API's dialect.
+type Renderer func(w http.ResponseWriter, status int, msg string)
+
+// HandlerFunc is an HTTP handler that reports failure by returning an error.
+type HandlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// Adapter turns HandlerFuncs into http.Handlers, rendering returned errors with Render
+// and logging them with Log. Errors that are not *Error become a 500 whose cause is
+// logged and not sent.
+type Adapter struct {
+	Log    *slog.Logger
+	Render Renderer
+}
+
+// Handle adapts h.
+func (a Adapter) Handle(h HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			a.Fail(w, r, err)
+		}
+	})
+}
+
+// Fail renders err and logs it: client errors at debug level, server errors at error level.
+func (a Adapter) Fail(w http.ResponseWriter, r *http.Request, err error) {
+	var he *Error
+	if !errors.As(err, &he) {
+		he = &Error{Status: http.StatusInternalServerError, Message: "Internal server error", Err: err}
+	}
+	level := slog.LevelDebug
+	if he.Status >= 500 {
+		level = slog.LevelError
+	}
+	if a.Log != nil {
+		attrs := []any{"method", r.Method, "path", r.URL.Path, "status", he.Status, "message", he.Message}
+		if he.Err != nil {
+			attrs = append(attrs, "error", he.Err.Error())
+		}
+		a.Log.Log(r.Context(), level, "request failed", attrs...)
+	}
+	a.Render(w, he.Status, he.Message)
+}
+
+// WriteJSON writes v as JSON with the given status and a trailing newline.
+func WriteJSON(w http.ResponseWriter, status int, v any) error {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return fmt.Errorf("encode response: %w", err)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, err := w.Write(buf.Bytes())
+	return err
+}
+
+// MaxBodyBytes is the default limit on JSON request bodies for management APIs.
+const MaxBodyBytes = 1 << 20
+
+// ReadBody reads the request body up to limit bytes. A larger body is a 413.
+func ReadBody(r *http.Request, limit int64) ([]byte, error) {
+	if r.Body == nil {
+		return nil, nil
+	}
+	data, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	if err != nil {
+		return nil, Wrap(http.StatusBadRequest, "Request body could not be read", err)
+	}
+	if int64(len(data)) > limit {
+		return nil, Errorf(http.StatusRequestEntityTooLarge, "Request body too large (limit %d bytes)", limit)
+	}
+	return data, nil
+}
+
+// DescribeJSONError turns a json decoding error into a short message that names the
+// problem (and the field, where the decoder knows it) without echoing the input.
+func DescribeJSONError(err error) string {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return fmt.Sprintf("malformed JSON at byte %d", syn.Offset)
+	case errors.As(err, &typ):
+		if typ.Field != "" {
+			return fmt.Sprintf("field %q must be %s, not %s", typ.Field, jsonKind(typ.Type.Kind().String()), typ.Value)
+		}
+		return fmt.Sprintf("expected %s, not %s", jsonKind(typ.Type.Kind().String()), typ.Value)
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return "unexpected end of JSON input"
+	default:
+		return strings.TrimPrefix(err.Error(), "json: ")
+	}
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "string":
+		return "a string"
+	case "bool":
+		return "a boolean"
+	case "slice", "array":
+		return "an array"
+	case "map", "struct":
+		return "an object"
+	case "ptr", "interface":
+		return "a value"
+	default:
+		return "a number"
+	}
+}
+
+// ServerTimeouts are the timeouts every Tollgate listener uses.
+type ServerTimeouts struct {
+	ReadHeader time.Duration
+	Read       time.Duration
+	Write      time.Duration
+	Idle       time.Duration
+}
+
+// DefaultTimeouts suit management APIs and ordinary proxied requests. Handlers that
+// legitimately run longer (WebSocket upgrades, long streams) lift their own deadlines
+// with http.ResponseController.
+var DefaultTimeouts = ServerTimeouts{
+	ReadHeader: 10 * time.Second,
+	Read:       60 * time.Second,
+	Write:      120 * time.Second,
+	Idle:       120 * time.Second,
+}
+
+// NewServer returns an http.Server with t's timeouts and a bounded header size.
+func NewServer(addr string, h http.Handler, t ServerTimeouts, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           h,
+		ReadHeaderTimeout: t.ReadHeader,
+		ReadTimeout:       t.Read,
+		WriteTimeout:      t.Write,
+		IdleTimeout:       t.Idle,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}

@@ -1,0 +1,441 @@
+// Package sqlite is the embedded store: one SQLite file through the pure-Go
+// modernc.org/sqlite driver, so the binary needs no cgo and no set-up.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/tollgate/tollgate/internal/store"
+
+	sqlite3 "modernc.org/sqlite"
+	sqlite3lib "modernc.org/sqlite/lib"
+)
+
+// DB is a store.Store backed by SQLite.
+type DB struct {
+	db *sql.DB
+}
+
+var _ store.Store = (*DB)(nil)
+
+// migrations are applied in order; the index of the last applied one is kept in
+// PRAGMA user_version. Never edit a released entry: append.
+var migrations = []string{
+	`CREATE TABLE apis (
+		id TEXT PRIMARY KEY,
+		org_id TEXT NOT NULL,
+		route_key TEXT NOT NULL UNIQUE,
+		definition BLOB NOT NULL,
+		created_at INTEGER NOT NULL,
+		updated_at INTEGER NOT NULL
+	);
+	CREATE TABLE keys (
+		hash TEXT PRIMARY KEY,
+		org_id TEXT NOT NULL,
+		session BLOB NOT NULL,
+		created_at INTEGER NOT NULL,
+		updated_at INTEGER NOT NULL
+	);
+	CREATE INDEX keys_org_created ON keys(org_id, created_at);
+	CREATE INDEX keys_created ON keys(created_at);
+	CREATE TABLE key_apis (
+		hash TEXT NOT NULL REFERENCES keys(hash) ON DELETE CASCADE,
+		api_id TEXT NOT NULL,
+		PRIMARY KEY (api_id, hash)
+	);
+	CREATE INDEX key_apis_hash ON key_apis(hash);
+	CREATE TABLE quota_counters (
+		name TEXT PRIMARY KEY,
+		used INTEGER NOT NULL,
+		renews_at INTEGER NOT NULL
+	);`,
+}
+
+// Open opens (creating if needed) the database file at path and migrates it.
+func Open(ctx context.Context, path string) (*DB, error) {
+	// Pragmas chosen for a server workload: WAL lets readers run beside the writer;
+	// synchronous NORMAL is durable across process crashes in WAL mode (only an OS
+	// crash can lose the last transactions); busy_timeout makes writers queue rather
+	// than fail; immediate transactions avoid read-to-write upgrade deadlocks.
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Add("_pragma", "foreign_keys(ON)")
+	q.Set("_txlock", "immediate")
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(8)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	if err := migrate(ctx, db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("migrate sqlite %s: %w", path, err)
+	}
+	return &DB{db: db}, nil
+}
+
+func migrate(ctx context.Context, db *sql.DB) error {
+	var version int
+	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return err
+	}
+	if version > len(migrations) {
+		return fmt.Errorf("database schema version %d is newer than this binary (%d)", version, len(migrations))
+	}
+	for i := version; i < len(migrations); i++ {
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migration %d: %w", i+1, err)
+		}
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", i+1)); err != nil {
+			tx.Rollback()
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Close closes the database.
+func (d *DB) Close() error { return d.db.Close() }
+
+func isConstraint(err error) bool {
+	var se *sqlite3.Error
+	if errors.As(err, &se) {
+		code := se.Code() & 0xff
+		return code == sqlite3lib.SQLITE_CONSTRAINT
+	}
+	return false
+}
+
+func ts(t time.Time) int64 { return t.UnixNano() }
+
+func fromTS(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+// ListAPIs returns every API, oldest first.
+func (d *DB) ListAPIs(ctx context.Context) ([]store.API, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT id, org_id, route_key, definition, created_at, updated_at FROM apis ORDER BY created_at, id`)
+	if err != nil {
+		return nil, fmt.Errorf("list apis: %w", err)
+	}
+	defer rows.Close()
+	var out []store.API
+	for rows.Next() {
+		var a store.API
+		var c, u int64
+		if err := rows.Scan(&a.ID, &a.OrgID, &a.RouteKey, &a.Definition, &c, &u); err != nil {
+			return nil, fmt.Errorf("list apis: %w", err)
+		}
+		a.CreatedAt, a.UpdatedAt = fromTS(c), fromTS(u)
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// GetAPI returns one API.
+func (d *DB) GetAPI(ctx context.Context, id string) (store.API, error) {
+	var a store.API
+	var c, u int64
+	err := d.db.QueryRowContext(ctx, `SELECT id, org_id, route_key, definition, created_at, updated_at FROM apis WHERE id = ?`, id).
+		Scan(&a.ID, &a.OrgID, &a.RouteKey, &a.Definition, &c, &u)
+	if errors.Is(err, sql.ErrNoRows) {
+		return a, store.ErrNotFound
+	}
+	if err != nil {
+		return a, fmt.Errorf("get api: %w", err)
+	}
+	a.CreatedAt, a.UpdatedAt = fromTS(c), fromTS(u)
+	return a, nil
+}
+
+// CreateAPI inserts an API.
+func (d *DB) CreateAPI(ctx context.Context, a store.API) error {
+	_, err := d.db.ExecContext(ctx, `INSERT INTO apis (id, org_id, route_key, definition, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)`,
+		a.ID, a.OrgID, a.RouteKey, a.Definition, ts(a.CreatedAt), ts(a.UpdatedAt))
+	if isConstraint(err) {
+		return store.ErrConflict
+	}
+	if err != nil {
+		return fmt.Errorf("create api: %w", err)
+	}
+	return nil
+}
+
+// UpdateAPI replaces an API, keeping its creation time.
+func (d *DB) UpdateAPI(ctx context.Context, a store.API) error {
+	res, err := d.db.ExecContext(ctx, `UPDATE apis SET org_id = ?, route_key = ?, definition = ?, updated_at = ? WHERE id = ?`,
+		a.OrgID, a.RouteKey, a.Definition, ts(a.UpdatedAt), a.ID)
+	if isConstraint(err) {
+		return store.ErrConflict
+	}
+	if err != nil {
+		return fmt.Errorf("update api: %w", err)
+	}
+	return affectedOne(res)
+}
+
+// DeleteAPI removes an API.
+func (d *DB) DeleteAPI(ctx context.Context, id string) error {
+	res, err := d.db.ExecContext(ctx, `DELETE FROM apis WHERE id = ?`, id)
+	if err != nil {
+		return fmt.Errorf("delete api: %w", err)
+	}
+	return affectedOne(res)
+}
+
+func affectedOne(res sql.Result) error {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return store.ErrNotFound
+	}
+	return nil
+}
+
+// CreateKey inserts a key and its API index rows in one transaction.
+func (d *DB) CreateKey(ctx context.Context, k store.Key) error {
+	return d.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO keys (hash, org_id, session, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`,
+			k.Hash, k.OrgID, k.Session, ts(k.CreatedAt), ts(k.UpdatedAt))
+		if isConstraint(err) {
+			return store.ErrConflict
+		}
+		if err != nil {
+			return fmt.Errorf("create key: %w", err)
+		}
+		return insertKeyAPIs(ctx, tx, k)
+	})
+}
+
+func insertKeyAPIs(ctx context.Context, tx *sql.Tx, k store.Key) error {
+	for _, id := range k.APIIDs {
+		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO key_apis (hash, api_id) VALUES (?, ?)`, k.Hash, id); err != nil {
+			return fmt.Errorf("index key apis: %w", err)
+		}
+	}
+	return nil
+}
+
+// UpdateKey replaces a key's session and API index rows.
+func (d *DB) UpdateKey(ctx context.Context, k store.Key) error {
+	return d.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE keys SET org_id = ?, session = ?, updated_at = ? WHERE hash = ?`,
+			k.OrgID, k.Session, ts(k.UpdatedAt), k.Hash)
+		if err != nil {
+			return fmt.Errorf("update key: %w", err)
+		}
+		if err := affectedOne(res); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM key_apis WHERE hash = ?`, k.Hash); err != nil {
+			return fmt.Errorf("update key apis: %w", err)
+		}
+		return insertKeyAPIs(ctx, tx, k)
+	})
+}
+
+func (d *DB) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+const keyColumns = `k.hash, k.org_id, k.session, k.created_at, k.updated_at`
+
+func (d *DB) loadKeyAPIs(ctx context.Context, k *store.Key) error {
+	rows, err := d.db.QueryContext(ctx, `SELECT api_id FROM key_apis WHERE hash = ? ORDER BY api_id`, k.Hash)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return err
+		}
+		k.APIIDs = append(k.APIIDs, id)
+	}
+	return rows.Err()
+}
+
+// GetKey returns one key by hash.
+func (d *DB) GetKey(ctx context.Context, hash string) (store.Key, error) {
+	var k store.Key
+	var c, u int64
+	err := d.db.QueryRowContext(ctx, `SELECT `+keyColumns+` FROM keys k WHERE k.hash = ?`, hash).
+		Scan(&k.Hash, &k.OrgID, &k.Session, &c, &u)
+	if errors.Is(err, sql.ErrNoRows) {
+		return k, store.ErrNotFound
+	}
+	if err != nil {
+		return k, fmt.Errorf("get key: %w", err)
+	}
+	k.CreatedAt, k.UpdatedAt = fromTS(c), fromTS(u)
+	if err := d.loadKeyAPIs(ctx, &k); err != nil {
+		return k, fmt.Errorf("get key apis: %w", err)
+	}
+	return k, nil
+}
+
+// DeleteKey removes a key (its API index rows go with it).
+func (d *DB) DeleteKey(ctx context.Context, hash string) error {
+	res, err := d.db.ExecContext(ctx, `DELETE FROM keys WHERE hash = ?`, hash)
+	if err != nil {
+		return fmt.Errorf("delete key: %w", err)
+	}
+	return affectedOne(res)
+}
+
+func keyWhere(f store.KeyFilter) (string, []any) {
+	var conds []string
+	var args []any
+	if f.OrgID != "" {
+		conds = append(conds, "k.org_id = ?")
+		args = append(args, f.OrgID)
+	}
+	if f.APIID != "" {
+		conds = append(conds, "EXISTS (SELECT 1 FROM key_apis a WHERE a.hash = k.hash AND a.api_id = ?)")
+		args = append(args, f.APIID)
+	}
+	if f.HashPrefix != "" {
+		// Hashes are lowercase hex, so a range scan is an exact prefix match and needs
+		// no LIKE escaping.
+		conds = append(conds, "k.hash >= ? AND k.hash < ?")
+		args = append(args, f.HashPrefix, f.HashPrefix+"\xff")
+	}
+	if len(conds) == 0 {
+		return "", nil
+	}
+	return " WHERE " + strings.Join(conds, " AND "), args
+}
+
+// ListKeys returns keys matching f, newest first.
+func (d *DB) ListKeys(ctx context.Context, f store.KeyFilter) ([]store.Key, error) {
+	where, args := keyWhere(f)
+	q := `SELECT ` + keyColumns + ` FROM keys k` + where + ` ORDER BY k.created_at DESC, k.hash`
+	if f.Limit > 0 {
+		q += fmt.Sprintf(" LIMIT %d OFFSET %d", f.Limit, max(f.Offset, 0))
+	}
+	rows, err := d.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list keys: %w", err)
+	}
+	var out []store.Key
+	for rows.Next() {
+		var k store.Key
+		var c, u int64
+		if err := rows.Scan(&k.Hash, &k.OrgID, &k.Session, &c, &u); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("list keys: %w", err)
+		}
+		k.CreatedAt, k.UpdatedAt = fromTS(c), fromTS(u)
+		out = append(out, k)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list keys: %w", err)
+	}
+	for i := range out {
+		if err := d.loadKeyAPIs(ctx, &out[i]); err != nil {
+			return nil, fmt.Errorf("list key apis: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// CountKeys counts keys matching f (ignoring Limit and Offset).
+func (d *DB) CountKeys(ctx context.Context, f store.KeyFilter) (int, error) {
+	where, args := keyWhere(f)
+	var n int
+	if err := d.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM keys k`+where, args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count keys: %w", err)
+	}
+	return n, nil
+}
+
+// SaveCounters upserts quota counters in one transaction.
+func (d *DB) SaveCounters(ctx context.Context, cs []store.Counter) error {
+	if len(cs) == 0 {
+		return nil
+	}
+	return d.tx(ctx, func(tx *sql.Tx) error {
+		stmt, err := tx.PrepareContext(ctx, `INSERT INTO quota_counters (name, used, renews_at) VALUES (?, ?, ?)
+			ON CONFLICT(name) DO UPDATE SET used = excluded.used, renews_at = excluded.renews_at`)
+		if err != nil {
+			return fmt.Errorf("save counters: %w", err)
+		}
+		defer stmt.Close()
+		for _, c := range cs {
+			var renews int64
+			if !c.RenewsAt.IsZero() {
+				renews = c.RenewsAt.UnixNano()
+			}
+			if _, err := stmt.ExecContext(ctx, c.Name, c.Used, renews); err != nil {
+				return fmt.Errorf("save counter: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// LoadCounters returns every persisted counter.
+func (d *DB) LoadCounters(ctx context.Context) ([]store.Counter, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT name, used, renews_at FROM quota_counters`)
+	if err != nil {
+		return nil, fmt.Errorf("load counters: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Counter
+	for rows.Next() {
+		var c store.Counter
+		var renews int64
+		if err := rows.Scan(&c.Name, &c.Used, &renews); err != nil {
+			return nil, fmt.Errorf("load counters: %w", err)
+		}
+		c.RenewsAt = fromTS(renews)
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// DeleteCounters removes counters whose name starts with prefix.
+func (d *DB) DeleteCounters(ctx context.Context, prefix string) error {
+	if prefix == "" {
+		return errors.New("delete counters: empty prefix")
+	}
+	_, err := d.db.ExecContext(ctx, `DELETE FROM quota_counters WHERE substr(name, 1, ?) = ?`, len(prefix), prefix)
+	if err != nil {
+		return fmt.Errorf("delete counters: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,261 @@
+// Package storetest is the conformance suite every store backend runs, so that the
+// embedded SQLite store and a server database behave the same to the code above them.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/tollgate/tollgate/internal/store"
+)
+
+// Run runs the whole suite. open must return a new, empty store each call.
+func Run(t *testing.T, open func(t *testing.T) store.Store) {
+	t.Run("APIs", func(t *testing.T) { testAPIs(t, open(t)) })
+	t.Run("Keys", func(t *testing.T) { testKeys(t, open(t)) })
+	t.Run("KeyFilters", func(t *testing.T) { testKeyFilters(t, open(t)) })
+	t.Run("Counters", func(t *testing.T) { testCounters(t, open(t)) })
+	t.Run("ConcurrentCreate", func(t *testing.T) { testConcurrentCreate(t, open(t)) })
+}
+
+var now = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+
+func testAPIs(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	a := store.API{ID: "a1", OrgID: "o", RouteKey: "/one", Definition: []byte(`{"api_id":"a1"}`), CreatedAt: now, UpdatedAt: now}
+	if err := s.CreateAPI(ctx, a); err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	if err := s.CreateAPI(ctx, a); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("create duplicate id: got %v, want ErrConflict", err)
+	}
+	dupRoute := a
+	dupRoute.ID = "a2"
+	if err := s.CreateAPI(ctx, dupRoute); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("create duplicate route: got %v, want ErrConflict", err)
+	}
+	b := store.API{ID: "b1", OrgID: "o", RouteKey: "/two", Definition: []byte(`{}`), CreatedAt: now.Add(time.Second), UpdatedAt: now.Add(time.Second)}
+	if err := s.CreateAPI(ctx, b); err != nil {
+		t.Fatalf("create b: %v", err)
+	}
+	got, err := s.GetAPI(ctx, "a1")
+	if err != nil {
+		t.Fatalf("get: %v", err)
+	}
+	if diff := cmp.Diff(a, got); diff != "" {
+		t.Errorf("get a1 (-want +got):\n%s", diff)
+	}
+	if _, err := s.GetAPI(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("get missing: got %v, want ErrNotFound", err)
+	}
+	list, err := s.ListAPIs(ctx)
+	if err != nil || len(list) != 2 || list[0].ID != "a1" || list[1].ID != "b1" {
+		t.Fatalf("list: %v %+v", err, list)
+	}
+
+	upd := a
+	upd.RouteKey = "/two"
+	if err := s.UpdateAPI(ctx, upd); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("update onto taken route: got %v, want ErrConflict", err)
+	}
+	upd.RouteKey = "/one-b"
+	upd.Definition = []byte(`{"api_id":"a1","x":1}`)
+	upd.CreatedAt = now.Add(time.Hour) // must be ignored
+	upd.UpdatedAt = now.Add(time.Minute)
+	if err := s.UpdateAPI(ctx, upd); err != nil {
+		t.Fatalf("update: %v", err)
+	}
+	got, _ = s.GetAPI(ctx, "a1")
+	if !got.CreatedAt.Equal(now) || !got.UpdatedAt.Equal(now.Add(time.Minute)) || string(got.Definition) != `{"api_id":"a1","x":1}` {
+		t.Errorf("after update: %+v", got)
+	}
+	missing := upd
+	missing.ID = "zz"
+	missing.RouteKey = "/zz"
+	if err := s.UpdateAPI(ctx, missing); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("update missing: got %v, want ErrNotFound", err)
+	}
+	if err := s.DeleteAPI(ctx, "a1"); err != nil {
+		t.Fatalf("delete: %v", err)
+	}
+	if err := s.DeleteAPI(ctx, "a1"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("delete twice: got %v, want ErrNotFound", err)
+	}
+	// The freed route can be taken again.
+	a.ID = "a3"
+	if err := s.CreateAPI(ctx, a); err != nil {
+		t.Errorf("reuse freed route: %v", err)
+	}
+}
+
+func key(hash, org string, age time.Duration, apis ...string) store.Key {
+	return store.Key{Hash: hash, OrgID: org, APIIDs: apis, Session: []byte(`{"org_id":"` + org + `"}`), CreatedAt: now.Add(age), UpdatedAt: now.Add(age)}
+}
+
+func testKeys(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	k := key("aa11", "o1", 0, "api1", "api2")
+	if err := s.CreateKey(ctx, k); err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	if err := s.CreateKey(ctx, k); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("create duplicate: got %v, want ErrConflict", err)
+	}
+	got, err := s.GetKey(ctx, "aa11")
+	if err != nil {
+		t.Fatalf("get: %v", err)
+	}
+	if diff := cmp.Diff(k, got); diff != "" {
+		t.Errorf("get (-want +got):\n%s", diff)
+	}
+	k2 := k
+	k2.APIIDs = []string{"api3"}
+	k2.Session = []byte(`{"rate":5}`)
+	k2.UpdatedAt = now.Add(time.Minute)
+	k2.CreatedAt = time.Time{} // must be ignored
+	if err := s.UpdateKey(ctx, k2); err != nil {
+		t.Fatalf("update: %v", err)
+	}
+	got, _ = s.GetKey(ctx, "aa11")
+	want := k2
+	want.CreatedAt = now
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("after update (-want +got):\n%s", diff)
+	}
+	if err := s.UpdateKey(ctx, key("bb", "o1", 0)); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("update missing: got %v", err)
+	}
+	if _, err := s.GetKey(ctx, "bb"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("get missing: got %v", err)
+	}
+	if err := s.DeleteKey(ctx, "aa11"); err != nil {
+		t.Fatalf("delete: %v", err)
+	}
+	if err := s.DeleteKey(ctx, "aa11"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("delete twice: got %v", err)
+	}
+	if n, _ := s.CountKeys(ctx, store.KeyFilter{APIID: "api3"}); n != 0 {
+		t.Errorf("api index survived delete: %d", n)
+	}
+}
+
+func testKeyFilters(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	for _, k := range []store.Key{
+		key("a1", "o1", 1*time.Second, "x"),
+		key("a2", "o1", 2*time.Second, "x", "y"),
+		key("b1", "o2", 3*time.Second, "y"),
+		key("b2", "o2", 4*time.Second),
+	} {
+		if err := s.CreateKey(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		name string
+		f    store.KeyFilter
+		want []string
+	}{
+		{"all newest first", store.KeyFilter{}, []string{"b2", "b1", "a2", "a1"}},
+		{"org", store.KeyFilter{OrgID: "o1"}, []string{"a2", "a1"}},
+		{"api", store.KeyFilter{APIID: "y"}, []string{"b1", "a2"}},
+		{"org and api", store.KeyFilter{OrgID: "o2", APIID: "y"}, []string{"b1"}},
+		{"prefix", store.KeyFilter{HashPrefix: "b"}, []string{"b2", "b1"}},
+		{"page", store.KeyFilter{Limit: 2, Offset: 1}, []string{"b1", "a2"}},
+		{"page past end", store.KeyFilter{Limit: 2, Offset: 10}, nil},
+		{"no match", store.KeyFilter{APIID: "none"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ks, err := s.ListKeys(ctx, tt.f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, k := range ks {
+				got = append(got, k.Hash)
+			}
+			if diff := cmp.Diff(tt.want, got, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+			n, err := s.CountKeys(ctx, store.KeyFilter{OrgID: tt.f.OrgID, APIID: tt.f.APIID, HashPrefix: tt.f.HashPrefix})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.f.Limit == 0 && n != len(tt.want) {
+				t.Errorf("count = %d, want %d", n, len(tt.want))
+			}
+		})
+	}
+}
+
+func testCounters(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	cs := []store.Counter{
+		{Name: "k1/", Used: 3, RenewsAt: now},
+		{Name: "k1/api", Used: 1},
+		{Name: "k2/", Used: 9, RenewsAt: now.Add(time.Hour)},
+	}
+	if err := s.SaveCounters(ctx, cs); err != nil {
+		t.Fatal(err)
+	}
+	cs[0].Used = 4
+	if err := s.SaveCounters(ctx, cs[:1]); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.LoadCounters(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sortOpt := cmpopts.SortSlices(func(a, b store.Counter) bool { return a.Name < b.Name })
+	if diff := cmp.Diff(cs, got, sortOpt); diff != "" {
+		t.Errorf("load (-want +got):\n%s", diff)
+	}
+	if err := s.DeleteCounters(ctx, "k1/"); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = s.LoadCounters(ctx)
+	if diff := cmp.Diff(cs[2:], got, sortOpt); diff != "" {
+		t.Errorf("after delete (-want +got):\n%s", diff)
+	}
+	if err := s.DeleteCounters(ctx, ""); err == nil {
+		t.Error("delete with empty prefix must fail, not wipe everything")
+	}
+}
+
+// testConcurrentCreate checks that racing creates of one key yield exactly one winner.
+func testConcurrentCreate(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	const n = 16
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() { errs[i] = s.CreateKey(ctx, key("same", "o", time.Duration(i), "a")) })
+	}
+	wg.Wait()
+	ok := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case errors.Is(err, store.ErrConflict):
+		default:
+			t.Errorf("unexpected error: %v", err)
+		}
+	}
+	if ok != 1 {
+		t.Errorf("%d creates succeeded, want exactly 1", ok)
+	}
+	for i := range n {
+		if err := s.CreateAPI(ctx, store.API{ID: fmt.Sprintf("api%d", i), RouteKey: fmt.Sprintf("/r%d", i), Definition: []byte("{}"), CreatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,21 @@
+#!/bin/sh
+# Installs what `make test` needs on a fresh Debian machine, only when it is missing.
+# Tests start and stop their own servers; this script only makes the programs available.
+set -eu
+
+need=""
+command -v gcc >/dev/null 2>&1 || need="$need gcc"           # go test -race needs cgo
+command -v redis-server >/dev/null 2>&1 || need="$need redis-server"
+command -v wrk >/dev/null 2>&1 || need="$need wrk"
+
+if [ -n "$need" ]; then
+	echo "installing:$need"
+	SUDO=""
+	[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+	export DEBIAN_FRONTEND=noninteractive
+	$SUDO apt-get update -qq
+	# shellcheck disable=SC2086
+	$SUDO apt-get install -y -qq $need >/dev/null
+fi
+command -v go >/dev/null 2>&1 || { echo "Go is required (https://go.dev/dl/)" >&2; exit 1; }
+echo "deps ok: $(go version)"
