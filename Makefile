@@ -40,7 +40,7 @@ unit:
 test: deps lint unit
 
 bench:
-	./bench/run.sh
+	./bench/run
 
 fmt:
 	gofmt -w .

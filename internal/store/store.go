@@ -101,5 +101,7 @@ type Store interface {
 	APIStore
 	KeyStore
 	CounterStore
+	// Ping reports whether the backend answers; readiness checks use it.
+	Ping(ctx context.Context) error
 	Close() error
 }

@@ -113,6 +113,9 @@ func migrate(ctx context.Context, db *sql.DB) error {
 // Close closes the database.
 func (d *DB) Close() error { return d.db.Close() }
 
+// Ping checks that the database file can be queried.
+func (d *DB) Ping(ctx context.Context) error { return d.db.PingContext(ctx) }
+
 func isConstraint(err error) bool {
 	var se *sqlite3.Error
 	if errors.As(err, &se) {

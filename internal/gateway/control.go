@@ -1,0 +1,202 @@
+package gateway
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/tollgate/tollgate/internal/apidef"
+	"github.com/tollgate/tollgate/internal/httpx"
+	"github.com/tollgate/tollgate/internal/manage"
+	"github.com/tollgate/tollgate/internal/store"
+)
+
+// maxDefinitionBytes bounds API definition bodies; real definitions with many
+// versions and middleware entries stay well under it.
+const maxDefinitionBytes = 2 << 20
+
+// statusReply is Tyk's control-API status message.
+type statusReply struct {
+	Status  string `json:"status"`
+	Message string `json:"message"`
+}
+
+// modifyReply is Tyk's control-API reply to a change.
+type modifyReply struct {
+	Key     string `json:"key"`
+	Status  string `json:"status"`
+	Action  string `json:"action"`
+	KeyHash string `json:"key_hash,omitempty"`
+}
+
+func renderStatus(w http.ResponseWriter, status int, msg string) {
+	_ = httpx.WriteJSON(w, status, statusReply{Status: "error", Message: msg})
+}
+
+// controlHandler builds the /tyk/ control API: every route in one place.
+func (g *Gateway) controlHandler() http.Handler {
+	mux := http.NewServeMux()
+	a := httpx.Adapter{Log: g.log, Render: renderStatus}
+	handle := func(pattern string, h httpx.HandlerFunc) { mux.Handle(pattern, a.Handle(h)) }
+	notAllowed := func(http.ResponseWriter, *http.Request) error {
+		return httpx.Errorf(http.StatusMethodNotAllowed, "Method not supported")
+	}
+
+	handle("GET /tyk/apis", g.listAPIs)
+	handle("POST /tyk/apis", g.createAPI)
+	handle("/tyk/apis", notAllowed)
+	handle("GET /tyk/apis/{id}", g.getAPI)
+	handle("PUT /tyk/apis/{id}", g.updateAPI)
+	handle("DELETE /tyk/apis/{id}", g.deleteAPI)
+	handle("/tyk/apis/{id}", notAllowed)
+	handle("GET /tyk/reload", g.reload)
+	handle("/tyk/reload", notAllowed)
+	handle("GET /tyk/reload/group", g.reload)
+	handle("/tyk/reload/group", notAllowed)
+	handle("/", func(http.ResponseWriter, *http.Request) error {
+		return httpx.Errorf(http.StatusNotFound, "Not found")
+	})
+	return g.requireSecret(stripTrailingSlash(mux))
+}
+
+// requireSecret guards the control API with the shared secret. Both sides are hashed
+// first so the constant-time compare does not leak the secret's length either.
+func (g *Gateway) requireSecret(next http.Handler) http.Handler {
+	want := sha256.Sum256([]byte(g.opts.Secret))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got := r.Header.Get("X-Tyk-Authorization")
+		sum := sha256.Sum256([]byte(got))
+		if got == "" || g.opts.Secret == "" || subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
+			g.log.Warn("control API: invalid or missing secret", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
+			renderStatus(w, http.StatusForbidden, "Attempted administrative access with invalid or missing key!")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// stripTrailingSlash lets clients call /tyk/apis/ as Tyk allows.
+func stripTrailingSlash(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.Path; len(p) > 1 && strings.HasSuffix(p, "/") {
+			r2 := r.Clone(r.Context())
+			r2.URL.Path = strings.TrimRight(p, "/")
+			r2.URL.RawPath = ""
+			if r2.URL.Path == "" {
+				r2.URL.Path = "/"
+			}
+			r = r2
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (g *Gateway) listAPIs(w http.ResponseWriter, r *http.Request) error {
+	apis, err := g.opts.APIs.List(r.Context())
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	buf.WriteByte('[')
+	for i, a := range apis {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		buf.Write(a.Definition)
+	}
+	buf.WriteString("]\n")
+	w.Header().Set("Content-Type", "application/json")
+	_, err = w.Write(buf.Bytes())
+	return err
+}
+
+func (g *Gateway) getAPI(w http.ResponseWriter, r *http.Request) error {
+	a, err := g.opts.APIs.Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return apiError(err)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, err = w.Write(append(a.Definition, '\n'))
+	return err
+}
+
+func (g *Gateway) createAPI(w http.ResponseWriter, r *http.Request) error {
+	body, err := readJSONBody(r)
+	if err != nil {
+		return err
+	}
+	d, err := g.opts.APIs.Create(r.Context(), body)
+	if err != nil {
+		return apiError(err)
+	}
+	g.log.Info("API created", "api_id", d.APIID(), "listen_path", d.Proxy().ListenPath)
+	return httpx.WriteJSON(w, http.StatusOK, modifyReply{Key: d.APIID(), Status: "ok", Action: "added"})
+}
+
+func (g *Gateway) updateAPI(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	if _, err := g.opts.APIs.Get(r.Context(), id); err != nil {
+		return apiError(err)
+	}
+	body, err := readJSONBody(r)
+	if err != nil {
+		return err
+	}
+	if _, err := g.opts.APIs.Update(r.Context(), id, body); err != nil {
+		return apiError(err)
+	}
+	g.log.Info("API updated", "api_id", id)
+	return httpx.WriteJSON(w, http.StatusOK, modifyReply{Key: id, Status: "ok", Action: "modified"})
+}
+
+func (g *Gateway) deleteAPI(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	if err := g.opts.APIs.Delete(r.Context(), id); err != nil {
+		return apiError(err)
+	}
+	g.log.Info("API deleted", "api_id", id)
+	return httpx.WriteJSON(w, http.StatusOK, modifyReply{Key: id, Status: "ok", Action: "deleted"})
+}
+
+// reload answers Tyk's reload calls. Changes are live as soon as they are stored, so
+// there is nothing to schedule; rebuilding anyway picks up edits made to the store by
+// another process.
+func (g *Gateway) reload(w http.ResponseWriter, r *http.Request) error {
+	if err := g.Reload(r.Context()); err != nil {
+		return err
+	}
+	return httpx.WriteJSON(w, http.StatusOK, statusReply{Status: "ok", Message: ""})
+}
+
+// readJSONBody reads a size-limited body and checks it is JSON, answering Tyk's
+// "Request malformed" with the decoder's reason when it is not.
+func readJSONBody(r *http.Request) ([]byte, error) {
+	body, err := httpx.ReadBody(r, maxDefinitionBytes)
+	if err != nil {
+		return nil, err
+	}
+	var v any
+	if err := json.Unmarshal(body, &v); err != nil {
+		return nil, httpx.Errorf(http.StatusBadRequest, "Request malformed: %s", httpx.DescribeJSONError(err))
+	}
+	return body, nil
+}
+
+// apiError maps the API service's errors onto Tyk's statuses and messages.
+func apiError(err error) error {
+	var ve *apidef.ValidationError
+	var ce *manage.ConflictError
+	switch {
+	case errors.As(err, &ve):
+		return httpx.Errorf(http.StatusBadRequest, "Validation of API Definition failed. Reason: %s.", strings.TrimSuffix(ve.Reason, "."))
+	case errors.As(err, &ce):
+		return httpx.Errorf(http.StatusConflict, "%s", ce.Message)
+	case errors.Is(err, store.ErrNotFound):
+		return httpx.Errorf(http.StatusNotFound, "API not found")
+	}
+	return err
+}

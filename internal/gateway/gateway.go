@@ -1,0 +1,259 @@
+// Package gateway is Tollgate's data plane: it routes requests by listen path over an
+// immutable snapshot, enforces keys, proxies to upstreams, and serves Tyk's /tyk/
+// control API, /hello and /ready on the same listener.
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tollgate/tollgate/internal/apidef"
+	"github.com/tollgate/tollgate/internal/events"
+	"github.com/tollgate/tollgate/internal/manage"
+	"github.com/tollgate/tollgate/internal/store"
+)
+
+// Options configure a Gateway.
+type Options struct {
+	Store store.Store
+	APIs  *manage.APIs
+	// Secret guards the /tyk/ control API. It must be validated by the caller.
+	Secret string
+	// ProxyTimeout bounds the wait for an upstream's response headers.
+	ProxyTimeout time.Duration
+	Log          *slog.Logger
+	Version      string
+}
+
+// Gateway serves proxied APIs and the control API. It is an http.Handler.
+type Gateway struct {
+	opts       Options
+	log        *slog.Logger
+	errorLog   *log.Logger
+	snap       atomic.Pointer[snapshot]
+	rebuildMu  sync.Mutex
+	transports *transportPool
+	buffers    *bufferPool
+	control    http.Handler
+	draining   atomic.Bool
+}
+
+// New returns a Gateway. Call Reload before serving traffic (New does not touch the
+// store) and subscribe it to change events with Watch.
+func New(opts Options) *Gateway {
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	if opts.ProxyTimeout <= 0 {
+		opts.ProxyTimeout = 30 * time.Second
+	}
+	g := &Gateway{
+		opts:       opts,
+		log:        opts.Log,
+		errorLog:   slog.NewLogLogger(opts.Log.Handler(), slog.LevelWarn),
+		transports: newTransportPool(opts.ProxyTimeout),
+		buffers:    newBufferPool(),
+	}
+	g.control = g.controlHandler()
+	return g
+}
+
+// Watch subscribes the gateway to change events: API changes rebuild the routing
+// snapshot before Publish returns.
+func (g *Gateway) Watch(bus *events.Bus) {
+	bus.Subscribe(func(e events.Event) {
+		if e.Kind == events.APIsChanged {
+			if err := g.Reload(context.Background()); err != nil {
+				g.log.Error("rebuild routes after change", "error", err.Error())
+			}
+		}
+	})
+}
+
+// Reload rebuilds the routing snapshot from the store and swaps it in. A stored
+// definition that no longer parses is logged and skipped rather than taking every
+// other API down with it.
+func (g *Gateway) Reload(ctx context.Context) error {
+	g.rebuildMu.Lock()
+	defer g.rebuildMu.Unlock()
+	apis, err := g.opts.Store.ListAPIs(ctx)
+	if err != nil {
+		return fmt.Errorf("load APIs: %w", err)
+	}
+	s := newSnapshot()
+	inUse := map[string]bool{}
+	for _, a := range apis {
+		d, err := apidef.Parse(a.Definition)
+		if err == nil {
+			err = d.Validate()
+		}
+		if err != nil {
+			g.log.Error("skipping stored API definition", "api_id", a.ID, "error", err.Error())
+			continue
+		}
+		if !d.Active() {
+			continue
+		}
+		rt, err := g.newRoute(d)
+		if err != nil {
+			g.log.Error("skipping stored API definition", "api_id", a.ID, "error", err.Error())
+			continue
+		}
+		s.add(d.Domain(), rt)
+		inUse[rt.target.Scheme+"://"+rt.target.Host] = true
+	}
+	g.snap.Store(s)
+	g.transports.retain(inUse)
+	g.log.Debug("routes rebuilt", "apis", len(apis))
+	return nil
+}
+
+func (g *Gateway) newRoute(d *apidef.Definition) (*route, error) {
+	p := d.Proxy()
+	lp, err := apidef.NormalizeListenPath(p.ListenPath)
+	if err != nil {
+		return nil, err
+	}
+	target, err := url.Parse(p.TargetURL)
+	if err != nil {
+		return nil, fmt.Errorf("target_url: %w", err)
+	}
+	rt := &route{
+		def:               d,
+		apiID:             d.APIID(),
+		listenPath:        lp,
+		escapedListenPath: (&url.URL{Path: lp}).EscapedPath(),
+		target:            target,
+		strip:             p.StripListenPath,
+		preserveHost:      p.PreserveHostHeader,
+	}
+	rt.proxy = g.newProxy(rt)
+	return rt, nil
+}
+
+// SetDraining marks the gateway as shutting down, so /ready answers 503 and load
+// balancers stop sending new traffic while in-flight requests finish.
+func (g *Gateway) SetDraining() { g.draining.Store(true) }
+
+// Close releases idle upstream connections.
+func (g *Gateway) Close() { g.transports.closeAll() }
+
+// ServeHTTP dispatches to health checks, the control API or a proxied API.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p := r.URL.Path
+	switch {
+	case p == "/hello":
+		g.hello(w, r)
+	case p == "/ready":
+		g.ready(w, r)
+	case p == "/tyk" || strings.HasPrefix(p, "/tyk/"):
+		g.control.ServeHTTP(w, r)
+	default:
+		g.serveAPI(w, r)
+	}
+}
+
+func (g *Gateway) serveAPI(w http.ResponseWriter, r *http.Request) {
+	if hasDotSegment(r.URL.Path) {
+		writeError(w, http.StatusBadRequest, "Request path must not contain '.' or '..' segments")
+		return
+	}
+	s := g.snap.Load()
+	var rt *route
+	if s != nil {
+		rt = s.lookup(r.Host, r.URL.Path)
+	}
+	if rt == nil {
+		writeError(w, http.StatusNotFound, "No API is served at this path")
+		return
+	}
+	// Proxied responses may stream for longer than the server's write timeout (SSE,
+	// downloads), and upgraded connections live as long as both ends want; lift the
+	// per-request deadlines the server set. Idle and header timeouts still apply.
+	rc := http.NewResponseController(w)
+	_ = rc.SetWriteDeadline(time.Time{})
+	if r.Header.Get("Upgrade") != "" {
+		_ = rc.SetReadDeadline(time.Time{})
+	}
+	rt.proxy.ServeHTTP(w, r)
+}
+
+// writeError writes Tyk's gateway error body: {"error": "..."}, indented as Tyk does.
+func writeError(w http.ResponseWriter, status int, msg string) {
+	b, _ := json.Marshal(msg)
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = fmt.Fprintf(w, "{\n    \"error\": %s\n}", b)
+}
+
+type healthCheck struct {
+	Status        string `json:"status"`
+	ComponentType string `json:"componentType"`
+	Output        string `json:"output,omitempty"`
+	Time          string `json:"time"`
+}
+
+// hello is the liveness check in Tyk's shape. It answers 200 while the process works
+// and reports the store's state in details; a store that does not answer makes it
+// "fail" with 503, as Tyk does when its datastore is down.
+func (g *Gateway) hello(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		writeError(w, http.StatusMethodNotAllowed, "Method not supported")
+		return
+	}
+	status, code := "pass", http.StatusOK
+	chk := healthCheck{Status: "pass", ComponentType: "datastore", Time: time.Now().UTC().Format(time.RFC3339)}
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := g.opts.Store.Ping(ctx); err != nil {
+		chk.Status, chk.Output = "fail", "store did not answer"
+		status, code = "fail", http.StatusServiceUnavailable
+		g.log.Error("health check: store ping failed", "error", err.Error())
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(map[string]any{
+		"status":      status,
+		"version":     g.opts.Version,
+		"description": "Tollgate gateway",
+		"details":     map[string]healthCheck{"store": chk},
+	})
+}
+
+// ready answers 200 once routes are loaded and the store answers, and 503 while
+// starting, draining or cut off from the store.
+func (g *Gateway) ready(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		writeError(w, http.StatusMethodNotAllowed, "Method not supported")
+		return
+	}
+	reason := ""
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	switch {
+	case g.draining.Load():
+		reason = "shutting down"
+	case g.snap.Load() == nil:
+		reason = "routes not loaded yet"
+	case g.opts.Store.Ping(ctx) != nil:
+		reason = "store did not answer"
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if reason != "" {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_ = json.NewEncoder(w).Encode(map[string]string{"status": "fail", "message": reason})
+		return
+	}
+	_ = json.NewEncoder(w).Encode(map[string]string{"status": "pass"})
+}

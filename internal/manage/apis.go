@@ -1,0 +1,179 @@
+// Package manage holds the management operations that every door into Tollgate shares:
+// the gateway's /tyk/ control API, the dashboard's /api/ REST API, the web UI and the
+// CLI all create, change and delete APIs and keys through these services, so the rules
+// (validation, uniqueness, change events) live once.
+package manage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/tollgate/tollgate/internal/apidef"
+	"github.com/tollgate/tollgate/internal/events"
+	"github.com/tollgate/tollgate/internal/store"
+)
+
+// ConflictError reports that a create would overwrite something that exists. It wraps
+// store.ErrConflict.
+type ConflictError struct{ Message string }
+
+func (e *ConflictError) Error() string { return e.Message }
+
+// Unwrap makes errors.Is(err, store.ErrConflict) true.
+func (e *ConflictError) Unwrap() error { return store.ErrConflict }
+
+// APIs manages API definitions.
+type APIs struct {
+	Store  store.APIStore
+	Events events.Publisher
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+func (s *APIs) now() time.Time {
+	if s.Now != nil {
+		return s.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// List returns every stored API, oldest first.
+func (s *APIs) List(ctx context.Context) ([]store.API, error) {
+	return s.Store.ListAPIs(ctx)
+}
+
+// Get returns one API; store.ErrNotFound if absent.
+func (s *APIs) Get(ctx context.Context, id string) (store.API, error) {
+	if apidef.ValidateAPIID(id) != nil {
+		return store.API{}, store.ErrNotFound
+	}
+	return s.Store.GetAPI(ctx, id)
+}
+
+// Create stores a new API from a Tyk classic definition, generating api_id when it is
+// absent. Problems with the definition are *apidef.ValidationError; an api_id that is
+// taken is a *ConflictError.
+func (s *APIs) Create(ctx context.Context, body []byte) (*apidef.Definition, error) {
+	d, err := apidef.Parse(body)
+	if err != nil {
+		return nil, err
+	}
+	if d.APIID() == "" {
+		d.SetAPIID(apidef.NewAPIID())
+	}
+	if err := d.Validate(); err != nil {
+		return nil, err
+	}
+	if _, err := s.Store.GetAPI(ctx, d.APIID()); err == nil {
+		return nil, &ConflictError{Message: fmt.Sprintf("API %s already exists; use PUT to replace it", d.APIID())}
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	if err := s.checkRoute(ctx, d, ""); err != nil {
+		return nil, err
+	}
+	raw, err := d.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	a := store.API{ID: d.APIID(), OrgID: d.OrgID(), RouteKey: d.RouteKey(), Definition: raw, CreatedAt: now, UpdatedAt: now}
+	if err := s.Store.CreateAPI(ctx, a); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return nil, &ConflictError{Message: fmt.Sprintf("API %s conflicts with an API created at the same time", d.APIID())}
+		}
+		return nil, err
+	}
+	s.publish(d.APIID())
+	return d, nil
+}
+
+// Update replaces the API id with a definition. The body's api_id may be absent (it is
+// taken from id) but must not name another API.
+func (s *APIs) Update(ctx context.Context, id string, body []byte) (*apidef.Definition, error) {
+	if _, err := s.Get(ctx, id); err != nil {
+		return nil, err
+	}
+	d, err := apidef.Parse(body)
+	if err != nil {
+		return nil, err
+	}
+	switch d.APIID() {
+	case "":
+		d.SetAPIID(id)
+	case id:
+	default:
+		return nil, &apidef.ValidationError{Reason: fmt.Sprintf("api_id %q in the body does not match %q in the path", d.APIID(), id)}
+	}
+	if err := d.Validate(); err != nil {
+		return nil, err
+	}
+	if err := s.checkRoute(ctx, d, id); err != nil {
+		return nil, err
+	}
+	raw, err := d.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	a := store.API{ID: id, OrgID: d.OrgID(), RouteKey: d.RouteKey(), Definition: raw, UpdatedAt: s.now()}
+	if err := s.Store.UpdateAPI(ctx, a); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return nil, &apidef.ValidationError{Reason: fmt.Sprintf("proxy.listen_path %q is already used by another API", d.Proxy().ListenPath)}
+		}
+		return nil, err
+	}
+	s.publish(id)
+	return d, nil
+}
+
+// Upsert creates the API or replaces it when its api_id exists. Loading a folder of
+// definition files at start uses it, so restarting with the same folder is harmless.
+func (s *APIs) Upsert(ctx context.Context, body []byte) (*apidef.Definition, error) {
+	d, err := apidef.Parse(body)
+	if err != nil {
+		return nil, err
+	}
+	if d.APIID() != "" {
+		if _, err := s.Store.GetAPI(ctx, d.APIID()); err == nil {
+			return s.Update(ctx, d.APIID(), body)
+		}
+	}
+	return s.Create(ctx, body)
+}
+
+// Delete removes an API; store.ErrNotFound if absent. Keys that name it keep their
+// access rights entry, which then grants nothing.
+func (s *APIs) Delete(ctx context.Context, id string) error {
+	if apidef.ValidateAPIID(id) != nil {
+		return store.ErrNotFound
+	}
+	if err := s.Store.DeleteAPI(ctx, id); err != nil {
+		return err
+	}
+	s.publish(id)
+	return nil
+}
+
+// checkRoute refuses a definition whose domain and listen path another API (not self)
+// already serves: two APIs on one route would make routing depend on load order.
+func (s *APIs) checkRoute(ctx context.Context, d *apidef.Definition, self string) error {
+	all, err := s.Store.ListAPIs(ctx)
+	if err != nil {
+		return err
+	}
+	rk := d.RouteKey()
+	for _, a := range all {
+		if a.ID != self && a.RouteKey == rk {
+			return &apidef.ValidationError{Reason: fmt.Sprintf("proxy.listen_path %q is already used by API %s", d.Proxy().ListenPath, a.ID)}
+		}
+	}
+	return nil
+}
+
+func (s *APIs) publish(id string) {
+	if s.Events != nil {
+		s.Events.Publish(events.Event{Kind: events.APIsChanged, APIID: id})
+	}
+}
