@@ -1,0 +1,89 @@
+package config
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLoadPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "c.json")
+	if err := os.WriteFile(file, []byte(`{"data_dir":"/from/file","log_level":"debug","proxy_timeout":"5s","gateway_addr":":9000"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"TOLLGATE_LOG_LEVEL": "warn", "TOLLGATE_GATEWAY_ADDR": ":9100"}
+	cfg, rest, err := Load("serve", []string{"--config", file, "--gateway-addr", "127.0.0.1:9200", "extra"}, func(k string) string { return env[k] }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.DataDir != "/from/file" || cfg.LogLevel != "warn" || cfg.GatewayAddr != "127.0.0.1:9200" || time.Duration(cfg.ProxyTimeout) != 5*time.Second {
+		t.Fatalf("precedence wrong: %+v", cfg)
+	}
+	if len(rest) != 1 || rest[0] != "extra" {
+		t.Fatalf("rest = %v", rest)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	cfg, _, err := Load("serve", nil, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.GatewayAddr != ":8080" || cfg.DashboardAddr != "127.0.0.1:3000" || cfg.DataDir != "./tollgate-data" {
+		t.Fatalf("defaults: %+v", cfg)
+	}
+}
+
+func TestLoadRejects(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"unknown config field", []string{"--config", write("u.json", `{"nope":1}`)}, nil, `unknown field "nope"`},
+		{"trailing data", []string{"--config", write("t.json", `{} {}`)}, nil, "trailing data"},
+		{"missing file", []string{"--config", filepath.Join(dir, "missing.json")}, nil, "read config file"},
+		{"bad addr", []string{"--gateway-addr", "nonsense"}, nil, "gateway_addr"},
+		{"bad port", []string{"--gateway-addr", ":99999"}, nil, "invalid port"},
+		{"same addrs", []string{"--gateway-addr", "127.0.0.1:1", "--dashboard-addr", "127.0.0.1:1"}, nil, "must differ"},
+		{"tyk sample secret", []string{"--secret", WellKnownTykSecret}, nil, "sample secret"},
+		{"short secret", []string{"--secret", "short"}, nil, "at least 16"},
+		{"blank secret", []string{"--secret", "    "}, nil, "must not be empty"},
+		{"bad level", nil, map[string]string{"TOLLGATE_LOG_LEVEL": "loud"}, "log_level"},
+		{"bad duration env", nil, map[string]string{"TOLLGATE_PROXY_TIMEOUT": "soon"}, "TOLLGATE_PROXY_TIMEOUT"},
+		{"zero timeout", []string{"--proxy-timeout", "0s"}, nil, "proxy_timeout must be positive"},
+		{"bad limiter", []string{"--rate-limiter", "bucket"}, nil, "rate_limiter"},
+		{"bad bool", []string{"--allow-master-keys", "perhaps"}, nil, "invalid boolean"},
+		{"unknown flag", []string{"--nope"}, nil, "flag provided but not defined"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := Load("serve", tt.args, func(k string) string { return tt.env[k] }, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestValidateReportsAll(t *testing.T) {
+	c := Defaults()
+	c.LogLevel, c.LogFormat = "x", "y"
+	err := c.Validate()
+	if err == nil || !strings.Contains(err.Error(), "log_level") || !strings.Contains(err.Error(), "log_format") {
+		t.Fatalf("want both problems, got %v", err)
+	}
+}
