@@ -1,0 +1,230 @@
+package limit
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tollgate/tollgate/internal/keys"
+	"github.com/tollgate/tollgate/internal/store"
+)
+
+// Quotas counts requests against quota_max per renewal period. Counts live in memory
+// and are written to the durable store by Flush (every quota_flush_interval and on
+// shutdown), so a clean restart loses nothing and a crash loses at most one flush
+// interval of counting.
+//
+// Periods renew lazily, as Tyk's do: a period starts at the first request after the
+// previous one ended, not on a calendar boundary.
+type Quotas struct {
+	shards  [shardCount]quotaShard
+	store   store.CounterStore
+	flushMu sync.Mutex // orders Flush against ResetHash so a reset counter is not resurrected
+}
+
+type quotaShard struct {
+	mu    sync.Mutex
+	m     map[Key]*quotaCount
+	dirty []Key
+}
+
+type quotaCount struct {
+	used     int64
+	renewsAt int64 // unix nanoseconds; 0 means the period never ends
+	dirty    bool
+}
+
+// NewQuotas returns empty quotas persisted to cs (nil: memory only).
+func NewQuotas(cs store.CounterStore) *Quotas {
+	q := &Quotas{store: cs}
+	for i := range q.shards {
+		q.shards[i].m = map[Key]*quotaCount{}
+	}
+	return q
+}
+
+// QuotaState is a counter's state after a charge or a read.
+type QuotaState struct {
+	Allowed bool
+	// Remaining is quota_max minus the requests counted in this period (never < 0).
+	Remaining int64
+	// RenewsAt is when the period ends (zero: never).
+	RenewsAt time.Time
+}
+
+// Charge counts one request against max per renewal seconds (<= 0: never renews) if
+// the period has room. A refused request is not counted.
+func (q *Quotas) Charge(k Key, max, renewal int64, now time.Time) QuotaState {
+	t := now.UnixNano()
+	sh := &q.shards[shardOf(k)]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	c := sh.m[k]
+	if c == nil {
+		c = &quotaCount{renewsAt: periodEnd(t, renewal)}
+		sh.m[k] = c
+	} else if c.renewsAt != 0 && t >= c.renewsAt {
+		c.used = 0
+		c.renewsAt = periodEnd(t, renewal)
+	}
+	st := QuotaState{RenewsAt: fromNanos(c.renewsAt)}
+	if c.used >= max {
+		return st
+	}
+	c.used++
+	if !c.dirty {
+		c.dirty = true
+		sh.dirty = append(sh.dirty, k)
+	}
+	st.Allowed = true
+	st.Remaining = max - c.used
+	return st
+}
+
+// Peek returns the state of a counter without charging it. found is false when the
+// counter has not been used in its current period.
+func (q *Quotas) Peek(k Key, max int64, now time.Time) (st QuotaState, found bool) {
+	t := now.UnixNano()
+	sh := &q.shards[shardOf(k)]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	c := sh.m[k]
+	if c == nil || (c.renewsAt != 0 && t >= c.renewsAt) {
+		return QuotaState{Allowed: max > 0, Remaining: max}, false
+	}
+	return QuotaState{Allowed: c.used < max, Remaining: clamp(max - c.used), RenewsAt: fromNanos(c.renewsAt)}, true
+}
+
+func clamp(n int64) int64 { return max(n, 0) }
+
+func periodEnd(t, renewal int64) int64 {
+	if renewal <= 0 {
+		return 0
+	}
+	return t + renewal*int64(time.Second)
+}
+
+func fromNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
+}
+
+// counterName is how a counter is named in the store: hash, then scope.
+func counterName(k Key) string { return k.Hash.String() + "/" + k.Scope }
+
+func parseCounterName(s string) (Key, bool) {
+	hs, scope, ok := strings.Cut(s, "/")
+	if !ok {
+		return Key{}, false
+	}
+	h, ok := keys.ParseHash(hs)
+	return Key{Hash: h, Scope: scope}, ok
+}
+
+// ResetHash forgets every quota counter of one key, in memory and in the store.
+func (q *Quotas) ResetHash(ctx context.Context, h keys.Hash) error {
+	q.flushMu.Lock()
+	defer q.flushMu.Unlock()
+	sh := &q.shards[h[0]]
+	sh.mu.Lock()
+	for k := range sh.m {
+		if k.Hash == h {
+			delete(sh.m, k)
+		}
+	}
+	sh.mu.Unlock()
+	if q.store == nil {
+		return nil
+	}
+	if err := q.store.DeleteCounters(ctx, h.String()+"/"); err != nil {
+		return fmt.Errorf("reset quota counters: %w", err)
+	}
+	return nil
+}
+
+// Flush writes every counter changed since the last flush to the store.
+func (q *Quotas) Flush(ctx context.Context) error {
+	if q.store == nil {
+		return nil
+	}
+	q.flushMu.Lock()
+	defer q.flushMu.Unlock()
+	var out []store.Counter
+	for i := range q.shards {
+		sh := &q.shards[i]
+		sh.mu.Lock()
+		for _, k := range sh.dirty {
+			c := sh.m[k]
+			if c == nil || !c.dirty {
+				continue
+			}
+			c.dirty = false
+			out = append(out, store.Counter{Name: counterName(k), Used: c.used, RenewsAt: fromNanos(c.renewsAt)})
+		}
+		sh.dirty = sh.dirty[:0]
+		sh.mu.Unlock()
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	if err := q.store.SaveCounters(ctx, out); err != nil {
+		// Mark them dirty again so the next flush retries.
+		for _, c := range out {
+			k, _ := parseCounterName(c.Name)
+			sh := &q.shards[shardOf(k)]
+			sh.mu.Lock()
+			if e := sh.m[k]; e != nil && !e.dirty {
+				e.dirty = true
+				sh.dirty = append(sh.dirty, k)
+			}
+			sh.mu.Unlock()
+		}
+		return fmt.Errorf("flush quota counters: %w", err)
+	}
+	return nil
+}
+
+// Load reads persisted counters into memory; call it before serving.
+func (q *Quotas) Load(ctx context.Context) error {
+	if q.store == nil {
+		return nil
+	}
+	cs, err := q.store.LoadCounters(ctx)
+	if err != nil {
+		return fmt.Errorf("load quota counters: %w", err)
+	}
+	for _, c := range cs {
+		k, ok := parseCounterName(c.Name)
+		if !ok {
+			continue
+		}
+		var renews int64
+		if !c.RenewsAt.IsZero() {
+			renews = c.RenewsAt.UnixNano()
+		}
+		sh := &q.shards[shardOf(k)]
+		sh.mu.Lock()
+		sh.m[k] = &quotaCount{used: c.Used, renewsAt: renews}
+		sh.mu.Unlock()
+	}
+	return nil
+}
+
+// Sweep drops counters whose period has ended; the next request starts a new one.
+func (q *Quotas) Sweep(now time.Time) {
+	t := now.UnixNano()
+	for i := range q.shards {
+		sh := &q.shards[i]
+		sh.mu.Lock()
+		for k, c := range sh.m {
+			if c.renewsAt != 0 && t >= c.renewsAt && !c.dirty {
+				delete(sh.m, k)
+			}
+		}
+		sh.mu.Unlock()
+	}
+}

@@ -1,0 +1,181 @@
+package limit
+
+import (
+	"time"
+
+	"github.com/tollgate/tollgate/internal/keys"
+)
+
+// MaxSlidingCapacity caps the per-counter log of the sliding limiter. A log holds one
+// timestamp (8 bytes) per admitted request in the window; counters with a larger rate
+// are served by GCRA instead, which needs 8 bytes whatever the rate.
+const MaxSlidingCapacity = 10_000
+
+// Sliding is an exact sliding-window limiter: at most `rate` admitted requests in any
+// interval of `per` seconds, with no burst at window edges. It keeps a ring of the
+// admission times inside the window.
+type Sliding struct {
+	shards [shardCount]shard[slidingLog]
+	gcra   *GCRA
+}
+
+type slidingLog struct {
+	times    []int64 // ring buffer of admission times, unix nanoseconds
+	head, n  int
+	window   int64
+	lastSeen int64
+}
+
+// NewSliding returns an empty sliding-window limiter.
+func NewSliding() *Sliding {
+	s := &Sliding{gcra: NewGCRA()}
+	for i := range s.shards {
+		s.shards[i].m = map[Key]*slidingLog{}
+	}
+	return s
+}
+
+// Allow implements RateLimiter.
+func (s *Sliding) Allow(k Key, rate, per float64, now time.Time) Decision {
+	capacity, window := normalise(rate, per)
+	if capacity > MaxSlidingCapacity {
+		return s.gcra.Allow(k, rate, per, now)
+	}
+	t := now.UnixNano()
+	w := int64(window)
+	sh := &s.shards[shardOf(k)]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	l := sh.m[k]
+	if l == nil || len(l.times) != int(capacity) || l.window != w {
+		l = &slidingLog{times: make([]int64, capacity), window: w}
+		sh.m[k] = l
+	}
+	l.lastSeen = t
+	// Drop admissions that have left the window.
+	for l.n > 0 && l.times[l.head] <= t-w {
+		l.head = (l.head + 1) % len(l.times)
+		l.n--
+	}
+	d := Decision{Limit: capacity}
+	if int64(l.n) >= capacity {
+		d.RetryAfter = time.Duration(l.times[l.head] + w - t)
+		d.Reset = d.RetryAfter
+		return d
+	}
+	l.times[(l.head+l.n)%len(l.times)] = t
+	l.n++
+	d.Allowed = true
+	d.Remaining = capacity - int64(l.n)
+	d.Reset = time.Duration(l.times[l.head] + w - t)
+	return d
+}
+
+// ResetHash implements RateLimiter.
+func (s *Sliding) ResetHash(h keys.Hash) {
+	sh := &s.shards[h[0]]
+	sh.mu.Lock()
+	for k := range sh.m {
+		if k.Hash == h {
+			delete(sh.m, k)
+		}
+	}
+	sh.mu.Unlock()
+	s.gcra.ResetHash(h)
+}
+
+// Sweep implements RateLimiter.
+func (s *Sliding) Sweep(now time.Time) {
+	t := now.UnixNano()
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		for k, l := range sh.m {
+			if l.lastSeen <= t-l.window {
+				delete(sh.m, k)
+			}
+		}
+		sh.mu.Unlock()
+	}
+	s.gcra.Sweep(now)
+}
+
+// GCRA is the generic cell rate algorithm (a token bucket in one timestamp): O(1)
+// memory per counter. It admits a burst of up to `rate` requests at once and then one
+// request every per/rate seconds, so unlike Sliding an interval of `per` seconds can
+// see up to 2*rate-1 admissions (a full burst, then the refill).
+type GCRA struct {
+	shards [shardCount]shard[gcraCell]
+}
+
+type gcraCell struct {
+	tat      int64 // theoretical arrival time, unix nanoseconds
+	interval int64
+}
+
+// NewGCRA returns an empty GCRA limiter.
+func NewGCRA() *GCRA {
+	g := &GCRA{}
+	for i := range g.shards {
+		g.shards[i].m = map[Key]*gcraCell{}
+	}
+	return g
+}
+
+// Allow implements RateLimiter.
+func (g *GCRA) Allow(k Key, rate, per float64, now time.Time) Decision {
+	capacity, window := normalise(rate, per)
+	t := now.UnixNano()
+	interval := int64(window) / capacity
+	if interval <= 0 {
+		interval = 1
+	}
+	tau := int64(window) - interval // burst tolerance: capacity-1 requests ahead
+	sh := &g.shards[shardOf(k)]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	c := sh.m[k]
+	if c == nil || c.interval != interval {
+		c = &gcraCell{tat: t, interval: interval}
+		sh.m[k] = c
+	}
+	tat := max(c.tat, t)
+	d := Decision{Limit: capacity}
+	if tat-t > tau {
+		d.RetryAfter = time.Duration(tat - t - tau)
+		d.Reset = d.RetryAfter
+		return d
+	}
+	c.tat = tat + interval
+	d.Allowed = true
+	d.Remaining = (tau - (c.tat - t) + interval) / interval
+	d.Reset = time.Duration(c.tat - t)
+	return d
+}
+
+// ResetHash implements RateLimiter.
+func (g *GCRA) ResetHash(h keys.Hash) {
+	sh := &g.shards[h[0]]
+	sh.mu.Lock()
+	for k := range sh.m {
+		if k.Hash == h {
+			delete(sh.m, k)
+		}
+	}
+	sh.mu.Unlock()
+}
+
+// Sweep implements RateLimiter.
+func (g *GCRA) Sweep(now time.Time) {
+	t := now.UnixNano()
+	for i := range g.shards {
+		sh := &g.shards[i]
+		sh.mu.Lock()
+		for k, c := range sh.m {
+			if c.tat <= t {
+				delete(sh.m, k)
+			}
+		}
+		sh.mu.Unlock()
+	}
+}
