@@ -21,6 +21,7 @@ import (
 	"github.com/tollgate/tollgate/internal/events"
 	"github.com/tollgate/tollgate/internal/gateway"
 	"github.com/tollgate/tollgate/internal/httpx"
+	"github.com/tollgate/tollgate/internal/limit"
 	"github.com/tollgate/tollgate/internal/manage"
 	"github.com/tollgate/tollgate/internal/store/sqlite"
 )
@@ -80,13 +81,26 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writ
 			return err
 		}
 	}
+	var rl limit.RateLimiter = limit.NewSliding()
+	if cfg.RateLimiter == "gcra" {
+		rl = limit.NewGCRA()
+	}
+	limits := &limit.Engine{Rate: rl, Quotas: limit.NewQuotas(db)}
+	if err := limits.Quotas.Load(ctx); err != nil {
+		return err
+	}
+	keySvc := &manage.Keys{Store: db, Events: bus, Limits: limits, AllowMasterKeys: cfg.AllowMasterKeys}
 	gw := gateway.New(gateway.Options{
-		Store:        db,
-		APIs:         apis,
-		Secret:       secret,
-		ProxyTimeout: time.Duration(cfg.ProxyTimeout),
-		Log:          log,
-		Version:      VersionString(),
+		Store:            db,
+		APIs:             apis,
+		Keys:             keySvc,
+		Limits:           limits,
+		AllowMasterKeys:  cfg.AllowMasterKeys,
+		RateLimitHeaders: cfg.RateLimitHeaders,
+		Secret:           secret,
+		ProxyTimeout:     time.Duration(cfg.ProxyTimeout),
+		Log:              log,
+		Version:          VersionString(),
 	})
 	defer gw.Close()
 	gw.Watch(bus)
@@ -103,6 +117,37 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writ
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("gateway listening", "addr", ln.Addr().String(), "data_dir", cfg.DataDir, "version", VersionString())
 	fmt.Fprintf(out, "Tollgate gateway listening on %s (control API under /tyk/)\n", ln.Addr())
+
+	// Quota counts reach the store every flush interval (what a crash can lose) and
+	// once more after the last request on shutdown.
+	bgCtx, stopBg := context.WithCancel(context.Background())
+	bgDone := make(chan struct{})
+	go func() {
+		defer close(bgDone)
+		flush := time.NewTicker(time.Duration(cfg.QuotaFlushInterval))
+		defer flush.Stop()
+		sweep := time.NewTicker(30 * time.Second)
+		defer sweep.Stop()
+		for {
+			select {
+			case <-bgCtx.Done():
+				return
+			case <-flush.C:
+				if err := limits.Quotas.Flush(bgCtx); err != nil {
+					log.Error("flush quota counters", "error", err.Error())
+				}
+			case now := <-sweep.C:
+				limits.Sweep(now)
+			}
+		}
+	}()
+	defer func() {
+		stopBg()
+		<-bgDone
+		if err := limits.Quotas.Flush(context.Background()); err != nil {
+			log.Error("final flush of quota counters", "error", err.Error())
+		}
+	}()
 
 	select {
 	case err := <-errc:

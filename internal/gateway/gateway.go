@@ -4,12 +4,14 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"log"
 	"log/slog"
 	"net/http"
+	"net/textproto"
 	"net/url"
 	"strings"
 	"sync"
@@ -18,6 +20,8 @@ import (
 
 	"github.com/tollgate/tollgate/internal/apidef"
 	"github.com/tollgate/tollgate/internal/events"
+	"github.com/tollgate/tollgate/internal/keys"
+	"github.com/tollgate/tollgate/internal/limit"
 	"github.com/tollgate/tollgate/internal/manage"
 	"github.com/tollgate/tollgate/internal/store"
 )
@@ -32,6 +36,20 @@ type Options struct {
 	ProxyTimeout time.Duration
 	Log          *slog.Logger
 	Version      string
+
+	// Keys manages key sessions for /tyk/keys and for lookups on cache misses.
+	Keys *manage.Keys
+	// Limits are this node's rate limiter and quotas.
+	Limits *limit.Engine
+	// AllowMasterKeys lets keys without access rights reach every API.
+	AllowMasterKeys bool
+	// RateLimitHeaders is "quotas" (Tyk's X-RateLimit-* describe the quota) or "ietf"
+	// (RateLimit-* describe the rate limit).
+	RateLimitHeaders string
+	// NegativeCacheTTL is how long an unknown key is remembered as unknown.
+	NegativeCacheTTL time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
 }
 
 // Gateway serves proxied APIs and the control API. It is an http.Handler.
@@ -45,6 +63,8 @@ type Gateway struct {
 	buffers    *bufferPool
 	control    http.Handler
 	draining   atomic.Bool
+	sessions   *sessionCache
+	ietf       bool
 }
 
 // New returns a Gateway. Call Reload before serving traffic (New does not touch the
@@ -56,12 +76,20 @@ func New(opts Options) *Gateway {
 	if opts.ProxyTimeout <= 0 {
 		opts.ProxyTimeout = 30 * time.Second
 	}
+	if opts.NegativeCacheTTL <= 0 {
+		opts.NegativeCacheTTL = 2 * time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	g := &Gateway{
 		opts:       opts,
 		log:        opts.Log,
 		errorLog:   slog.NewLogLogger(opts.Log.Handler(), slog.LevelWarn),
 		transports: newTransportPool(opts.ProxyTimeout),
 		buffers:    newBufferPool(),
+		sessions:   newSessionCache(opts.NegativeCacheTTL),
+		ietf:       opts.RateLimitHeaders == "ietf",
 	}
 	g.control = g.controlHandler()
 	return g
@@ -71,10 +99,19 @@ func New(opts Options) *Gateway {
 // snapshot before Publish returns.
 func (g *Gateway) Watch(bus *events.Bus) {
 	bus.Subscribe(func(e events.Event) {
-		if e.Kind == events.APIsChanged {
+		switch e.Kind {
+		case events.APIsChanged:
 			if err := g.Reload(context.Background()); err != nil {
 				g.log.Error("rebuild routes after change", "error", err.Error())
 			}
+		case events.KeyChanged:
+			if h, ok := keys.ParseHash(e.KeyHash); ok {
+				g.sessions.drop(h)
+			} else {
+				g.sessions.flush()
+			}
+		case events.KeysFlushed:
+			g.sessions.flush()
 		}
 	})
 }
@@ -136,6 +173,37 @@ func (g *Gateway) newRoute(d *apidef.Definition) (*route, error) {
 		strip:             p.StripListenPath,
 		preserveHost:      p.PreserveHostHeader,
 	}
+	rt.keyless = d.Keyless()
+	a := d.AuthToken()
+	if !a.DisableHeader {
+		rt.auth.header = textproto.CanonicalMIMEHeaderKey(a.AuthHeaderName)
+	}
+	if a.UseParam {
+		rt.auth.param = cmp.Or(a.ParamName, a.AuthHeaderName)
+	}
+	if a.UseCookie {
+		rt.auth.cookie = cmp.Or(a.CookieName, a.AuthHeaderName)
+	}
+	vd := d.VersionData()
+	if !vd.NotVersioned && len(vd.Versions) > 0 {
+		loc := d.VersionLocation()
+		rt.versioned = true
+		rt.versionLoc = cmp.Or(loc.Location, "header")
+		rt.versionKey = cmp.Or(loc.Key, "version")
+		if rt.versionLoc == "header" {
+			rt.versionKey = textproto.CanonicalMIMEHeaderKey(rt.versionKey)
+		}
+		rt.defaultVersion = vd.DefaultVersion
+		rt.versions = make(map[string]int64, len(vd.Versions))
+		for name, v := range vd.Versions {
+			rt.versions[cmp.Or(v.Name, name)] = versionExpiry(v.Expires)
+		}
+	}
+	rt.disableRate, rt.disableQuota = d.DisableRateLimit(), d.DisableQuota()
+	if gl := d.GlobalRateLimit(); !gl.Disabled && gl.Rate > 0 && gl.Per > 0 {
+		rt.globalRate, rt.globalPer = gl.Rate, gl.Per
+		rt.globalKey = limit.APIKey("api:" + d.APIID())
+	}
 	rt.proxy = g.newProxy(rt)
 	return rt, nil
 }
@@ -179,6 +247,9 @@ func (g *Gateway) serveAPI(w http.ResponseWriter, r *http.Request) {
 	// Proxied responses may stream for longer than the server's write timeout (SSE,
 	// downloads), and upgraded connections live as long as both ends want; lift the
 	// per-request deadlines the server set. Idle and header timeouts still apply.
+	if !g.check(w, r, rt) {
+		return
+	}
 	rc := http.NewResponseController(w)
 	_ = rc.SetWriteDeadline(time.Time{})
 	if r.Header.Get("Upgrade") != "" {

@@ -7,10 +7,12 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/tollgate/tollgate/internal/events"
+	"github.com/tollgate/tollgate/internal/limit"
 	"github.com/tollgate/tollgate/internal/manage"
 	"github.com/tollgate/tollgate/internal/store/sqlite"
 )
@@ -18,12 +20,28 @@ import (
 const testSecret = "test-secret-0123456789"
 
 type testEnv struct {
-	gw  *Gateway
-	srv *httptest.Server
-	bus *events.Bus
+	gw    *Gateway
+	srv   *httptest.Server
+	bus   *events.Bus
+	clock *fakeClock
+	keys  *manage.Keys
 }
 
-func newEnv(t testing.TB) *testEnv {
+// fakeClock is the injected clock tests move by hand instead of sleeping.
+type fakeClock struct{ ns atomic.Int64 }
+
+func newFakeClock() *fakeClock {
+	c := &fakeClock{}
+	c.ns.Store(time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC).UnixNano())
+	return c
+}
+
+func (c *fakeClock) Now() time.Time           { return time.Unix(0, c.ns.Load()) }
+func (c *fakeClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
+
+type envOption func(*Options)
+
+func newEnv(t testing.TB, opts ...envOption) *testEnv {
 	t.Helper()
 	db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "t.db"))
 	if err != nil {
@@ -31,13 +49,24 @@ func newEnv(t testing.TB) *testEnv {
 	}
 	t.Cleanup(func() { db.Close() })
 	bus := &events.Bus{}
-	gw := New(Options{
+	clock := newFakeClock()
+	limits := &limit.Engine{Rate: limit.NewSliding(), Quotas: limit.NewQuotas(db)}
+	keySvc := &manage.Keys{Store: db, Events: bus, Limits: limits, Now: clock.Now}
+	o := Options{
 		Store:        db,
 		APIs:         &manage.APIs{Store: db, Events: bus},
+		Keys:         keySvc,
+		Limits:       limits,
 		Secret:       testSecret,
 		ProxyTimeout: 2 * time.Second,
 		Version:      "test",
-	})
+		Now:          clock.Now,
+	}
+	for _, f := range opts {
+		f(&o)
+	}
+	keySvc.AllowMasterKeys = o.AllowMasterKeys
+	gw := New(o)
 	gw.Watch(bus)
 	if err := gw.Reload(t.Context()); err != nil {
 		t.Fatal(err)
@@ -45,7 +74,7 @@ func newEnv(t testing.TB) *testEnv {
 	srv := httptest.NewServer(gw)
 	t.Cleanup(srv.Close)
 	t.Cleanup(gw.Close)
-	return &testEnv{gw: gw, srv: srv, bus: bus}
+	return &testEnv{gw: gw, srv: srv, bus: bus, clock: clock, keys: keySvc}
 }
 
 // do sends a request; admin adds the control-API secret.

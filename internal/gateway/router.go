@@ -4,8 +4,10 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/tollgate/tollgate/internal/apidef"
+	"github.com/tollgate/tollgate/internal/limit"
 )
 
 // route is one served API inside a routing snapshot. It is immutable once built.
@@ -19,6 +21,26 @@ type route struct {
 	strip             bool
 	preserveHost      bool
 	proxy             *httputil.ReverseProxy
+
+	keyless bool
+	auth    authSource
+	// versioning; versioned is false for not_versioned APIs and APIs without versions.
+	versioned      bool
+	versionLoc     string
+	versionKey     string
+	defaultVersion string
+	versions       map[string]int64 // name -> expiry (unix seconds, 0: never)
+
+	disableRate, disableQuota bool
+	// global is the API-level limit shared by all callers (rate 0: none).
+	globalRate, globalPer float64
+	globalKey             limit.Key
+}
+
+// authSource says where a route reads the key from.
+type authSource struct {
+	header        string // canonical header name; "" when headers are disabled
+	param, cookie string // "" when not used
 }
 
 // snapshot is the immutable routing table the gateway serves from. A change to any API
@@ -112,4 +134,18 @@ func hasDotSegment(path string) bool {
 		}
 	}
 	return false
+}
+
+// versionExpiry reads Tyk's version "expires" ("2006-01-02 15:04", also accepted
+// with seconds or as RFC 3339); empty or unreadable means never.
+func versionExpiry(s string) int64 {
+	if s == "" {
+		return 0
+	}
+	for _, layout := range []string{"2006-01-02 15:04", "2006-01-02 15:04:05", time.RFC3339} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.Unix()
+		}
+	}
+	return 0
 }

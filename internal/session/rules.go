@@ -160,7 +160,7 @@ func (s *Session) Validate(now time.Time, creating bool) error {
 	}
 	for _, id := range sortedKeys(s.AccessRights) {
 		ad := s.AccessRights[id]
-		p := "access_rights[" + strconv.Quote(id) + "]."
+		p := "access_rights." + id + "."
 		if id == "" {
 			return invalid("access_rights must not have an empty API id")
 		}

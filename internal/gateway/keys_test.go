@@ -1,0 +1,377 @@
+package gateway
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// keyedAPI is an authenticated API definition (header Authorization).
+func keyedAPI(id, lp, target, extra string) string {
+	s := `{"api_id":"` + id + `","name":"` + id + `","use_keyless":false,"auth":{"auth_header_name":"Authorization"},` +
+		`"version_data":{"not_versioned":true,"versions":{"Default":{"name":"Default"}}},` +
+		`"proxy":{"listen_path":"` + lp + `","target_url":"` + target + `","strip_listen_path":true}`
+	if extra != "" {
+		s += "," + extra
+	}
+	return s + "}"
+}
+
+func mustCreateAPI(t testing.TB, e *testEnv, def string) {
+	t.Helper()
+	if status, body, _ := e.do(t, "POST", "/tyk/apis", def, admin); status != 200 {
+		t.Fatalf("create API: %d %s", status, body)
+	}
+}
+
+// mustCreateKey creates a key through the control API and returns it.
+func mustCreateKey(t testing.TB, e *testEnv, path, body string) string {
+	t.Helper()
+	status, resp, _ := e.do(t, "POST", path, body, admin)
+	if status != 200 {
+		t.Fatalf("create key: %d %s", status, resp)
+	}
+	var r modifyReply
+	if err := json.Unmarshal([]byte(resp), &r); err != nil || r.Key == "" || r.Action != "added" || len(r.KeyHash) != 64 {
+		t.Fatalf("create key reply: %s", resp)
+	}
+	return r.Key
+}
+
+func auth(key string) map[string]string { return map[string]string{"Authorization": key} }
+
+// rights returns an access_rights object granting the APIs.
+func rights(ids ...string) string {
+	var parts []string
+	for _, id := range ids {
+		parts = append(parts, `"`+id+`":{"api_id":"`+id+`","api_name":"`+id+`","versions":["Default"]}`)
+	}
+	return `{` + strings.Join(parts, ",") + `}`
+}
+
+func TestKeyEnforcement(t *testing.T) {
+	e := newEnv(t)
+	up := echoUpstream(t)
+	mustCreateAPI(t, e, keyedAPI("api1", "/api1/", up.URL, ""))
+	mustCreateAPI(t, e, keyedAPI("api2", "/api2/", up.URL, ""))
+	mustCreateAPI(t, e, `{"api_id":"ver","name":"ver","auth":{"auth_header_name":"Authorization"},"definition":{"location":"header","key":"x-api-version"},`+
+		`"version_data":{"not_versioned":false,"versions":{"v1":{"name":"v1"},"v2":{"name":"v2"},"old":{"name":"old","expires":"2020-01-01 00:00"}}},`+
+		`"proxy":{"listen_path":"/ver/","target_url":"`+up.URL+`"}}`)
+	mustCreateAPI(t, e, keyedAPI("param", "/param/", up.URL, `"auth_configs":{"authToken":{"auth_header_name":"X-Key","use_param":true,"param_name":"k","use_cookie":true,"cookie_name":"kc"}}`))
+
+	now := e.clock.Now().Unix()
+	good := mustCreateKey(t, e, "/tyk/keys", `{"rate":0,"per":0,"quota_max":-1,"expires":0,"access_rights":`+rights("api1", "param")+`}`)
+	inactive := mustCreateKey(t, e, "/tyk/keys", `{"is_inactive":true,"access_rights":`+rights("api1")+`}`)
+	expiring := mustCreateKey(t, e, "/tyk/keys", fmt.Sprintf(`{"expires":%d,"access_rights":%s}`, now+60, rights("api1")))
+	urls := mustCreateKey(t, e, "/tyk/keys", `{"access_rights":{"api1":{"api_id":"api1","versions":["Default"],"allowed_urls":[{"url":"^/api1/users(/.*)?$","methods":["GET"]}]}}}`)
+	v1only := mustCreateKey(t, e, "/tyk/keys", `{"access_rights":{"ver":{"api_id":"ver","versions":["v1","old"]}}}`)
+	custom := mustCreateKey(t, e, "/tyk/keys/my-custom-key", `{"access_rights":`+rights("api1")+`}`)
+	e.clock.Advance(2 * time.Minute) // expiring is now expired
+
+	tests := []struct {
+		name   string
+		method string
+		path   string
+		hdr    map[string]string
+		status int
+		msg    string // error message, or "" for a proxied 200
+	}{
+		{"no key", "GET", "/api1/x", nil, 401, "Authorization field missing"},
+		{"unknown key", "GET", "/api1/x", auth("nope-nope-nope"), 403, "Access to this API has been disallowed"},
+		{"too short", "GET", "/api1/x", auth("ab"), 403, "Access to this API has been disallowed"},
+		{"good key", "GET", "/api1/x", auth(good), 200, ""},
+		{"bearer prefix", "GET", "/api1/x", auth("Bearer " + good), 200, ""},
+		{"custom key", "GET", "/api1/x", auth(custom), 200, ""},
+		{"inactive", "GET", "/api1/x", auth(inactive), 403, "Key is inactive, please renew"},
+		{"expired", "GET", "/api1/x", auth(expiring), 401, "Key has expired, please renew"},
+		{"API not in access rights", "GET", "/api2/x", auth(good), 403, "Access to this API has been disallowed"},
+		{"allowed url and method", "GET", "/api1/users/7", auth(urls), 200, ""},
+		{"allowed url wrong method", "POST", "/api1/users/7", auth(urls), 403, "Access to this resource has been disallowed"},
+		{"url not allowed", "GET", "/api1/admin", auth(urls), 403, "Access to this resource has been disallowed"},
+		{"version allowed", "GET", "/ver/x", map[string]string{"Authorization": v1only, "X-Api-Version": "v1"}, 200, ""},
+		{"version not in key", "GET", "/ver/x", map[string]string{"Authorization": v1only, "X-Api-Version": "v2"}, 403, "Access to this API has been disallowed"},
+		{"version missing", "GET", "/ver/x", auth(v1only), 403, "Version information not found"},
+		{"version unknown", "GET", "/ver/x", map[string]string{"Authorization": v1only, "X-Api-Version": "v9"}, 403, "This API version does not seem to exist"},
+		{"version expired", "GET", "/ver/x", map[string]string{"Authorization": v1only, "X-Api-Version": "old"}, 403, "Api Version has expired, please check documentation or contact administrator"},
+		{"key in custom header", "GET", "/param/x", map[string]string{"X-Key": good}, 200, ""},
+		{"key in query param", "GET", "/param/x?k=" + good, nil, 200, ""},
+		{"key in cookie", "GET", "/param/x", map[string]string{"Cookie": "kc=" + good}, 200, ""},
+		{"param overrides header", "GET", "/param/x?k=bad-key-here", map[string]string{"X-Key": good}, 403, "Access to this API has been disallowed"},
+	}
+	for _, tt := range tests {
+		status, body, hdr := e.do(t, tt.method, tt.path, "", tt.hdr)
+		if status != tt.status {
+			t.Errorf("%s: status %d, want %d: %s", tt.name, status, tt.status, body)
+			continue
+		}
+		if tt.msg != "" {
+			want := "{\n    \"error\": \"" + tt.msg + "\"\n}"
+			if body != want {
+				t.Errorf("%s: body %q, want %q", tt.name, body, want)
+			}
+			if hdr.Get("X-Ratelimit-Limit") != "" {
+				t.Errorf("%s: refused response carries X-RateLimit headers", tt.name)
+			}
+		} else if hdr.Get("X-Ratelimit-Limit") != "-1" {
+			t.Errorf("%s: unlimited quota should report X-RateLimit-Limit -1, got %q", tt.name, hdr.Get("X-Ratelimit-Limit"))
+		}
+	}
+}
+
+func TestMasterKeys(t *testing.T) {
+	for _, allow := range []bool{false, true} {
+		t.Run(fmt.Sprint("allow=", allow), func(t *testing.T) {
+			e := newEnv(t, func(o *Options) { o.AllowMasterKeys = allow })
+			up := echoUpstream(t)
+			mustCreateAPI(t, e, keyedAPI("api1", "/api1/", up.URL, ""))
+			status, body, _ := e.do(t, "POST", "/tyk/keys", `{"rate":0}`, admin)
+			if !allow {
+				if status != 400 || !strings.Contains(body, "at least one Access Rights record") {
+					t.Fatalf("master key without allow: %d %s", status, body)
+				}
+				return
+			}
+			var r modifyReply
+			_ = json.Unmarshal([]byte(body), &r)
+			if status, body, _ := e.do(t, "GET", "/api1/x", "", auth(r.Key)); status != 200 {
+				t.Fatalf("master key refused: %d %s", status, body)
+			}
+		})
+	}
+}
+
+func TestRateLimitOverHTTP(t *testing.T) {
+	e := newEnv(t)
+	up := echoUpstream(t)
+	mustCreateAPI(t, e, keyedAPI("api1", "/api1/", up.URL, ""))
+	mustCreateAPI(t, e, keyedAPI("api2", "/api2/", up.URL, ""))
+	mustCreateAPI(t, e, keyedAPI("api3", "/api3/", up.URL, `"disable_rate_limit":true`))
+	// Session-level limit shared by api1 and api2 and api3 (where it is disabled);
+	// api2 has its own per-API limit below.
+	key := mustCreateKey(t, e, "/tyk/keys", `{"rate":2,"per":10,"access_rights":{`+
+		`"api1":{"api_id":"api1","versions":["Default"]},`+
+		`"api2":{"api_id":"api2","versions":["Default"],"limit":{"rate":1,"per":10}},`+
+		`"api3":{"api_id":"api3","versions":["Default"],"limit":null}}}`)
+	get := func(path string) (int, http.Header, string) {
+		status, body, hdr := e.do(t, "GET", path, "", auth(key))
+		return status, hdr, body
+	}
+	for i := 0; i < 2; i++ {
+		if s, _, b := get("/api1/x"); s != 200 {
+			t.Fatalf("request %d: %d %s", i, s, b)
+		}
+	}
+	s, hdr, body := get("/api1/x")
+	if s != 429 || !strings.Contains(body, `"error": "Rate Limit Exceeded"`) || hdr.Get("Retry-After") != "10" || hdr.Get("Ratelimit-Remaining") != "0" {
+		t.Fatalf("third request: %d %v %s", s, hdr, body)
+	}
+	// api2 has its own counter: one request, then refused.
+	if s, _, _ := get("/api2/x"); s != 200 {
+		t.Fatalf("api2 first: %d", s)
+	}
+	if s, _, _ := get("/api2/x"); s != 429 {
+		t.Fatalf("api2 second: %d", s)
+	}
+	// api3 disables rate limiting.
+	for i := 0; i < 5; i++ {
+		if s, _, _ := get("/api3/x"); s != 200 {
+			t.Fatalf("api3 %d: %d", i, s)
+		}
+	}
+	// Refused requests did not count: once the first two leave the window, two more pass.
+	e.clock.Advance(10 * time.Second)
+	for i := 0; i < 2; i++ {
+		if s, _, _ := get("/api1/x"); s != 200 {
+			t.Fatalf("after window %d: %d", i, s)
+		}
+	}
+	// An update (without suppress_reset) starts fresh windows, as in Tyk.
+	if s, b, _ := e.do(t, "PUT", "/tyk/keys/"+key, `{"rate":2,"per":10,"access_rights":`+rights("api1")+`}`, admin); s != 200 {
+		t.Fatalf("update: %d %s", s, b)
+	}
+	if s, _, _ := get("/api1/x"); s != 200 {
+		t.Fatalf("after update: %d", s)
+	}
+}
+
+func TestGlobalRateLimitBeforeQuota(t *testing.T) {
+	e := newEnv(t)
+	up := echoUpstream(t)
+	mustCreateAPI(t, e, keyedAPI("api1", "/api1/", up.URL, `"global_rate_limit":{"rate":2,"per":60}`))
+	mustCreateAPI(t, e, `{"api_id":"open","name":"open","use_keyless":true,"global_rate_limit":{"rate":1,"per":60},"proxy":{"listen_path":"/open","target_url":"`+up.URL+`"}}`)
+	key := mustCreateKey(t, e, "/tyk/keys", `{"quota_max":10,"quota_renewal_rate":3600,"access_rights":`+rights("api1")+`}`)
+	for i := 0; i < 2; i++ {
+		if s, b, _ := e.do(t, "GET", "/api1/x", "", auth(key)); s != 200 {
+			t.Fatalf("%d: %d %s", i, s, b)
+		}
+	}
+	s, body, _ := e.do(t, "GET", "/api1/x", "", auth(key))
+	if s != 429 || !strings.Contains(body, "API Rate Limit Exceeded") {
+		t.Fatalf("over API limit: %d %s", s, body)
+	}
+	// The refused request did not cost quota: 10 - 2 = 8 remain.
+	_, body, _ = e.do(t, "GET", "/tyk/keys/"+key, "", admin)
+	if !strings.Contains(body, `"quota_remaining":8`) {
+		t.Fatalf("quota charged for an API-limited request: %s", body)
+	}
+	if s, _, hdr := e.do(t, "GET", "/open", "", nil); s != 200 || hdr.Get("X-Ratelimit-Limit") != "0" {
+		t.Fatalf("keyless first: %d %v", s, hdr)
+	}
+	if s, _, _ := e.do(t, "GET", "/open", "", nil); s != 429 {
+		t.Fatalf("keyless over API limit: %d", s)
+	}
+}
+
+func TestQuotaOverHTTP(t *testing.T) {
+	e := newEnv(t)
+	up := echoUpstream(t)
+	mustCreateAPI(t, e, keyedAPI("api1", "/api1/", up.URL, ""))
+	mustCreateAPI(t, e, keyedAPI("nq", "/nq/", up.URL, `"disable_quota":true`))
+	key := mustCreateKey(t, e, "/tyk/keys", `{"quota_max":3,"quota_renewal_rate":60,"access_rights":`+rights("api1", "nq")+`}`)
+	start := e.clock.Now().Unix()
+	for i := 1; i <= 3; i++ {
+		s, b, hdr := e.do(t, "GET", "/api1/x", "", auth(key))
+		if s != 200 || hdr.Get("X-Ratelimit-Limit") != "3" || hdr.Get("X-Ratelimit-Remaining") != fmt.Sprint(3-i) || hdr.Get("X-Ratelimit-Reset") != fmt.Sprint(start+60) {
+			t.Fatalf("request %d: %d %v %s", i, s, hdr, b)
+		}
+	}
+	s, body, _ := e.do(t, "GET", "/api1/x", "", auth(key))
+	if s != 403 || !strings.Contains(body, `"error": "Quota exceeded"`) {
+		t.Fatalf("over quota: %d %s", s, body)
+	}
+	if s, _, _ := e.do(t, "GET", "/nq/x", "", auth(key)); s != 200 {
+		t.Fatalf("disable_quota API refused: %d", s)
+	}
+	_, body, _ = e.do(t, "GET", "/tyk/keys/"+key, "", admin)
+	if !strings.Contains(body, `"quota_remaining":0`) || !strings.Contains(body, fmt.Sprintf(`"quota_renews":%d`, start+60)) {
+		t.Fatalf("GET after exhausting: %s", body)
+	}
+	// suppress_reset keeps the count; a plain update resets it.
+	if s, b, _ := e.do(t, "PUT", "/tyk/keys/"+key+"?suppress_reset=1", `{"quota_max":3,"quota_renewal_rate":60,"access_rights":`+rights("api1")+`}`, admin); s != 200 {
+		t.Fatalf("suppressed update: %d %s", s, b)
+	}
+	if s, _, _ := e.do(t, "GET", "/api1/x", "", auth(key)); s != 403 {
+		t.Fatalf("suppress_reset reset the quota: %d", s)
+	}
+	// Renewal: the period ends 60 s after it started.
+	e.clock.Advance(60 * time.Second)
+	if s, _, hdr := e.do(t, "GET", "/api1/x", "", auth(key)); s != 200 || hdr.Get("X-Ratelimit-Remaining") != "2" {
+		t.Fatalf("after renewal: %d %v", s, hdr)
+	}
+	if s, b, _ := e.do(t, "PUT", "/tyk/keys/"+key, `{"quota_max":3,"quota_renewal_rate":60,"access_rights":`+rights("api1")+`}`, admin); s != 200 {
+		t.Fatalf("update: %d %s", s, b)
+	}
+	if s, _, hdr := e.do(t, "GET", "/api1/x", "", auth(key)); s != 200 || hdr.Get("X-Ratelimit-Remaining") != "2" {
+		t.Fatalf("after reset: %d %v", s, hdr)
+	}
+}
+
+// TestConcurrentKeyLimits hammers one key from 64 goroutines over HTTP: a rate of R
+// admits exactly R per window and a quota of N admits exactly N.
+func TestConcurrentKeyLimits(t *testing.T) {
+	e := newEnv(t)
+	up := echoUpstream(t)
+	mustCreateAPI(t, e, keyedAPI("api1", "/api1/", up.URL, ""))
+	const R, N = 25, 40
+	rateKey := mustCreateKey(t, e, "/tyk/keys", fmt.Sprintf(`{"rate":%d,"per":60,"access_rights":%s}`, R, rights("api1")))
+	quotaKey := mustCreateKey(t, e, "/tyk/keys", fmt.Sprintf(`{"quota_max":%d,"quota_renewal_rate":3600,"access_rights":%s}`, N, rights("api1")))
+	hammer := func(key string) (ok, refused int64) {
+		var okN, refusedN atomic.Int64
+		var wg sync.WaitGroup
+		for g := 0; g < 64; g++ {
+			wg.Go(func() {
+				for i := 0; i < 3; i++ {
+					req, _ := http.NewRequest("GET", e.srv.URL+"/api1/x", nil)
+					req.Header.Set("Authorization", key)
+					resp, err := e.srv.Client().Do(req)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					resp.Body.Close()
+					switch resp.StatusCode {
+					case 200:
+						okN.Add(1)
+					case 429, 403:
+						refusedN.Add(1)
+					default:
+						t.Errorf("status %d", resp.StatusCode)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		return okN.Load(), refusedN.Load()
+	}
+	if ok, refused := hammer(rateKey); ok != R || refused != 192-R {
+		t.Errorf("rate %d: admitted %d, refused %d", R, ok, refused)
+	}
+	if ok, refused := hammer(quotaKey); ok != N || refused != 192-N {
+		t.Errorf("quota %d: admitted %d, refused %d", N, ok, refused)
+	}
+}
+
+func TestKeyChangesAreImmediate(t *testing.T) {
+	e := newEnv(t)
+	up := echoUpstream(t)
+	mustCreateAPI(t, e, keyedAPI("api1", "/api1/", up.URL, ""))
+	mustCreateAPI(t, e, keyedAPI("api2", "/api2/", up.URL, ""))
+	key := mustCreateKey(t, e, "/tyk/keys", `{"access_rights":`+rights("api1")+`}`)
+	steps := []struct {
+		name       string
+		change     func()
+		path       string
+		wantStatus int
+	}{
+		{"cached and allowed", nil, "/api1/x", 200},
+		{"edited to api2 only", func() {
+			e.do(t, "PUT", "/tyk/keys/"+key, `{"access_rights":`+rights("api2")+`}`, admin)
+		}, "/api1/x", 403},
+		{"edit took effect for api2", nil, "/api2/x", 200},
+		{"deactivated", func() {
+			e.do(t, "PUT", "/tyk/keys/"+key, `{"is_inactive":true,"access_rights":`+rights("api2")+`}`, admin)
+		}, "/api2/x", 403},
+		{"deleted", func() { e.do(t, "DELETE", "/tyk/keys/"+key, "", admin) }, "/api2/x", 403},
+		{"re-created with the same custom id clears the negative cache", func() {
+			mustCreateKey(t, e, "/tyk/keys/"+key, `{"access_rights":`+rights("api2")+`}`)
+		}, "/api2/x", 200},
+	}
+	for _, st := range steps {
+		if st.change != nil {
+			st.change()
+		}
+		if s, b, _ := e.do(t, "GET", st.path, "", auth(key)); s != st.wantStatus {
+			t.Fatalf("%s: %d, want %d: %s", st.name, s, st.wantStatus, b)
+		}
+	}
+}
+
+// TestNegativeCache checks that an unknown key is remembered as unknown for the TTL,
+// so repeated random keys do not each cost a store read.
+func TestNegativeCache(t *testing.T) {
+	e := newEnv(t)
+	up := echoUpstream(t)
+	mustCreateAPI(t, e, keyedAPI("api1", "/api1/", up.URL, ""))
+	lookups := 0
+	e.gw.sessions = newSessionCache(2 * time.Second)
+	for i := 0; i < 5; i++ {
+		if s, _, _ := e.do(t, "GET", "/api1/x", "", auth("random-key-123")); s != 403 {
+			t.Fatalf("random key: %d", s)
+		}
+		if _, ok, _ := e.gw.sessions.get(keysSum("random-key-123"), e.clock.Now().UnixNano()); ok {
+			lookups++
+		}
+	}
+	if lookups != 5 {
+		t.Fatalf("unknown key not negatively cached (%d/5 cached)", lookups)
+	}
+	e.clock.Advance(3 * time.Second)
+	if _, ok, _ := e.gw.sessions.get(keysSum("random-key-123"), e.clock.Now().UnixNano()); ok {
+		t.Fatal("negative entry outlived its TTL")
+	}
+}

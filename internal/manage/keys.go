@@ -1,0 +1,240 @@
+package manage
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/tollgate/tollgate/internal/events"
+	"github.com/tollgate/tollgate/internal/keys"
+	"github.com/tollgate/tollgate/internal/limit"
+	"github.com/tollgate/tollgate/internal/session"
+	"github.com/tollgate/tollgate/internal/store"
+)
+
+// ErrNoAccessRights is returned when a key without access rights is created while
+// master keys are disabled. The message is Tyk's.
+var ErrNoAccessRights = &session.ValidationError{Reason: "Failed to create key, keys must have at least one Access Rights record set."}
+
+// Keys manages key sessions. Keys are stored and found by their SHA-256 only; the
+// plaintext exists in the reply to Create and nowhere else.
+type Keys struct {
+	Store  store.Store
+	Events events.Publisher
+	Limits *limit.Engine
+	// AllowMasterKeys permits keys without access rights (they reach every API).
+	AllowMasterKeys bool
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Ref names a key in a management call: by the key itself or by its hash.
+type Ref struct {
+	ID     string
+	IsHash bool
+}
+
+// Hash resolves the reference; ok is false for a malformed hash.
+func (r Ref) Hash() (keys.Hash, bool) {
+	if r.IsHash {
+		return keys.ParseHash(r.ID)
+	}
+	if r.ID == "" {
+		return keys.Hash{}, false
+	}
+	return keys.Sum(r.ID), true
+}
+
+// Created is the result of creating a key.
+type Created struct {
+	// Key is the plaintext key: show it once, never store or log it.
+	Key     string
+	Hash    keys.Hash
+	Session *session.Session
+}
+
+func (s *Keys) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+// Create stores a new key from a session body. customID, when not empty, is the key
+// the client chose; otherwise one is minted. Validation problems are
+// *session.ValidationError; a custom id that exists is a *ConflictError.
+func (s *Keys) Create(ctx context.Context, body []byte, customID string) (Created, error) {
+	now := s.now()
+	sess, err := s.decode(ctx, body, now, true)
+	if err != nil {
+		return Created{}, err
+	}
+	key := customID
+	if key == "" {
+		key = keys.Generate(sess.OrgID)
+	} else if err := keys.ValidateCustom(key); err != nil {
+		return Created{}, &session.ValidationError{Reason: err.Error()}
+	}
+	sess.Prepare(now, nil, false)
+	h := keys.Sum(key)
+	raw, err := json.Marshal(sess)
+	if err != nil {
+		return Created{}, err
+	}
+	err = s.Store.CreateKey(ctx, store.Key{Hash: h.String(), OrgID: sess.OrgID, APIIDs: sess.APIIDs(), Session: raw, CreatedAt: now, UpdatedAt: now})
+	if errors.Is(err, store.ErrConflict) {
+		return Created{}, &ConflictError{Message: "A key with this ID already exists; use PUT to change it"}
+	}
+	if err != nil {
+		return Created{}, err
+	}
+	// A re-created key starts with fresh counters, and any "unknown key" cached
+	// for this hash must go.
+	if err := s.Limits.ResetHash(ctx, h); err != nil {
+		return Created{}, err
+	}
+	s.publish(h)
+	return Created{Key: key, Hash: h, Session: sess}, nil
+}
+
+// decode parses and validates a session body, checking that every API it names
+// exists.
+func (s *Keys) decode(ctx context.Context, body []byte, now time.Time, creating bool) (*session.Session, error) {
+	sess, err := session.Decode(body)
+	if err != nil {
+		return nil, err
+	}
+	if err := sess.Validate(now, creating); err != nil {
+		return nil, err
+	}
+	if len(sess.AccessRights) == 0 && !s.AllowMasterKeys {
+		return nil, ErrNoAccessRights
+	}
+	for _, id := range sess.APIIDs() {
+		if _, err := s.Store.GetAPI(ctx, id); errors.Is(err, store.ErrNotFound) {
+			return nil, &session.ValidationError{Reason: fmt.Sprintf("access_rights names API %s, which does not exist", id)}
+		} else if err != nil {
+			return nil, err
+		}
+	}
+	return sess, nil
+}
+
+// Get returns a key's session with quota_remaining and quota_renews read from the
+// live counters.
+func (s *Keys) Get(ctx context.Context, ref Ref) (*session.Session, keys.Hash, error) {
+	h, ok := ref.Hash()
+	if !ok {
+		return nil, h, store.ErrNotFound
+	}
+	sess, err := s.Lookup(ctx, h)
+	if err != nil {
+		return nil, h, err
+	}
+	now := s.now()
+	if sess.QuotaMax > 0 {
+		if st, found := s.Limits.Quotas.Peek(limit.Key{Hash: h}, int64(sess.QuotaMax), now); found {
+			sess.QuotaRemaining = session.Int(st.Remaining)
+			if !st.RenewsAt.IsZero() {
+				sess.QuotaRenews = session.Int(st.RenewsAt.Unix())
+			}
+		}
+	}
+	for id, ad := range sess.AccessRights {
+		if ad.Limit.QuotaMax > 0 {
+			if st, found := s.Limits.Quotas.Peek(limit.Key{Hash: h, Scope: ad.AllowanceScope}, int64(ad.Limit.QuotaMax), now); found {
+				ad.Limit.QuotaRemaining = session.Int(st.Remaining)
+				if !st.RenewsAt.IsZero() {
+					ad.Limit.QuotaRenews = session.Int(st.RenewsAt.Unix())
+				}
+				sess.AccessRights[id] = ad
+			}
+		}
+	}
+	return sess, h, nil
+}
+
+// Lookup loads a key's stored session by hash (store.ErrNotFound if absent).
+func (s *Keys) Lookup(ctx context.Context, h keys.Hash) (*session.Session, error) {
+	k, err := s.Store.GetKey(ctx, h.String())
+	if err != nil {
+		return nil, err
+	}
+	sess, err := session.Decode(k.Session)
+	if err != nil {
+		return nil, fmt.Errorf("stored session %s: %w", h.Short(), err)
+	}
+	return sess, nil
+}
+
+// Update replaces a key's session. Unless suppressReset, its quota and rate windows
+// start afresh, as in Tyk.
+func (s *Keys) Update(ctx context.Context, ref Ref, body []byte, suppressReset bool) (keys.Hash, *session.Session, error) {
+	h, ok := ref.Hash()
+	if !ok {
+		return h, nil, store.ErrNotFound
+	}
+	prev, err := s.Lookup(ctx, h)
+	if err != nil {
+		return h, nil, err
+	}
+	now := s.now()
+	sess, err := s.decode(ctx, body, now, false)
+	if err != nil {
+		return h, nil, err
+	}
+	sess.Prepare(now, prev, suppressReset)
+	raw, err := json.Marshal(sess)
+	if err != nil {
+		return h, nil, err
+	}
+	if err := s.Store.UpdateKey(ctx, store.Key{Hash: h.String(), OrgID: sess.OrgID, APIIDs: sess.APIIDs(), Session: raw, UpdatedAt: now}); err != nil {
+		return h, nil, err
+	}
+	if !suppressReset {
+		if err := s.Limits.ResetHash(ctx, h); err != nil {
+			return h, nil, err
+		}
+	}
+	s.publish(h)
+	return h, sess, nil
+}
+
+// Delete removes a key and its counters.
+func (s *Keys) Delete(ctx context.Context, ref Ref) (keys.Hash, error) {
+	h, ok := ref.Hash()
+	if !ok {
+		return h, store.ErrNotFound
+	}
+	if err := s.Store.DeleteKey(ctx, h.String()); err != nil {
+		return h, err
+	}
+	// Publish first: the key must stop working even if resetting counters fails.
+	s.publish(h)
+	return h, s.Limits.ResetHash(ctx, h)
+}
+
+// List returns stored keys (hashes and sessions) matching f.
+func (s *Keys) List(ctx context.Context, f store.KeyFilter) ([]store.Key, error) {
+	return s.Store.ListKeys(ctx, f)
+}
+
+func (s *Keys) publish(h keys.Hash) {
+	if s.Events != nil {
+		s.Events.Publish(events.Event{Kind: events.KeyChanged, KeyHash: h.String()})
+	}
+}
+
+// Preview validates a session body and returns it as Create would store it, storing
+// nothing.
+func (s *Keys) Preview(ctx context.Context, body []byte) (*session.Session, error) {
+	now := s.now()
+	sess, err := s.decode(ctx, body, now, true)
+	if err != nil {
+		return nil, err
+	}
+	sess.Prepare(now, nil, false)
+	return sess, nil
+}
