@@ -160,4 +160,3 @@ func (g *Gateway) listKeys(w http.ResponseWriter, r *http.Request) error {
 	}
 	return httpx.WriteJSON(w, http.StatusOK, map[string][]string{"keys": hashes})
 }
-
