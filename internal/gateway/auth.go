@@ -28,70 +28,104 @@ const (
 	msgVersionExpired = "Api Version has expired, please check documentation or contact administrator"
 )
 
-// check runs the request checks in order and answers refused requests itself: key,
-// session state, access rights, the key's rate limit, the API-level limit, then the
-// quota. Checking the API-level limit before the quota means a request the API
-// refuses never costs the key quota (Tyk charges it). On success it sets the
-// rate-limit response headers and returns true.
+// verdict is the outcome of the request checks. status 0 means admitted.
+type verdict struct {
+	status int
+	msg    string
+	// rate is the decision of the limiter that refused the request (status 429), or
+	// of the key's rate limit when it admitted it (rated).
+	rate  limit.Decision
+	rated bool
+	keyed bool
+	quota limit.QuotaState
+	// quotaMax is the quota that applied (-1: unlimited).
+	quotaMax int64
+	c        *session.Compiled
+}
+
+// check runs the request checks and answers refused requests itself. On success it
+// sets the rate-limit response headers and returns true.
 func (g *Gateway) check(w http.ResponseWriter, r *http.Request, rt *route) bool {
-	now := g.opts.Now()
+	v := g.authorize(r, rt, g.opts.Now())
+	h := w.Header()
+	switch {
+	case v.status == http.StatusTooManyRequests:
+		h.Set("Retry-After", strconv.FormatInt(ceilSeconds(v.rate.RetryAfter), 10))
+		setIETFHeaders(h, v.rate)
+		writeError(w, v.status, v.msg)
+		return false
+	case v.status != 0:
+		writeError(w, v.status, v.msg)
+		return false
+	case g.ietf:
+		if v.rated {
+			setIETFHeaders(h, v.rate)
+		}
+	case !v.keyed:
+		setQuotaHeaders(h, 0, 0, 0)
+	case v.quotaMax > 0:
+		var reset int64
+		if !v.quota.RenewsAt.IsZero() {
+			reset = v.quota.RenewsAt.Unix()
+		}
+		setQuotaHeaders(h, v.quotaMax, v.quota.Remaining, reset)
+	default:
+		s := v.c.Session
+		setQuotaHeaders(h, -1, int64(s.QuotaRemaining), int64(s.QuotaRenews))
+	}
+	return true
+}
+
+// authorize runs the checks in order: key, session state, expiry, access rights
+// (API, version, allowed_urls), the key's rate limit, the API-level limit, then the
+// quota. Checking the API-level limit before the quota means a request the API
+// refuses never costs the key quota (Tyk charges it). It writes nothing and, for a
+// cached key, allocates nothing.
+func (g *Gateway) authorize(r *http.Request, rt *route, now time.Time) (v verdict) {
 	var (
-		keyed bool
-		h     keys.Hash
-		c     *session.Compiled
-		lim   session.Limits
+		h   keys.Hash
+		lim session.Limits
 	)
 	if !rt.keyless {
 		key := rt.readKey(r)
 		if key == "" {
-			writeError(w, http.StatusUnauthorized, msgAuthMissing)
-			return false
+			return verdict{status: http.StatusUnauthorized, msg: msgAuthMissing}
 		}
 		if len(key) < keys.MinLength || len(key) > keys.MaxLength*2 {
-			writeError(w, http.StatusForbidden, msgDisallowed)
-			return false
+			return verdict{status: http.StatusForbidden, msg: msgDisallowed}
 		}
 		h = keys.Sum(key)
-		var err error
-		c, err = g.session(r, h, now)
+		c, err := g.session(r, h, now)
 		if err != nil {
 			g.log.Error("key lookup failed", "key", h.Short(), "error", err.Error())
-			writeError(w, http.StatusInternalServerError, "There was a problem proxying the request")
-			return false
+			return verdict{status: http.StatusInternalServerError, msg: "There was a problem proxying the request"}
 		}
 		if c == nil {
-			writeError(w, http.StatusForbidden, msgDisallowed)
-			return false
+			return verdict{status: http.StatusForbidden, msg: msgDisallowed}
 		}
 		if c.Inactive {
-			writeError(w, http.StatusForbidden, msgInactive)
-			return false
+			return verdict{status: http.StatusForbidden, msg: msgInactive}
 		}
 		if c.Expired(now.Unix()) {
-			writeError(w, http.StatusUnauthorized, msgExpired)
-			return false
+			return verdict{status: http.StatusUnauthorized, msg: msgExpired}
 		}
 		right, ok := c.Access(rt.apiID, g.opts.AllowMasterKeys)
 		if !ok {
-			writeError(w, http.StatusForbidden, msgDisallowed)
-			return false
+			return verdict{status: http.StatusForbidden, msg: msgDisallowed}
 		}
 		if rt.versioned {
-			status, msg, v := rt.version(r, now)
+			status, msg, ver := rt.version(r, now)
 			if status != 0 {
-				writeError(w, status, msg)
-				return false
+				return verdict{status: status, msg: msg}
 			}
-			if !c.IsMaster() && !right.AllowsVersion(v) {
-				writeError(w, http.StatusForbidden, msgDisallowed)
-				return false
+			if !c.IsMaster() && !right.AllowsVersion(ver) {
+				return verdict{status: http.StatusForbidden, msg: msgDisallowed}
 			}
 		}
 		if !right.AllowsURL(r.Method, r.URL.Path) {
-			writeError(w, http.StatusForbidden, msgURLDisallowed)
-			return false
+			return verdict{status: http.StatusForbidden, msg: msgURLDisallowed}
 		}
-		keyed = true
+		v.keyed, v.c = true, c
 		lim = right.Limits()
 		if rt.disableRate {
 			lim.Rate = 0
@@ -100,46 +134,30 @@ func (g *Gateway) check(w http.ResponseWriter, r *http.Request, rt *route) bool 
 			lim.QuotaMax = 0
 		}
 		if lim.RateLimited() {
-			d := g.opts.Limits.Rate.Allow(limit.Key{Hash: h, Scope: lim.Scope}, lim.Rate, lim.Per, now)
-			if !d.Allowed {
-				refuseRate(w, d, msgRateLimited)
-				return false
+			v.rate = g.opts.Limits.Rate.Allow(limit.Key{Hash: h, Scope: lim.Scope}, lim.Rate, lim.Per, now)
+			if !v.rate.Allowed {
+				return verdict{status: http.StatusTooManyRequests, msg: msgRateLimited, rate: v.rate}
 			}
-			if g.ietf {
-				setIETFHeaders(w.Header(), d)
-			}
+			v.rated = true
 		}
 	}
 	if rt.globalRate > 0 {
 		d := g.opts.Limits.Rate.Allow(rt.globalKey, rt.globalRate, rt.globalPer, now)
 		if !d.Allowed {
-			refuseRate(w, d, msgAPIRateLimited)
-			return false
+			return verdict{status: http.StatusTooManyRequests, msg: msgAPIRateLimited, rate: d}
 		}
 	}
-	if g.ietf {
-		return true
-	}
-	hdr := w.Header()
-	switch {
-	case !keyed:
-		setQuotaHeaders(hdr, 0, 0, 0)
-	case lim.QuotaLimited():
-		st := g.opts.Limits.Quotas.Charge(limit.Key{Hash: h, Scope: lim.Scope}, lim.QuotaMax, lim.QuotaRenewal, now)
-		if !st.Allowed {
-			writeError(w, http.StatusForbidden, msgQuotaExceeded)
-			return false
+	if v.keyed {
+		v.quotaMax = -1
+		if lim.QuotaLimited() {
+			v.quotaMax = lim.QuotaMax
+			v.quota = g.opts.Limits.Quotas.Charge(limit.Key{Hash: h, Scope: lim.Scope}, lim.QuotaMax, lim.QuotaRenewal, now)
+			if !v.quota.Allowed {
+				return verdict{status: http.StatusForbidden, msg: msgQuotaExceeded}
+			}
 		}
-		var reset int64
-		if !st.RenewsAt.IsZero() {
-			reset = st.RenewsAt.Unix()
-		}
-		setQuotaHeaders(hdr, lim.QuotaMax, st.Remaining, reset)
-	default:
-		s := c.Session
-		setQuotaHeaders(hdr, -1, int64(s.QuotaRemaining), int64(s.QuotaRenews))
 	}
-	return true
+	return v
 }
 
 // session returns the compiled session for h from the cache, or from the store on a
@@ -216,15 +234,8 @@ func (rt *route) version(r *http.Request, now time.Time) (status int, msg, v str
 	return 0, "", v
 }
 
-// refuseRate answers 429 with Retry-After and IETF RateLimit-* headers describing
-// the limit that refused the request (Tyk sends neither).
-func refuseRate(w http.ResponseWriter, d limit.Decision, msg string) {
-	h := w.Header()
-	h.Set("Retry-After", strconv.FormatInt(ceilSeconds(d.RetryAfter), 10))
-	setIETFHeaders(h, d)
-	writeError(w, http.StatusTooManyRequests, msg)
-}
-
+// setIETFHeaders describes a rate limit with the IETF RateLimit-* headers; refused
+// requests always carry them (with Retry-After), which Tyk never sends.
 func setIETFHeaders(h http.Header, d limit.Decision) {
 	h["Ratelimit-Limit"] = []string{strconv.FormatInt(d.Limit, 10)}
 	h["Ratelimit-Remaining"] = []string{strconv.FormatInt(d.Remaining, 10)}
