@@ -15,14 +15,19 @@ import (
 	"runtime/debug"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/tollgate/tollgate/internal/accounts"
+	"github.com/tollgate/tollgate/internal/audit"
 	"github.com/tollgate/tollgate/internal/config"
+	"github.com/tollgate/tollgate/internal/dashboard"
 	"github.com/tollgate/tollgate/internal/events"
 	"github.com/tollgate/tollgate/internal/gateway"
 	"github.com/tollgate/tollgate/internal/httpx"
 	"github.com/tollgate/tollgate/internal/limit"
 	"github.com/tollgate/tollgate/internal/manage"
+	"github.com/tollgate/tollgate/internal/store"
 	"github.com/tollgate/tollgate/internal/store/sqlite"
 )
 
@@ -108,15 +113,36 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writ
 		return err
 	}
 
+	acct, err := openAccounts(cfg, db)
+	if err != nil {
+		return err
+	}
+	if err := firstRun(ctx, acct, out); err != nil {
+		return err
+	}
+	rec := &audit.Recorder{Store: db, Log: log}
+	gw.SetAudit(rec)
+	dash := dashboard.New(dashboard.Options{
+		Accounts: acct, APIs: apis, Keys: keySvc, Store: db, Audit: rec, AdminSecret: secret, Log: log,
+	})
+
 	ln, err := net.Listen("tcp", cfg.GatewayAddr)
 	if err != nil {
 		return fmt.Errorf("gateway listen: %w", err)
 	}
+	dln, err := net.Listen("tcp", cfg.DashboardAddr)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("dashboard listen: %w", err)
+	}
 	srv := httpx.NewServer(cfg.GatewayAddr, gw, httpx.DefaultTimeouts, log)
-	errc := make(chan error, 1)
+	dsrv := httpx.NewServer(cfg.DashboardAddr, dash, httpx.DefaultTimeouts, log)
+	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
-	log.Info("gateway listening", "addr", ln.Addr().String(), "data_dir", cfg.DataDir, "version", VersionString())
+	go func() { errc <- dsrv.Serve(dln) }()
+	log.Info("listening", "gateway", ln.Addr().String(), "dashboard", dln.Addr().String(), "data_dir", cfg.DataDir, "version", VersionString())
 	fmt.Fprintf(out, "Tollgate gateway listening on %s (control API under /tyk/)\n", ln.Addr())
+	fmt.Fprintf(out, "Tollgate dashboard listening on http://%s (API under /api/)\n", dln.Addr())
 
 	// Quota counts reach the store every flush interval (what a crash can lose) and
 	// once more after the last request on shutdown.
@@ -158,9 +184,15 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writ
 	gw.SetDraining()
 	sctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		log.Warn("shutdown did not finish cleanly", "error", err.Error())
+	var wg sync.WaitGroup
+	for _, sv := range []*http.Server{srv, dsrv} {
+		wg.Go(func() {
+			if err := sv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Warn("shutdown did not finish cleanly", "addr", sv.Addr, "error", err.Error())
+			}
+		})
 	}
+	wg.Wait()
 	log.Info("stopped")
 	return nil
 }
@@ -192,5 +224,43 @@ func loadAppsDir(ctx context.Context, apis *manage.APIs, dir string, log *slog.L
 		}
 		log.Info("loaded API definition", "file", path, "api_id", d.APIID(), "listen_path", d.Proxy().ListenPath)
 	}
+	return nil
+}
+
+// openAccounts builds the accounts service with the data dir's encryption key.
+func openAccounts(cfg config.Config, db store.Store) (*accounts.Service, error) {
+	key, err := accounts.LoadOrCreateKey(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	sealer, err := accounts.NewSealer(key)
+	if err != nil {
+		return nil, err
+	}
+	return &accounts.Service{Store: db, Sealer: sealer}, nil
+}
+
+// DefaultAdminEmail is the administrator created on first run.
+const DefaultAdminEmail = "admin@tollgate.local"
+
+// firstRun creates an organisation and an administrator when the store has no users,
+// and shows their credentials once.
+func firstRun(ctx context.Context, acct *accounts.Service, out io.Writer) error {
+	n, err := acct.Store.CountUsers(ctx)
+	if err != nil || n > 0 {
+		return err
+	}
+	b, err := acct.Bootstrap(ctx, "Default Organisation", DefaultAdminEmail, "")
+	if err != nil {
+		return fmt.Errorf("first run: %w", err)
+	}
+	fmt.Fprintf(out, "\nFirst run: created an administrator for the dashboard.\n\n"+
+		"    e-mail:                              %s\n"+
+		"    password:                            %s\n"+
+		"    Dashboard API access credentials:    %s\n"+
+		"    organisation id:                     %s\n\n"+
+		"These are shown only this once. The access key stays readable on the user's page and at\n"+
+		"GET /api/users/me; change the password with POST /api/users/{id}/actions/reset.\n\n",
+		b.Email, b.Password, b.AccessKey, b.OrgID)
 	return nil
 }

@@ -6,10 +6,12 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"strings"
 
 	"github.com/tollgate/tollgate/internal/apidef"
+	"github.com/tollgate/tollgate/internal/audit"
 	"github.com/tollgate/tollgate/internal/httpx"
 	"github.com/tollgate/tollgate/internal/manage"
 	"github.com/tollgate/tollgate/internal/store"
@@ -144,6 +146,7 @@ func (g *Gateway) createAPI(w http.ResponseWriter, r *http.Request) error {
 		return apiError(err)
 	}
 	g.log.Info("API created", "api_id", d.APIID(), "listen_path", d.Proxy().ListenPath)
+	g.audit.Record(r.Context(), adminActor(r), d.OrgID(), "create", "api", d.APIID(), d.Name())
 	return httpx.WriteJSON(w, http.StatusOK, modifyReply{Key: d.APIID(), Status: "ok", Action: "added"})
 }
 
@@ -160,6 +163,7 @@ func (g *Gateway) updateAPI(w http.ResponseWriter, r *http.Request) error {
 		return apiError(err)
 	}
 	g.log.Info("API updated", "api_id", id)
+	g.audit.Record(r.Context(), adminActor(r), "", "update", "api", id, "")
 	return httpx.WriteJSON(w, http.StatusOK, modifyReply{Key: id, Status: "ok", Action: "modified"})
 }
 
@@ -169,6 +173,7 @@ func (g *Gateway) deleteAPI(w http.ResponseWriter, r *http.Request) error {
 		return apiError(err)
 	}
 	g.log.Info("API deleted", "api_id", id)
+	g.audit.Record(r.Context(), adminActor(r), "", "delete", "api", id, "")
 	return httpx.WriteJSON(w, http.StatusOK, modifyReply{Key: id, Status: "ok", Action: "deleted"})
 }
 
@@ -209,4 +214,13 @@ func apiError(err error) error {
 		return httpx.Errorf(http.StatusNotFound, "API not found")
 	}
 	return err
+}
+
+// adminActor is the audit actor for control-API calls: whoever holds the secret.
+func adminActor(r *http.Request) audit.Actor {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	return audit.AdminSecretActor(host)
 }

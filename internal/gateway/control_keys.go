@@ -69,6 +69,7 @@ func (g *Gateway) createKey(w http.ResponseWriter, r *http.Request) error {
 		return keyError(err, "Key not found")
 	}
 	g.log.Info("key created", "key", created.Hash.Short(), "org_id", created.Session.OrgID, "apis", len(created.Session.AccessRights))
+	g.audit.Record(r.Context(), adminActor(r), created.Session.OrgID, "create", "key", created.Hash.String(), created.Session.Alias)
 	return httpx.WriteJSON(w, http.StatusOK, modifyReply{Key: created.Key, Status: "ok", Action: "added", KeyHash: created.Hash.String()})
 }
 
@@ -115,6 +116,7 @@ func (g *Gateway) updateKey(w http.ResponseWriter, r *http.Request) error {
 		return keyError(err, "Key is not found")
 	}
 	g.log.Info("key updated", "key", h.Short(), "suppress_reset", suppress)
+	g.audit.Record(r.Context(), adminActor(r), "", "update", "key", h.String(), "")
 	return httpx.WriteJSON(w, http.StatusOK, modifyReply{Key: ref.ID, Status: "ok", Action: "modified"})
 }
 
@@ -128,6 +130,7 @@ func (g *Gateway) deleteKey(w http.ResponseWriter, r *http.Request) error {
 		return keyError(err, "There is no such key found")
 	}
 	g.log.Info("key deleted", "key", h.Short())
+	g.audit.Record(r.Context(), adminActor(r), "", "delete", "key", h.String(), "")
 	return httpx.WriteJSON(w, http.StatusOK, modifyReply{Key: ref.ID, Status: "ok", Action: "deleted"})
 }
 

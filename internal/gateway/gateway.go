@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/internal/apidef"
+	"github.com/tollgate/tollgate/internal/audit"
 	"github.com/tollgate/tollgate/internal/events"
 	"github.com/tollgate/tollgate/internal/keys"
 	"github.com/tollgate/tollgate/internal/limit"
@@ -65,7 +66,11 @@ type Gateway struct {
 	draining   atomic.Bool
 	sessions   *sessionCache
 	ietf       bool
+	audit      *audit.Recorder
 }
+
+// SetAudit makes control-API changes go to the audit log.
+func (g *Gateway) SetAudit(r *audit.Recorder) { g.audit = r }
 
 // New returns a Gateway. Call Reload before serving traffic (New does not touch the
 // store) and subscribe it to change events with Watch.

@@ -30,6 +30,18 @@ type APIs struct {
 	Events events.Publisher
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+
+	// org, when scoped, confines every call to one organisation: its APIs are the
+	// only ones visible, and new APIs belong to it.
+	org    string
+	scoped bool
+}
+
+// InOrg returns the service confined to one organisation (the dashboard's view).
+func (s *APIs) InOrg(org string) *APIs {
+	c := *s
+	c.org, c.scoped = org, true
+	return &c
 }
 
 func (s *APIs) now() time.Time {
@@ -41,7 +53,17 @@ func (s *APIs) now() time.Time {
 
 // List returns every stored API, oldest first.
 func (s *APIs) List(ctx context.Context) ([]store.API, error) {
-	return s.Store.ListAPIs(ctx)
+	all, err := s.Store.ListAPIs(ctx)
+	if err != nil || !s.scoped {
+		return all, err
+	}
+	var mine []store.API
+	for _, a := range all {
+		if a.OrgID == s.org {
+			mine = append(mine, a)
+		}
+	}
+	return mine, nil
 }
 
 // Get returns one API; store.ErrNotFound if absent.
@@ -49,7 +71,11 @@ func (s *APIs) Get(ctx context.Context, id string) (store.API, error) {
 	if apidef.ValidateAPIID(id) != nil {
 		return store.API{}, store.ErrNotFound
 	}
-	return s.Store.GetAPI(ctx, id)
+	a, err := s.Store.GetAPI(ctx, id)
+	if err == nil && s.scoped && a.OrgID != s.org {
+		return store.API{}, store.ErrNotFound
+	}
+	return a, err
 }
 
 // Create stores a new API from a Tyk classic definition, generating api_id when it is
@@ -62,6 +88,9 @@ func (s *APIs) Create(ctx context.Context, body []byte) (*apidef.Definition, err
 	}
 	if d.APIID() == "" {
 		d.SetAPIID(apidef.NewAPIID())
+	}
+	if s.scoped {
+		d.SetOrgID(s.org)
 	}
 	if err := d.Validate(); err != nil {
 		return nil, err
@@ -107,6 +136,9 @@ func (s *APIs) Update(ctx context.Context, id string, body []byte) (*apidef.Defi
 	default:
 		return nil, &apidef.ValidationError{Reason: fmt.Sprintf("api_id %q in the body does not match %q in the path", d.APIID(), id)}
 	}
+	if s.scoped {
+		d.SetOrgID(s.org)
+	}
 	if err := d.Validate(); err != nil {
 		return nil, err
 	}
@@ -136,7 +168,7 @@ func (s *APIs) Upsert(ctx context.Context, body []byte) (*apidef.Definition, err
 		return nil, err
 	}
 	if d.APIID() != "" {
-		if _, err := s.Store.GetAPI(ctx, d.APIID()); err == nil {
+		if _, err := s.Get(ctx, d.APIID()); err == nil {
 			return s.Update(ctx, d.APIID(), body)
 		}
 	}
@@ -146,8 +178,8 @@ func (s *APIs) Upsert(ctx context.Context, body []byte) (*apidef.Definition, err
 // Delete removes an API; store.ErrNotFound if absent. Keys that name it keep their
 // access rights entry, which then grants nothing.
 func (s *APIs) Delete(ctx context.Context, id string) error {
-	if apidef.ValidateAPIID(id) != nil {
-		return store.ErrNotFound
+	if _, err := s.Get(ctx, id); err != nil {
+		return err
 	}
 	if err := s.Store.DeleteAPI(ctx, id); err != nil {
 		return err
@@ -166,6 +198,9 @@ func (s *APIs) checkRoute(ctx context.Context, d *apidef.Definition, self string
 	rk := d.RouteKey()
 	for _, a := range all {
 		if a.ID != self && a.RouteKey == rk {
+			if s.scoped && a.OrgID != s.org {
+				return &apidef.ValidationError{Reason: fmt.Sprintf("proxy.listen_path %q is already used by another API", d.Proxy().ListenPath)}
+			}
 			return &apidef.ValidationError{Reason: fmt.Sprintf("proxy.listen_path %q is already used by API %s", d.Proxy().ListenPath, a.ID)}
 		}
 	}

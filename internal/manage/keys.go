@@ -28,6 +28,18 @@ type Keys struct {
 	AllowMasterKeys bool
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+
+	// org, when scoped, confines every call to one organisation: new keys belong
+	// to it, may only name its APIs, and other organisations' keys are invisible.
+	org    string
+	scoped bool
+}
+
+// InOrg returns the service confined to one organisation (the dashboard's view).
+func (s *Keys) InOrg(org string) *Keys {
+	c := *s
+	c.org, c.scoped = org, true
+	return &c
 }
 
 // Ref names a key in a management call: by the key itself or by its hash.
@@ -109,11 +121,17 @@ func (s *Keys) decode(ctx context.Context, body []byte, now time.Time, creating 
 	if err := sess.Validate(now, creating); err != nil {
 		return nil, err
 	}
-	if len(sess.AccessRights) == 0 && !s.AllowMasterKeys {
+	if s.scoped {
+		sess.OrgID = s.org
+	}
+	if len(sess.AccessRights) == 0 && (!s.AllowMasterKeys || s.scoped) {
+		// A dashboard user never mints master keys: they would reach other
+		// organisations' APIs.
 		return nil, ErrNoAccessRights
 	}
 	for _, id := range sess.APIIDs() {
-		if _, err := s.Store.GetAPI(ctx, id); errors.Is(err, store.ErrNotFound) {
+		a, err := s.Store.GetAPI(ctx, id)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && s.scoped && a.OrgID != s.org) {
 			return nil, &session.ValidationError{Reason: fmt.Sprintf("access_rights names API %s, which does not exist", id)}
 		} else if err != nil {
 			return nil, err
@@ -156,11 +174,15 @@ func (s *Keys) Get(ctx context.Context, ref Ref) (*session.Session, keys.Hash, e
 	return sess, h, nil
 }
 
-// Lookup loads a key's stored session by hash (store.ErrNotFound if absent).
+// Lookup loads a key's stored session by hash (store.ErrNotFound if absent, or if it
+// belongs to another organisation than the service's).
 func (s *Keys) Lookup(ctx context.Context, h keys.Hash) (*session.Session, error) {
 	k, err := s.Store.GetKey(ctx, h.String())
 	if err != nil {
 		return nil, err
+	}
+	if s.scoped && k.OrgID != s.org {
+		return nil, store.ErrNotFound
 	}
 	sess, err := session.Decode(k.Session)
 	if err != nil {
@@ -208,6 +230,11 @@ func (s *Keys) Delete(ctx context.Context, ref Ref) (keys.Hash, error) {
 	if !ok {
 		return h, store.ErrNotFound
 	}
+	if s.scoped {
+		if _, err := s.Lookup(ctx, h); err != nil {
+			return h, err
+		}
+	}
 	if err := s.Store.DeleteKey(ctx, h.String()); err != nil {
 		return h, err
 	}
@@ -218,7 +245,18 @@ func (s *Keys) Delete(ctx context.Context, ref Ref) (keys.Hash, error) {
 
 // List returns stored keys (hashes and sessions) matching f.
 func (s *Keys) List(ctx context.Context, f store.KeyFilter) ([]store.Key, error) {
+	if s.scoped {
+		f.OrgID = s.org
+	}
 	return s.Store.ListKeys(ctx, f)
+}
+
+// Count counts stored keys matching f.
+func (s *Keys) Count(ctx context.Context, f store.KeyFilter) (int, error) {
+	if s.scoped {
+		f.OrgID = s.org
+	}
+	return s.Store.CountKeys(ctx, f)
 }
 
 func (s *Keys) publish(h keys.Hash) {

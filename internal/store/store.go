@@ -96,11 +96,87 @@ type CounterStore interface {
 	DeleteCounters(ctx context.Context, prefix string) error
 }
 
+// Org is an organisation: the boundary of what a dashboard user can see.
+type Org struct {
+	ID        string
+	Name      string
+	CreatedAt time.Time
+}
+
+// OrgStore holds organisations.
+type OrgStore interface {
+	// CreateOrg fails with ErrConflict when the id exists.
+	CreateOrg(ctx context.Context, o Org) error
+	GetOrg(ctx context.Context, id string) (Org, error)
+	ListOrgs(ctx context.Context) ([]Org, error)
+}
+
+// User is a dashboard user. The access key is kept encrypted (to show it to its
+// owner) and hashed (to find the user by it); the password only as a bcrypt hash.
+type User struct {
+	ID           string
+	OrgID        string
+	Email        string // lower case; unique
+	FirstName    string
+	LastName     string
+	PasswordHash []byte
+	// AccessKeyHash is the hex SHA-256 of the access key; unique.
+	AccessKeyHash string
+	// AccessKeyEnc is the access key sealed with the server's encryption key.
+	AccessKeyEnc []byte
+	// Permissions is a JSON object section -> "read"|"write"; empty means admin.
+	Permissions []byte
+	Active      bool
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+	LastLogin   time.Time
+}
+
+// UserStore holds dashboard users.
+type UserStore interface {
+	// CreateUser fails with ErrConflict when the id, e-mail or access key exists.
+	CreateUser(ctx context.Context, u User) error
+	// UpdateUser replaces a user (ErrNotFound if absent, ErrConflict on a taken
+	// e-mail), keeping CreatedAt.
+	UpdateUser(ctx context.Context, u User) error
+	GetUser(ctx context.Context, id string) (User, error)
+	GetUserByEmail(ctx context.Context, email string) (User, error)
+	GetUserByAccessKeyHash(ctx context.Context, hash string) (User, error)
+	// ListUsers lists an organisation's users ("" lists all), oldest first.
+	ListUsers(ctx context.Context, orgID string) ([]User, error)
+	DeleteUser(ctx context.Context, id string) error
+	CountUsers(ctx context.Context) (int, error)
+}
+
+// AuditEntry records one change: who, what, when, from where.
+type AuditEntry struct {
+	ID         int64
+	At         time.Time
+	OrgID      string
+	ActorID    string // user id, or "admin" for the admin secret
+	ActorEmail string
+	Action     string // create, update, delete, reset_key, ...
+	ObjectType string // key, api, user, org
+	ObjectID   string // api id, user id, key hash
+	RemoteAddr string
+	Detail     string
+}
+
+// AuditStore holds the audit log.
+type AuditStore interface {
+	AppendAudit(ctx context.Context, e AuditEntry) error
+	// ListAudit returns an organisation's entries ("" for all), newest first.
+	ListAudit(ctx context.Context, orgID string, limit, offset int) ([]AuditEntry, int, error)
+}
+
 // Store is everything a backend provides.
 type Store interface {
 	APIStore
 	KeyStore
 	CounterStore
+	OrgStore
+	UserStore
+	AuditStore
 	// Ping reports whether the backend answers; readiness checks use it.
 	Ping(ctx context.Context) error
 	Close() error

@@ -55,6 +55,40 @@ var migrations = []string{
 		used INTEGER NOT NULL,
 		renews_at INTEGER NOT NULL
 	);`,
+	`CREATE TABLE orgs (
+		id TEXT PRIMARY KEY,
+		name TEXT NOT NULL,
+		created_at INTEGER NOT NULL
+	);
+	CREATE TABLE users (
+		id TEXT PRIMARY KEY,
+		org_id TEXT NOT NULL REFERENCES orgs(id),
+		email TEXT NOT NULL UNIQUE,
+		first_name TEXT NOT NULL,
+		last_name TEXT NOT NULL,
+		password_hash BLOB NOT NULL,
+		access_key_hash TEXT NOT NULL UNIQUE,
+		access_key_enc BLOB NOT NULL,
+		permissions BLOB NOT NULL,
+		active INTEGER NOT NULL,
+		created_at INTEGER NOT NULL,
+		updated_at INTEGER NOT NULL,
+		last_login INTEGER NOT NULL
+	);
+	CREATE INDEX users_org ON users(org_id, created_at);
+	CREATE TABLE audit (
+		id INTEGER PRIMARY KEY AUTOINCREMENT,
+		at INTEGER NOT NULL,
+		org_id TEXT NOT NULL,
+		actor_id TEXT NOT NULL,
+		actor_email TEXT NOT NULL,
+		action TEXT NOT NULL,
+		object_type TEXT NOT NULL,
+		object_id TEXT NOT NULL,
+		remote_addr TEXT NOT NULL,
+		detail TEXT NOT NULL
+	);
+	CREATE INDEX audit_org ON audit(org_id, id);`,
 }
 
 // Open opens (creating if needed) the database file at path and migrates it.

@@ -23,6 +23,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("KeyFilters", func(t *testing.T) { testKeyFilters(t, open(t)) })
 	t.Run("Counters", func(t *testing.T) { testCounters(t, open(t)) })
 	t.Run("ConcurrentCreate", func(t *testing.T) { testConcurrentCreate(t, open(t)) })
+	t.Run("OrgsAndUsers", func(t *testing.T) { testOrgsAndUsers(t, open(t)) })
+	t.Run("Audit", func(t *testing.T) { testAudit(t, open(t)) })
 }
 
 var now = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
@@ -257,5 +259,108 @@ func testConcurrentCreate(t *testing.T, s store.Store) {
 		if err := s.CreateAPI(ctx, store.API{ID: fmt.Sprintf("api%d", i), RouteKey: fmt.Sprintf("/r%d", i), Definition: []byte("{}"), CreatedAt: now}); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+func testOrgsAndUsers(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	for _, o := range []store.Org{{ID: "o1", Name: "One", CreatedAt: now}, {ID: "o2", Name: "Two", CreatedAt: now.Add(time.Second)}} {
+		if err := s.CreateOrg(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.CreateOrg(ctx, store.Org{ID: "o1", Name: "dup", CreatedAt: now}); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("duplicate org: %v", err)
+	}
+	orgs, err := s.ListOrgs(ctx)
+	if err != nil || len(orgs) != 2 || orgs[0].ID != "o1" {
+		t.Fatalf("ListOrgs = %v, %v", orgs, err)
+	}
+	if _, err := s.GetOrg(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("GetOrg(nope) = %v", err)
+	}
+	u := store.User{ID: "u1", OrgID: "o1", Email: "a@x.io", FirstName: "A", LastName: "B", PasswordHash: []byte("h"),
+		AccessKeyHash: "k1", AccessKeyEnc: []byte("enc"), Permissions: []byte("{}"), Active: true, CreatedAt: now, UpdatedAt: now}
+	if err := s.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetUser(ctx, "u1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(u, got, cmpopts.EquateApproxTime(0)); diff != "" {
+		t.Fatalf("GetUser (-want +got):\n%s", diff)
+	}
+	for name, dup := range map[string]store.User{
+		"same email":      {ID: "u2", OrgID: "o1", Email: "a@x.io", AccessKeyHash: "k2", Permissions: []byte("{}"), CreatedAt: now},
+		"same access key": {ID: "u3", OrgID: "o1", Email: "b@x.io", AccessKeyHash: "k1", Permissions: []byte("{}"), CreatedAt: now},
+		"unknown org":     {ID: "u4", OrgID: "zz", Email: "c@x.io", AccessKeyHash: "k4", Permissions: []byte("{}"), CreatedAt: now},
+	} {
+		if err := s.CreateUser(ctx, dup); err == nil {
+			t.Errorf("%s: created", name)
+		}
+	}
+	if g, err := s.GetUserByEmail(ctx, "a@x.io"); err != nil || g.ID != "u1" {
+		t.Fatalf("by email: %v %v", g.ID, err)
+	}
+	if g, err := s.GetUserByAccessKeyHash(ctx, "k1"); err != nil || g.ID != "u1" {
+		t.Fatalf("by access key: %v %v", g.ID, err)
+	}
+	u2 := store.User{ID: "u2", OrgID: "o2", Email: "z@x.io", AccessKeyHash: "k2", Permissions: []byte(`{"keys":"read"}`), CreatedAt: now.Add(time.Second), UpdatedAt: now}
+	if err := s.CreateUser(ctx, u2); err != nil {
+		t.Fatal(err)
+	}
+	if us, err := s.ListUsers(ctx, "o2"); err != nil || len(us) != 1 || us[0].ID != "u2" {
+		t.Fatalf("ListUsers(o2) = %v %v", us, err)
+	}
+	if us, _ := s.ListUsers(ctx, ""); len(us) != 2 {
+		t.Fatalf("ListUsers(all) = %d", len(us))
+	}
+	if n, err := s.CountUsers(ctx); err != nil || n != 2 {
+		t.Fatalf("CountUsers = %d %v", n, err)
+	}
+	u.AccessKeyHash, u.LastLogin, u.UpdatedAt = "k9", now.Add(time.Hour), now.Add(time.Hour)
+	if err := s.UpdateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	if g, _ := s.GetUserByAccessKeyHash(ctx, "k9"); g.ID != "u1" || !g.LastLogin.Equal(now.Add(time.Hour)) {
+		t.Fatalf("after update: %+v", g)
+	}
+	if _, err := s.GetUserByAccessKeyHash(ctx, "k1"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatal("old access key still finds the user")
+	}
+	u.Email = "z@x.io"
+	if err := s.UpdateUser(ctx, u); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("update to a taken email: %v", err)
+	}
+	if err := s.DeleteUser(ctx, "u1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteUser(ctx, "u1"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("second delete: %v", err)
+	}
+	if err := s.UpdateUser(ctx, u); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("update deleted: %v", err)
+	}
+}
+
+func testAudit(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	for i := 0; i < 5; i++ {
+		org := "o1"
+		if i%2 == 1 {
+			org = "o2"
+		}
+		e := store.AuditEntry{At: now.Add(time.Duration(i) * time.Second), OrgID: org, ActorID: "u", Action: "create", ObjectType: "key", ObjectID: fmt.Sprint(i)}
+		if err := s.AppendAudit(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	es, total, err := s.ListAudit(ctx, "o1", 2, 0)
+	if err != nil || total != 3 || len(es) != 2 || es[0].ObjectID != "4" || es[1].ObjectID != "2" {
+		t.Fatalf("ListAudit(o1) = %+v total %d %v", es, total, err)
+	}
+	if es, total, _ := s.ListAudit(ctx, "", 0, 0); total != 5 || len(es) != 5 {
+		t.Fatalf("ListAudit(all) = %d/%d", len(es), total)
 	}
 }

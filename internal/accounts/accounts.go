@@ -1,0 +1,442 @@
+// Package accounts holds the dashboard's organisations and users: access keys (minted,
+// sealed at rest, found by hash), bcrypt passwords, permissions, and the first-run
+// bootstrap. The REST API, the web UI and the CLI all go through it.
+package accounts
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/mail"
+	"sort"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/tollgate/tollgate/internal/store"
+)
+
+// ValidationError is a problem with input the client can fix.
+type ValidationError struct{ Reason string }
+
+func (e *ValidationError) Error() string { return e.Reason }
+
+func invalid(format string, args ...any) error {
+	return &ValidationError{Reason: fmt.Sprintf(format, args...)}
+}
+
+// ErrBadCredentials is returned for a wrong e-mail or password, without saying which.
+var ErrBadCredentials = errors.New("invalid e-mail or password")
+
+// Sections are the permission sections Tyk's dashboard knows.
+var Sections = []string{"analytics", "api_assets", "apis", "audit_logs", "certs", "hooks", "idm", "keys",
+	"log", "oauth", "policies", "portal", "system", "user_groups", "users", "websockets"}
+
+// Permissions maps a section to "read" or "write". Empty means administrator, as in
+// Tyk; a non-empty map is an allow-list.
+type Permissions map[string]string
+
+// IsAdmin reports whether p grants everything.
+func (p Permissions) IsAdmin() bool { return len(p) == 0 }
+
+// Allows reports whether p grants read (or, with write, write) on section.
+func (p Permissions) Allows(section string, write bool) bool {
+	if p.IsAdmin() {
+		return true
+	}
+	switch p[section] {
+	case "write":
+		return true
+	case "read":
+		return !write
+	}
+	return false
+}
+
+// ParsePermissions validates permissions from a client. Tyk's admin marker
+// ("IsAdmin": "admin" or "true") means administrator.
+func ParsePermissions(in map[string]string) (Permissions, error) {
+	if v, ok := in["IsAdmin"]; ok && (v == "admin" || v == "true") {
+		return Permissions{}, nil
+	}
+	p := Permissions{}
+	for k, v := range in {
+		if k == "IsAdmin" || k == "ResetPassword" {
+			continue
+		}
+		if !knownSection(k) {
+			return nil, invalid("user_permissions: unknown section %q (known: %s)", k, strings.Join(Sections, ", "))
+		}
+		if v != "read" && v != "write" && v != "deny" {
+			return nil, invalid("user_permissions.%s must be \"read\" or \"write\", not %q", k, v)
+		}
+		if v != "deny" {
+			p[k] = v
+		}
+	}
+	if len(p) == 0 && len(in) > 0 {
+		// Only denials: a user with no rights, not an administrator.
+		p["none"] = "deny"
+	}
+	return p, nil
+}
+
+func knownSection(s string) bool {
+	for _, k := range Sections {
+		if k == s {
+			return true
+		}
+	}
+	return false
+}
+
+// JSON renders permissions the way Tyk's API shows them.
+func (p Permissions) JSON() map[string]string {
+	if p.IsAdmin() {
+		return map[string]string{"IsAdmin": "admin"}
+	}
+	out := map[string]string{}
+	for k, v := range p {
+		if v == "read" || v == "write" {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// Service manages organisations and users.
+type Service struct {
+	Store  store.Store
+	Sealer *Sealer
+	// BcryptCost defaults to 12.
+	BcryptCost int
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (s *Service) cost() int {
+	if s.BcryptCost == 0 {
+		return 12
+	}
+	return s.BcryptCost
+}
+
+// NewID returns a 24-hex-character id, the shape of Tyk's (MongoDB) ids, so that keys
+// minted for an organisation look like Tyk's: org id + 32 hex.
+func NewID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// NewAccessKey mints a 32-hex-character dashboard access key.
+func NewAccessKey() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// HashAccessKey is how access keys are looked up: hex SHA-256.
+func HashAccessKey(k string) string {
+	h := sha256.Sum256([]byte(k))
+	return hex.EncodeToString(h[:])
+}
+
+// NewOrg creates an organisation.
+func (s *Service) NewOrg(ctx context.Context, id, name string) (store.Org, error) {
+	if id == "" {
+		id = NewID()
+	} else if err := validID(id); err != nil {
+		return store.Org{}, err
+	}
+	name = strings.TrimSpace(name)
+	if name == "" {
+		return store.Org{}, invalid("owner_name must not be empty")
+	}
+	if len(name) > 200 {
+		return store.Org{}, invalid("owner_name must be at most 200 characters")
+	}
+	o := store.Org{ID: id, Name: name, CreatedAt: s.now()}
+	if err := s.Store.CreateOrg(ctx, o); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return o, invalid("an organisation with id %s already exists", id)
+		}
+		return o, err
+	}
+	return o, nil
+}
+
+func validID(id string) error {
+	if len(id) < 1 || len(id) > 64 {
+		return invalid("id must be 1 to 64 characters")
+	}
+	for _, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return invalid("id may contain only letters, digits, '-' and '_'")
+		}
+	}
+	return nil
+}
+
+// NewUser is what a client supplies to create a user.
+type NewUser struct {
+	OrgID       string
+	Email       string
+	FirstName   string
+	LastName    string
+	Password    string
+	Permissions map[string]string
+	Active      bool
+}
+
+// NormalizeEmail validates an e-mail address and lower-cases it.
+func NormalizeEmail(e string) (string, error) {
+	e = strings.TrimSpace(e)
+	a, err := mail.ParseAddress(e)
+	if err != nil || a.Address != e || !strings.Contains(e, "@") || len(e) > 254 {
+		return "", invalid("email_address %q is not a valid e-mail address", e)
+	}
+	return strings.ToLower(e), nil
+}
+
+// ValidatePassword checks a new password: 8 to 72 bytes (bcrypt ignores the rest).
+func ValidatePassword(p string) error {
+	if len(p) < 8 {
+		return invalid("password must be at least 8 characters")
+	}
+	if len(p) > 72 {
+		return invalid("password must be at most 72 bytes")
+	}
+	return nil
+}
+
+// CreateUser creates a user and returns it with its new access key (the only time
+// the caller gets the plaintext without opening it).
+func (s *Service) CreateUser(ctx context.Context, nu NewUser) (store.User, string, error) {
+	email, err := NormalizeEmail(nu.Email)
+	if err != nil {
+		return store.User{}, "", err
+	}
+	if err := ValidatePassword(nu.Password); err != nil {
+		return store.User{}, "", err
+	}
+	perms, err := ParsePermissions(nu.Permissions)
+	if err != nil {
+		return store.User{}, "", err
+	}
+	if len(nu.FirstName) > 200 || len(nu.LastName) > 200 {
+		return store.User{}, "", invalid("first_name and last_name must be at most 200 characters")
+	}
+	if _, err := s.Store.GetOrg(ctx, nu.OrgID); errors.Is(err, store.ErrNotFound) {
+		return store.User{}, "", invalid("organisation %q does not exist", nu.OrgID)
+	} else if err != nil {
+		return store.User{}, "", err
+	}
+	pw, err := bcrypt.GenerateFromPassword([]byte(nu.Password), s.cost())
+	if err != nil {
+		return store.User{}, "", fmt.Errorf("hash password: %w", err)
+	}
+	permJSON, _ := json.Marshal(perms)
+	now := s.now()
+	id := NewID()
+	ak := NewAccessKey()
+	u := store.User{
+		ID: id, OrgID: nu.OrgID, Email: email, FirstName: strings.TrimSpace(nu.FirstName), LastName: strings.TrimSpace(nu.LastName),
+		PasswordHash: pw, AccessKeyHash: HashAccessKey(ak), AccessKeyEnc: s.Sealer.Seal(ak, id),
+		Permissions: permJSON, Active: nu.Active, CreatedAt: now, UpdatedAt: now,
+	}
+	if err := s.Store.CreateUser(ctx, u); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return store.User{}, "", invalid("a user with e-mail %s already exists", email)
+		}
+		return store.User{}, "", err
+	}
+	return u, ak, nil
+}
+
+// PermissionsOf decodes a stored user's permissions.
+func PermissionsOf(u store.User) Permissions {
+	var p Permissions
+	if err := json.Unmarshal(u.Permissions, &p); err != nil {
+		// Unreadable permissions grant nothing rather than everything.
+		return Permissions{"none": "deny"}
+	}
+	return p
+}
+
+// Authenticate finds the active user owning an access key.
+func (s *Service) Authenticate(ctx context.Context, accessKey string) (store.User, error) {
+	if len(accessKey) < 16 || len(accessKey) > 128 {
+		return store.User{}, store.ErrNotFound
+	}
+	u, err := s.Store.GetUserByAccessKeyHash(ctx, HashAccessKey(accessKey))
+	if err != nil {
+		return u, err
+	}
+	if !u.Active {
+		return u, store.ErrNotFound
+	}
+	return u, nil
+}
+
+// dummyHash makes a login for an unknown e-mail cost as much as a wrong password,
+// so response times do not reveal which e-mails exist.
+var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("tollgate-dummy-password"), bcrypt.MinCost)
+
+// CheckPassword authenticates by e-mail and password.
+func (s *Service) CheckPassword(ctx context.Context, email, password string) (store.User, error) {
+	e, err := NormalizeEmail(email)
+	if err != nil {
+		_ = bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
+		return store.User{}, ErrBadCredentials
+	}
+	u, err := s.Store.GetUserByEmail(ctx, e)
+	if errors.Is(err, store.ErrNotFound) {
+		_ = bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
+		return store.User{}, ErrBadCredentials
+	}
+	if err != nil {
+		return store.User{}, err
+	}
+	if bcrypt.CompareHashAndPassword(u.PasswordHash, []byte(password)) != nil || !u.Active {
+		return store.User{}, ErrBadCredentials
+	}
+	u.LastLogin = s.now()
+	_ = s.Store.UpdateUser(ctx, u)
+	return u, nil
+}
+
+// AccessKey opens a user's stored access key (for showing it to its owner).
+func (s *Service) AccessKey(u store.User) (string, error) {
+	return s.Sealer.Open(u.AccessKeyEnc, u.ID)
+}
+
+// ResetAccessKey replaces a user's access key and returns the new one; the old one
+// stops working at once.
+func (s *Service) ResetAccessKey(ctx context.Context, u store.User) (string, error) {
+	ak := NewAccessKey()
+	u.AccessKeyHash, u.AccessKeyEnc, u.UpdatedAt = HashAccessKey(ak), s.Sealer.Seal(ak, u.ID), s.now()
+	if err := s.Store.UpdateUser(ctx, u); err != nil {
+		return "", err
+	}
+	return ak, nil
+}
+
+// SetPassword replaces a user's password.
+func (s *Service) SetPassword(ctx context.Context, u store.User, password string) error {
+	if err := ValidatePassword(password); err != nil {
+		return err
+	}
+	pw, err := bcrypt.GenerateFromPassword([]byte(password), s.cost())
+	if err != nil {
+		return fmt.Errorf("hash password: %w", err)
+	}
+	u.PasswordHash, u.UpdatedAt = pw, s.now()
+	return s.Store.UpdateUser(ctx, u)
+}
+
+// UserPatch is an update to a user; nil fields are left alone.
+type UserPatch struct {
+	Email       *string
+	FirstName   *string
+	LastName    *string
+	Active      *bool
+	Permissions map[string]string
+}
+
+// UpdateUser applies a patch.
+func (s *Service) UpdateUser(ctx context.Context, u store.User, p UserPatch) (store.User, error) {
+	if p.Email != nil {
+		e, err := NormalizeEmail(*p.Email)
+		if err != nil {
+			return u, err
+		}
+		u.Email = e
+	}
+	if p.FirstName != nil {
+		u.FirstName = strings.TrimSpace(*p.FirstName)
+	}
+	if p.LastName != nil {
+		u.LastName = strings.TrimSpace(*p.LastName)
+	}
+	if len(u.FirstName) > 200 || len(u.LastName) > 200 {
+		return u, invalid("first_name and last_name must be at most 200 characters")
+	}
+	if p.Active != nil {
+		u.Active = *p.Active
+	}
+	if p.Permissions != nil {
+		perms, err := ParsePermissions(p.Permissions)
+		if err != nil {
+			return u, err
+		}
+		u.Permissions, _ = json.Marshal(perms)
+	}
+	u.UpdatedAt = s.now()
+	if err := s.Store.UpdateUser(ctx, u); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return u, invalid("a user with e-mail %s already exists", u.Email)
+		}
+		return u, err
+	}
+	return u, nil
+}
+
+// Bootstrapped is the result of a first-run bootstrap.
+type Bootstrapped struct {
+	OrgID     string `json:"org_id"`
+	UserID    string `json:"user_id"`
+	Email     string `json:"email"`
+	Password  string `json:"password,omitempty"`
+	AccessKey string `json:"access_key"`
+}
+
+// Bootstrap creates an organisation and an administrator. With an empty password one
+// is generated and returned. It refuses an e-mail that already has a user.
+func (s *Service) Bootstrap(ctx context.Context, orgName, email, password string) (Bootstrapped, error) {
+	e, err := NormalizeEmail(email)
+	if err != nil {
+		return Bootstrapped{}, err
+	}
+	if _, err := s.Store.GetUserByEmail(ctx, e); err == nil {
+		return Bootstrapped{}, invalid("a user with e-mail %s already exists; bootstrap runs once per e-mail", e)
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return Bootstrapped{}, err
+	}
+	generated := ""
+	if password == "" {
+		password = rand.Text()
+		generated = password
+	}
+	if err := ValidatePassword(password); err != nil {
+		return Bootstrapped{}, err
+	}
+	org, err := s.NewOrg(ctx, "", orgName)
+	if err != nil {
+		return Bootstrapped{}, err
+	}
+	u, ak, err := s.CreateUser(ctx, NewUser{OrgID: org.ID, Email: e, FirstName: "Admin", Password: password, Active: true})
+	if err != nil {
+		return Bootstrapped{}, err
+	}
+	return Bootstrapped{OrgID: org.ID, UserID: u.ID, Email: u.Email, Password: generated, AccessKey: ak}, nil
+}
+
+// SortedSections returns the permission sections in order (for UIs).
+func SortedSections() []string {
+	out := append([]string(nil), Sections...)
+	sort.Strings(out)
+	return out
+}

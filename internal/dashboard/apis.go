@@ -1,0 +1,154 @@
+package dashboard
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tollgate/tollgate/internal/apidef"
+	"github.com/tollgate/tollgate/internal/httpx"
+	"github.com/tollgate/tollgate/internal/manage"
+	"github.com/tollgate/tollgate/internal/store"
+)
+
+// apiWrapper is Tyk's dashboard API object: the classic definition plus dashboard
+// fields Tollgate keeps empty.
+type apiWrapper struct {
+	APIDefinition   json.RawMessage `json:"api_definition"`
+	CreatedAt       string          `json:"created_at"`
+	UpdatedAt       string          `json:"updated_at"`
+	HookReferences  []any           `json:"hook_references"`
+	IsSite          bool            `json:"is_site"`
+	SortBy          int             `json:"sort_by"`
+	UserOwners      []string        `json:"user_owners"`
+	UserGroupOwners []string        `json:"user_group_owners"`
+	Categories      []string        `json:"categories"`
+	APIModel        struct{}        `json:"api_model"`
+}
+
+func wrap(a store.API) apiWrapper {
+	return apiWrapper{
+		APIDefinition: a.Definition, CreatedAt: a.CreatedAt.UTC().Format(time.RFC3339), UpdatedAt: a.UpdatedAt.UTC().Format(time.RFC3339),
+		HookReferences: []any{}, UserOwners: []string{}, UserGroupOwners: []string{}, Categories: []string{},
+	}
+}
+
+func (s *Server) apis(r *http.Request) *manage.APIs { return s.opts.APIs.InOrg(caller(r).user.OrgID) }
+
+func apiErr(err error) error {
+	var ve *apidef.ValidationError
+	var ce *manage.ConflictError
+	switch {
+	case errors.As(err, &ve):
+		return httpx.Errorf(http.StatusBadRequest, "Validation of API Definition failed. Reason: %s.", strings.TrimSuffix(ve.Reason, "."))
+	case errors.As(err, &ce):
+		return httpx.Errorf(http.StatusConflict, "%s", ce.Message)
+	case errors.Is(err, store.ErrNotFound):
+		return httpx.Errorf(http.StatusNotFound, "Could not retrieve API detail")
+	}
+	return err
+}
+
+// listAPIs serves GET /api/apis?p=&q=: newest first, q matching name, api_id or
+// listen path.
+func (s *Server) listAPIs(w http.ResponseWriter, r *http.Request) error {
+	all, err := s.apis(r).List(r.Context())
+	if err != nil {
+		return err
+	}
+	q := strings.ToLower(strings.TrimSpace(r.URL.Query().Get("q")))
+	var matched []store.API
+	for _, a := range all {
+		if q == "" || apiMatches(a, q) {
+			matched = append(matched, a)
+		}
+	}
+	slices.Reverse(matched) // store order is oldest first
+	from, to, pages, err := paginate(r, len(matched))
+	if err != nil {
+		return err
+	}
+	out := make([]apiWrapper, 0, to-from)
+	for _, a := range matched[from:to] {
+		out = append(out, wrap(a))
+	}
+	return httpx.WriteJSON(w, http.StatusOK, map[string]any{"apis": out, "pages": pages})
+}
+
+func apiMatches(a store.API, q string) bool {
+	if strings.Contains(strings.ToLower(a.ID), q) {
+		return true
+	}
+	d, err := apidef.Parse(a.Definition)
+	if err != nil {
+		return false
+	}
+	return strings.Contains(strings.ToLower(d.Name()), q) || strings.Contains(strings.ToLower(d.Proxy().ListenPath), q)
+}
+
+// definitionBody accepts Tyk's wrapper ({"api_definition": {...}}) or a bare
+// classic definition.
+func definitionBody(r *http.Request) ([]byte, error) {
+	body, err := httpx.ReadBody(r, 2<<20)
+	if err != nil {
+		return nil, err
+	}
+	var probe map[string]json.RawMessage
+	if err := json.Unmarshal(body, &probe); err != nil {
+		return nil, httpx.Errorf(http.StatusBadRequest, "Request body malformed: %s", httpx.DescribeJSONError(err))
+	}
+	if def, ok := probe["api_definition"]; ok {
+		return def, nil
+	}
+	return body, nil
+}
+
+func (s *Server) createAPI(w http.ResponseWriter, r *http.Request) error {
+	body, err := definitionBody(r)
+	if err != nil {
+		return err
+	}
+	d, err := s.apis(r).Create(r.Context(), body)
+	if err != nil {
+		return apiErr(err)
+	}
+	s.opts.Audit.Record(r.Context(), actor(r), "", "create", "api", d.APIID(), d.Name())
+	return httpx.WriteJSON(w, http.StatusOK, envelope{Status: "OK", Message: "API created", Meta: d.APIID(), ID: d.APIID()})
+}
+
+func (s *Server) getAPI(w http.ResponseWriter, r *http.Request) error {
+	a, err := s.apis(r).Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return apiErr(err)
+	}
+	return httpx.WriteJSON(w, http.StatusOK, wrap(a))
+}
+
+func (s *Server) updateAPI(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	if _, err := s.apis(r).Get(r.Context(), id); err != nil {
+		return apiErr(err)
+	}
+	body, err := definitionBody(r)
+	if err != nil {
+		return err
+	}
+	d, err := s.apis(r).Update(r.Context(), id, body)
+	if err != nil {
+		return apiErr(err)
+	}
+	s.opts.Audit.Record(r.Context(), actor(r), "", "update", "api", id, d.Name())
+	return ok(w, "API updated", nil)
+}
+
+func (s *Server) deleteAPI(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	if err := s.apis(r).Delete(r.Context(), id); err != nil {
+		return apiErr(err)
+	}
+	s.opts.Audit.Record(r.Context(), actor(r), "", "delete", "api", id, "")
+	return ok(w, "API deleted", nil)
+}

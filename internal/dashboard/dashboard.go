@@ -1,0 +1,304 @@
+// Package dashboard serves the management side on its own listener (port 3000): the
+// Tyk-compatible Dashboard API under /api/, the Dashboard Admin API under /admin/, and
+// the web UI. It holds HTTP concerns only; the rules live in manage and accounts.
+package dashboard
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/tollgate/tollgate/internal/accounts"
+	"github.com/tollgate/tollgate/internal/audit"
+	"github.com/tollgate/tollgate/internal/httpx"
+	"github.com/tollgate/tollgate/internal/manage"
+	"github.com/tollgate/tollgate/internal/store"
+)
+
+// Options configure the dashboard.
+type Options struct {
+	Accounts *accounts.Service
+	APIs     *manage.APIs
+	Keys     *manage.Keys
+	Store    store.Store
+	Audit    *audit.Recorder
+	// AdminSecret guards /admin/ (header admin-auth).
+	AdminSecret string
+	Log         *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Server is the dashboard's http.Handler.
+type Server struct {
+	opts     Options
+	log      *slog.Logger
+	mux      *http.ServeMux
+	failures *failureThrottle
+}
+
+// envelope is Tyk's dashboard status reply.
+type envelope struct {
+	Status  string `json:"Status"`
+	Message string `json:"Message"`
+	Meta    any    `json:"Meta"`
+	ID      string `json:"ID,omitempty"`
+}
+
+func renderEnvelope(w http.ResponseWriter, status int, msg string) {
+	_ = httpx.WriteJSON(w, status, envelope{Status: "Error", Message: msg})
+}
+
+func ok(w http.ResponseWriter, msg string, meta any) error {
+	return httpx.WriteJSON(w, http.StatusOK, envelope{Status: "OK", Message: msg, Meta: meta})
+}
+
+// New builds the dashboard with every route in one place.
+func New(opts Options) *Server {
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{opts: opts, log: opts.Log, mux: http.NewServeMux(), failures: newFailureThrottle(10, time.Minute)}
+	a := httpx.Adapter{Log: s.log, Render: renderEnvelope}
+	// api registers a Dashboard API route: authenticated by access key, then checked
+	// against the section's permission ("" means any authenticated user).
+	api := func(pattern, section string, write bool, h httpx.HandlerFunc) {
+		s.mux.Handle(pattern, a.Handle(s.authenticated(section, write, h)))
+	}
+	admin := func(pattern string, h httpx.HandlerFunc) {
+		s.mux.Handle(pattern, a.Handle(s.adminOnly(h)))
+	}
+	notAllowed := func(http.ResponseWriter, *http.Request) error {
+		return httpx.Errorf(http.StatusMethodNotAllowed, "Method not supported")
+	}
+	fallback := func(pattern string) { s.mux.Handle(pattern, a.Handle(notAllowed)) }
+
+	api("GET /api/users", "users", false, s.listUsers)
+	api("POST /api/users", "users", true, s.createUser)
+	fallback("/api/users")
+	api("GET /api/users/me", "", false, s.getMe)
+	api("GET /api/users/{id}", "", false, s.getUser)
+	api("PUT /api/users/{id}", "", false, s.updateUser)
+	api("DELETE /api/users/{id}", "users", true, s.deleteUser)
+	fallback("/api/users/{id}")
+	api("POST /api/users/{id}/actions/key/reset", "", false, s.resetUserKey)
+	api("POST /api/users/{id}/actions/reset", "", false, s.resetPassword)
+
+	api("GET /api/apis", "apis", false, s.listAPIs)
+	api("POST /api/apis", "apis", true, s.createAPI)
+	fallback("/api/apis")
+	api("GET /api/apis/keys", "keys", false, s.listKeyIDs)
+	api("GET /api/apis/{id}", "apis", false, s.getAPI)
+	api("PUT /api/apis/{id}", "apis", true, s.updateAPI)
+	api("DELETE /api/apis/{id}", "apis", true, s.deleteAPI)
+	fallback("/api/apis/{id}")
+	api("GET /api/apis/{id}/keys", "keys", false, s.listKeyIDs)
+
+	api("GET /api/keys", "keys", false, s.listKeyIDs)
+	api("POST /api/keys", "keys", true, s.createKey)
+	fallback("/api/keys")
+	api("GET /api/keys/detailed", "keys", false, s.listKeysDetailed)
+	api("POST /api/keys/preview", "keys", false, s.previewKey)
+	api("POST /api/keys/{id}", "keys", true, s.createKey)
+	api("GET /api/keys/{id}", "keys", false, s.getKey)
+	api("PUT /api/keys/{id}", "keys", true, s.updateKey)
+	api("DELETE /api/keys/{id}", "keys", true, s.deleteKey)
+	fallback("/api/keys/{id}")
+
+	api("GET /api/audit", "audit_logs", false, s.listAudit)
+
+	admin("GET /admin/organisations", s.listOrgs)
+	admin("POST /admin/organisations", s.createOrg)
+	admin("GET /admin/organisations/{id}", s.getOrg)
+	admin("GET /admin/users", s.adminListUsers)
+	admin("POST /admin/users", s.adminCreateUser)
+
+	s.mux.Handle("/api/", a.Handle(func(http.ResponseWriter, *http.Request) error {
+		return httpx.Errorf(http.StatusNotFound, "Not found")
+	}))
+	s.mux.Handle("/admin/", a.Handle(func(http.ResponseWriter, *http.Request) error {
+		return httpx.Errorf(http.StatusNotFound, "Not found")
+	}))
+	return s
+}
+
+// Handle adds a route outside /api/ and /admin/ (the web UI).
+func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+func (s *Server) now() time.Time {
+	if s.opts.Now != nil {
+		return s.opts.Now()
+	}
+	return time.Now()
+}
+
+// principal is the authenticated caller.
+type principal struct {
+	user  store.User
+	perms accounts.Permissions
+}
+
+type principalKey struct{}
+
+func caller(r *http.Request) principal {
+	p, _ := r.Context().Value(principalKey{}).(principal)
+	return p
+}
+
+func actor(r *http.Request) audit.Actor {
+	p := caller(r)
+	return audit.Actor{OrgID: p.user.OrgID, ID: p.user.ID, Email: p.user.Email, Remote: clientIP(r)}
+}
+
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// authenticated checks the access key in the authorization header (raw, no Bearer,
+// as Tyk's clients send it) and the caller's permission on section.
+func (s *Server) authenticated(section string, write bool, h httpx.HandlerFunc) httpx.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		ip := clientIP(r)
+		if wait := s.failures.blocked(ip, s.now()); wait > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds()+1)))
+			return httpx.Errorf(http.StatusTooManyRequests, "Too many failed attempts; retry later")
+		}
+		u, err := s.opts.Accounts.Authenticate(r.Context(), r.Header.Get("Authorization"))
+		if errors.Is(err, store.ErrNotFound) {
+			s.failures.fail(ip, s.now())
+			return httpx.Errorf(http.StatusUnauthorized, "Not authorised")
+		}
+		if err != nil {
+			return err
+		}
+		p := principal{user: u, perms: accounts.PermissionsOf(u)}
+		if section != "" && !p.perms.Allows(section, write) {
+			return httpx.Errorf(http.StatusForbidden, "access denied: You do not have permission to access %s", r.URL.Path)
+		}
+		return h(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
+	}
+}
+
+// adminOnly guards the Admin API with the admin secret (header admin-auth), compared
+// in constant time over hashes so its length does not leak either.
+func (s *Server) adminOnly(h httpx.HandlerFunc) httpx.HandlerFunc {
+	want := sha256.Sum256([]byte(s.opts.AdminSecret))
+	return func(w http.ResponseWriter, r *http.Request) error {
+		ip := clientIP(r)
+		if wait := s.failures.blocked(ip, s.now()); wait > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds()+1)))
+			return httpx.Errorf(http.StatusTooManyRequests, "Too many failed attempts; retry later")
+		}
+		got := r.Header.Get("Admin-Auth")
+		sum := sha256.Sum256([]byte(got))
+		if got == "" || s.opts.AdminSecret == "" || subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
+			s.failures.fail(ip, s.now())
+			return httpx.Errorf(http.StatusUnauthorized, "Not authorised")
+		}
+		return h(w, r)
+	}
+}
+
+// failureThrottle slows down clients that keep failing authentication: after max
+// failures within window, a client is refused (429) until its oldest failure ages
+// out. Successful requests are never slowed.
+type failureThrottle struct {
+	mu     sync.Mutex
+	max    int
+	window time.Duration
+	byIP   map[string][]time.Time
+}
+
+func newFailureThrottle(max int, window time.Duration) *failureThrottle {
+	return &failureThrottle{max: max, window: window, byIP: map[string][]time.Time{}}
+}
+
+func (f *failureThrottle) prune(ip string, now time.Time) []time.Time {
+	ts := f.byIP[ip]
+	i := 0
+	for i < len(ts) && now.Sub(ts[i]) >= f.window {
+		i++
+	}
+	ts = ts[i:]
+	if len(ts) == 0 {
+		delete(f.byIP, ip)
+	} else {
+		f.byIP[ip] = ts
+	}
+	return ts
+}
+
+func (f *failureThrottle) blocked(ip string, now time.Time) time.Duration {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ts := f.prune(ip, now)
+	if len(ts) < f.max {
+		return 0
+	}
+	return ts[0].Add(f.window).Sub(now)
+}
+
+func (f *failureThrottle) fail(ip string, now time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ts := f.prune(ip, now)
+	if len(f.byIP) > 100_000 {
+		// Bound memory under a flood from many addresses.
+		clear(f.byIP)
+	}
+	f.byIP[ip] = append(ts, now)
+}
+
+// decodeBody reads a size-limited JSON body into v, answering Tyk's malformed-input
+// message with the decoder's reason.
+func decodeBody(r *http.Request, v any) error {
+	body, err := httpx.ReadBody(r, httpx.MaxBodyBytes)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return httpx.Errorf(http.StatusBadRequest, "Request body malformed: %s", httpx.DescribeJSONError(err))
+	}
+	return nil
+}
+
+// pageSize is Tyk's default dashboard page size.
+const pageSize = 10
+
+// paginate reads p (1-based; p <= 0, such as Tyk clients' -2, means everything) and
+// returns the slice bounds and the page count.
+func paginate(r *http.Request, total int) (from, to, pages int, err error) {
+	pages = (total + pageSize - 1) / pageSize
+	if pages == 0 {
+		pages = 1
+	}
+	v := r.URL.Query().Get("p")
+	if v == "" {
+		v = "1"
+	}
+	p, convErr := strconv.Atoi(v)
+	if convErr != nil {
+		return 0, 0, 0, httpx.Errorf(http.StatusBadRequest, "p must be a page number, not %q", v)
+	}
+	if p <= 0 {
+		return 0, total, pages, nil
+	}
+	from = min((p-1)*pageSize, total)
+	to = min(from+pageSize, total)
+	return from, to, pages, nil
+}
