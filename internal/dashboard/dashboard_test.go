@@ -10,7 +10,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
@@ -30,11 +29,10 @@ type env struct {
 	acct     *accounts.Service
 	upstream *httptest.Server
 	// users by name: access keys
-	keys  map[string]string
-	ids   map[string]string
-	orgA  string
-	orgB  string
-	clock time.Time
+	keys map[string]string
+	ids  map[string]string
+	orgA string
+	orgB string
 }
 
 // newEnv wires a store, the gateway and the dashboard as `tollgate serve` does, with
