@@ -3,7 +3,9 @@
 package main
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,17 +15,21 @@ import (
 	"syscall"
 
 	"github.com/tollgate/tollgate/internal/app"
+	"github.com/tollgate/tollgate/internal/cli"
 	"github.com/tollgate/tollgate/internal/config"
 )
 
 const usage = `Usage: tollgate <command> [flags]
 
 Commands:
-  serve     run the gateway (port 8080, control API under /tyk/) on an embedded store
-  version   print the version
-  help      show this help
+  serve       run the gateway (:8080, control API under /tyk/) and the dashboard (:3000)
+  bootstrap   create an organisation and an administrator (for scripts)
+  keys        create, list, get or delete keys through the dashboard API
+  apis        list or create APIs through the dashboard API
+  version     print the version
+  help        show this help
 
-Run "tollgate serve -h" for the flags; every flag also has a TOLLGATE_* variable.
+Run "tollgate <command> -h" for its flags; serve's flags also have TOLLGATE_* variables.
 `
 
 func main() {
@@ -38,6 +44,12 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	switch args[0] {
 	case "serve":
 		return serve(args[1:], getenv, stdout, stderr)
+	case "bootstrap":
+		return bootstrap(args[1:], getenv, stdout, stderr)
+	case "keys":
+		return runCLI(cli.Keys, args[1:], getenv, stdout, stderr)
+	case "apis":
+		return runCLI(cli.APIs, args[1:], getenv, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "tollgate %s\n", app.VersionString())
 		return 0
@@ -69,6 +81,48 @@ func serve(args []string, getenv func(string) string, stdout, stderr io.Writer) 
 	if err := app.Serve(ctx, cfg, log, stdout); err != nil {
 		fmt.Fprintf(stderr, "tollgate serve: %v\n", err)
 		return 1
+	}
+	return 0
+}
+
+func runCLI(cmd func([]string, cli.Env) error, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	err := cmd(args, cli.Env{Getenv: getenv, Stdin: os.Stdin, Stdout: stdout, Stderr: stderr})
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintf(stderr, "tollgate: %v\n", err)
+	}
+	return cli.ExitCode(err)
+}
+
+func bootstrap(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("bootstrap", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dataDir := fs.String("data-dir", cmp.Or(getenv("TOLLGATE_DATA_DIR"), "./tollgate-data"), "data directory (env TOLLGATE_DATA_DIR)")
+	email := fs.String("email", "", "administrator e-mail (required)")
+	password := fs.String("password", "", "administrator password (generated when empty)")
+	org := fs.String("org", "Default Organisation", "organisation name")
+	asJSON := fs.Bool("json", false, "print the result as JSON")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if *email == "" || fs.NArg() > 0 {
+		fmt.Fprintln(stderr, "usage: tollgate bootstrap --email E [--password P] [--org NAME] [--data-dir D] [--json]")
+		return 2
+	}
+	b, err := app.Bootstrap(context.Background(), *dataDir, *org, *email, *password)
+	if err != nil {
+		fmt.Fprintf(stderr, "tollgate bootstrap: %v\n", err)
+		return 1
+	}
+	if *asJSON {
+		_ = json.NewEncoder(stdout).Encode(b)
+		return 0
+	}
+	fmt.Fprintf(stdout, "organisation: %s\nuser:         %s (%s)\naccess key:   %s\n", b.OrgID, b.Email, b.UserID, b.AccessKey)
+	if b.Password != "" {
+		fmt.Fprintf(stdout, "password:     %s\n", b.Password)
 	}
 	return 0
 }

@@ -264,3 +264,21 @@ func firstRun(ctx context.Context, acct *accounts.Service, out io.Writer) error 
 		b.Email, b.Password, b.AccessKey, b.OrgID)
 	return nil
 }
+
+// Bootstrap creates an organisation and an administrator in the store under dataDir
+// (for scripts; `serve` does the same on first run with a generated password).
+func Bootstrap(ctx context.Context, dataDir, orgName, email, password string) (accounts.Bootstrapped, error) {
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return accounts.Bootstrapped{}, fmt.Errorf("create data dir: %w", err)
+	}
+	db, err := sqlite.Open(ctx, filepath.Join(dataDir, "tollgate.db"))
+	if err != nil {
+		return accounts.Bootstrapped{}, err
+	}
+	defer db.Close()
+	acct, err := openAccounts(config.Config{DataDir: dataDir}, db)
+	if err != nil {
+		return accounts.Bootstrapped{}, err
+	}
+	return acct.Bootstrap(ctx, orgName, email, password)
+}
