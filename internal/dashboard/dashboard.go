@@ -43,6 +43,7 @@ type Server struct {
 	log      *slog.Logger
 	mux      *http.ServeMux
 	failures *failureThrottle
+	ui       *ui
 }
 
 // envelope is Tyk's dashboard status reply.
@@ -127,6 +128,11 @@ func New(opts Options) *Server {
 	s.mux.Handle("/admin/", a.Handle(func(http.ResponseWriter, *http.Request) error {
 		return httpx.Errorf(http.StatusNotFound, "Not found")
 	}))
+	if err := s.enableUI(); err != nil {
+		// The templates are embedded and parsed by every test run; failing here
+		// means a broken build, not bad input.
+		panic(err)
+	}
 	return s
 }
 

@@ -1,0 +1,261 @@
+package dashboard
+
+import (
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/tollgate/tollgate/internal/accounts"
+	"github.com/tollgate/tollgate/internal/httpx"
+	"github.com/tollgate/tollgate/internal/store"
+)
+
+//go:embed web/templates/*.html
+var templateFS embed.FS
+
+//go:embed web/static
+var staticFS embed.FS
+
+// ui is the web dashboard: server-rendered pages over the same services as the API.
+type ui struct {
+	s        *Server
+	pages    map[string]*template.Template
+	sessions *webSessions
+	created  *createdKeys
+}
+
+// view is a page's template data; layout fields are filled by render.
+type view map[string]any
+
+// uiHandler is a page handler for a logged-in user.
+type uiHandler func(w http.ResponseWriter, r *http.Request, c *uiCtx) error
+
+// uiCtx is the logged-in user and their web session.
+type uiCtx struct {
+	user  store.User
+	perms accounts.Permissions
+	sess  *webSession
+}
+
+// statusError is a page-level failure rendered as an error page.
+type statusError struct {
+	status int
+	msg    string
+}
+
+func (e *statusError) Error() string { return e.msg }
+
+func forbidden() error {
+	return &statusError{http.StatusForbidden, "You do not have permission to see this page."}
+}
+
+func notFound(what string) error { return &statusError{http.StatusNotFound, what + " not found."} }
+
+func (s *Server) enableUI() error {
+	u := &ui{s: s, pages: map[string]*template.Template{}, sessions: newWebSessions(), created: newCreatedKeys()}
+	for _, name := range []string{"login", "apis", "api_form", "keys", "key_form", "users", "user_form", "error"} {
+		t, err := template.New("").ParseFS(templateFS, "web/templates/layout.html", "web/templates/"+name+".html")
+		if err != nil {
+			return fmt.Errorf("parse template %s: %w", name, err)
+		}
+		u.pages[name] = t
+	}
+	s.ui = u
+	static, _ := fs.Sub(staticFS, "web/static")
+	fileServer := http.StripPrefix("/static/", http.FileServerFS(static))
+	s.mux.Handle("GET /static/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		fileServer.ServeHTTP(w, r)
+	}))
+
+	// Cross-origin form posts are refused before any handler runs (Sec-Fetch-Site /
+	// Origin checks); every form also carries a per-session CSRF token.
+	cop := http.NewCrossOriginProtection()
+	handle := func(pattern string, h http.Handler) { s.mux.Handle(pattern, securityHeaders(cop.Handler(h))) }
+	page := func(pattern string, h uiHandler) { handle(pattern, u.authed(h)) }
+
+	handle("GET /login", http.HandlerFunc(u.loginPage))
+	handle("POST /login", http.HandlerFunc(u.login))
+	handle("POST /logout", http.HandlerFunc(u.logout))
+	handle("GET /{$}", http.RedirectHandler("/keys", http.StatusSeeOther))
+
+	page("GET /apis", u.listAPIs)
+	page("GET /apis/new", u.apiForm)
+	page("POST /apis/new", u.saveAPI)
+	page("GET /apis/{id}", u.apiForm)
+	page("POST /apis/{id}", u.saveAPI)
+	page("POST /apis/{id}/delete", u.deleteAPI)
+
+	page("GET /keys", u.listKeys)
+	page("GET /keys/new", u.keyForm)
+	page("POST /keys/new", u.saveKey)
+	page("GET /keys/{hash}", u.keyForm)
+	page("POST /keys/{hash}", u.saveKey)
+	page("POST /keys/{hash}/delete", u.deleteKey)
+
+	page("GET /users", u.listUsers)
+	page("GET /users/new", u.userForm)
+	page("POST /users/new", u.saveUser)
+	page("GET /users/{id}", u.userForm)
+	page("POST /users/{id}", u.saveUser)
+	page("POST /users/{id}/reset-key", u.resetUserKey)
+	page("POST /users/{id}/delete", u.deleteUser)
+	return nil
+}
+
+// securityHeaders keeps pages out of frames and pins scripts to our own files.
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; form-action 'self'")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "same-origin")
+		h.Set("Cache-Control", "no-store")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// authed loads the session and user, redirecting to the login page without one, and
+// checks the CSRF token on every POST.
+func (u *ui) authed(h uiHandler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		now := u.s.now()
+		sess := u.sessions.get(r, now)
+		var user store.User
+		var err error
+		if sess != nil {
+			user, err = u.s.opts.Store.GetUser(r.Context(), sess.userID)
+		}
+		if sess == nil || err != nil || !user.Active {
+			if sess != nil {
+				u.sessions.destroy(r)
+			}
+			if r.Method != http.MethodGet {
+				u.renderError(w, r, nil, &statusError{http.StatusUnauthorized, "Your session has ended; log in again."})
+				return
+			}
+			http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+			return
+		}
+		c := &uiCtx{user: user, perms: accounts.PermissionsOf(user), sess: sess}
+		if r.Method == http.MethodPost {
+			if err := r.ParseForm(); err != nil || !sameToken(r.PostFormValue("csrf"), sess.csrf) {
+				u.renderError(w, r, c, &statusError{http.StatusForbidden, "The form expired or did not come from this dashboard. Reload the page and try again."})
+				return
+			}
+		}
+		if err := h(w, r, c); err != nil {
+			u.renderError(w, r, c, err)
+		}
+	})
+}
+
+func (u *ui) render(w http.ResponseWriter, r *http.Request, c *uiCtx, status int, name string, v view) {
+	if c != nil {
+		v["User"] = &c.user
+		v["CSRF"] = c.sess.csrf
+		if f := u.sessions.popFlash(c.sess); f != "" {
+			v["Flash"], v["FlashKind"] = f, "success"
+		}
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	if err := u.pages[name].ExecuteTemplate(w, "layout", v); err != nil {
+		u.s.log.Error("render page", "page", name, "error", err.Error())
+	}
+}
+
+func (u *ui) renderError(w http.ResponseWriter, r *http.Request, c *uiCtx, err error) {
+	var se *statusError
+	if !errors.As(err, &se) {
+		var he *httpx.Error
+		if errors.As(err, &he) && he.Status < 500 {
+			se = &statusError{he.Status, he.Message}
+		} else {
+			u.s.log.Error("page failed", "path", r.URL.Path, "error", err.Error())
+			se = &statusError{http.StatusInternalServerError, "Something went wrong; the error has been logged."}
+		}
+	}
+	title := http.StatusText(se.status)
+	u.render(w, r, c, se.status, "error", view{"Title": title, "Error": se.msg})
+}
+
+func (u *ui) loginPage(w http.ResponseWriter, r *http.Request) {
+	if sess := u.sessions.get(r, u.s.now()); sess != nil {
+		http.Redirect(w, r, "/keys", http.StatusSeeOther)
+		return
+	}
+	u.showLogin(w, r, http.StatusOK, "", "")
+}
+
+func (u *ui) showLogin(w http.ResponseWriter, r *http.Request, status int, email, msg string) {
+	tok := randomToken()
+	setCookie(w, r, loginCSRFCookie, tok, 0)
+	next := r.URL.Query().Get("next")
+	if r.Method == http.MethodPost {
+		next = r.PostFormValue("next")
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	v := view{"Title": "Log in", "CSRF": tok, "Next": safeNext(next), "Email": email, "Error": msg}
+	if err := u.pages["login"].ExecuteTemplate(w, "layout", v); err != nil {
+		u.s.log.Error("render login", "error", err.Error())
+	}
+}
+
+// safeNext keeps post-login redirects on this site.
+func safeNext(next string) string {
+	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+		return "/keys"
+	}
+	return next
+}
+
+func (u *ui) login(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		u.showLogin(w, r, http.StatusBadRequest, "", "The form could not be read.")
+		return
+	}
+	c, err := r.Cookie(loginCSRFCookie)
+	if err != nil || !sameToken(r.PostFormValue("csrf"), c.Value) {
+		u.showLogin(w, r, http.StatusForbidden, "", "The login form expired. Please try again.")
+		return
+	}
+	ip := clientIP(r)
+	now := u.s.now()
+	if wait := u.s.failures.blocked(ip, now); wait > 0 {
+		u.showLogin(w, r, http.StatusTooManyRequests, r.PostFormValue("email"),
+			fmt.Sprintf("Too many failed attempts. Try again in %d seconds.", int(wait.Seconds())+1))
+		return
+	}
+	email := r.PostFormValue("email")
+	user, err := u.s.opts.Accounts.CheckPassword(r.Context(), email, r.PostFormValue("password"))
+	if err != nil {
+		if !errors.Is(err, accounts.ErrBadCredentials) {
+			u.s.log.Error("login failed", "error", err.Error())
+		}
+		u.s.failures.fail(ip, now)
+		u.showLogin(w, r, http.StatusUnauthorized, email, "Invalid e-mail or password.")
+		return
+	}
+	tok, _ := u.sessions.create(user.ID, now)
+	setCookie(w, r, sessionCookie, tok, sessionMaxAge)
+	setCookie(w, r, loginCSRFCookie, "", -1)
+	http.Redirect(w, r, safeNext(r.PostFormValue("next")), http.StatusSeeOther)
+}
+
+func (u *ui) logout(w http.ResponseWriter, r *http.Request) {
+	sess := u.sessions.get(r, u.s.now())
+	if sess != nil && r.ParseForm() == nil && sameToken(r.PostFormValue("csrf"), sess.csrf) {
+		u.sessions.destroy(r)
+	}
+	setCookie(w, r, sessionCookie, "", -1)
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}

@@ -1,0 +1,230 @@
+package dashboard
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/tollgate/tollgate/internal/accounts"
+	"github.com/tollgate/tollgate/internal/store"
+)
+
+type userRow struct {
+	ID, Name, Email, Perms string
+	Active                 bool
+}
+
+func permSummary(p accounts.Permissions) string {
+	if p.IsAdmin() {
+		return "Administrator"
+	}
+	var parts []string
+	for k, v := range p.JSON() {
+		parts = append(parts, k+": "+v)
+	}
+	slices.Sort(parts)
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
+}
+
+func (u *ui) listUsers(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
+	if !c.perms.Allows("users", false) {
+		return forbidden()
+	}
+	us, err := u.s.opts.Store.ListUsers(r.Context(), c.user.OrgID)
+	if err != nil {
+		return err
+	}
+	rows := make([]userRow, 0, len(us))
+	for _, x := range us {
+		rows = append(rows, userRow{ID: x.ID, Name: strings.TrimSpace(x.FirstName + " " + x.LastName), Email: x.Email,
+			Perms: permSummary(accounts.PermissionsOf(x)), Active: x.Active})
+	}
+	u.render(w, r, c, http.StatusOK, "users", view{"Title": "Users", "Section": "users", "Items": rows, "CanWrite": c.perms.Allows("users", true)})
+	return nil
+}
+
+type userForm struct {
+	ID, FirstName, LastName, Email string
+	Admin, Active                  bool
+}
+
+type sectionValue struct{ Name, Value string }
+
+// loadUser finds a user of the caller's organisation; users may always see themselves.
+func (u *ui) loadUser(r *http.Request, c *uiCtx, write bool) (store.User, error) {
+	id := r.PathValue("id")
+	if id == c.user.ID {
+		return c.user, nil
+	}
+	if !c.perms.Allows("users", write) {
+		return store.User{}, forbidden()
+	}
+	x, err := u.s.opts.Store.GetUser(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && x.OrgID != c.user.OrgID) {
+		return store.User{}, notFound("User")
+	}
+	return x, err
+}
+
+func (u *ui) userForm(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
+	if r.PathValue("id") == "" {
+		if !c.perms.Allows("users", true) {
+			return forbidden()
+		}
+		u.showUserForm(w, r, c, http.StatusOK, store.User{Active: true, Permissions: []byte(`{"keys":"read"}`)}, nil, "")
+		return nil
+	}
+	x, err := u.loadUser(r, c, false)
+	if err != nil {
+		return err
+	}
+	u.showUserForm(w, r, c, http.StatusOK, x, nil, "")
+	return nil
+}
+
+func (u *ui) showUserForm(w http.ResponseWriter, r *http.Request, c *uiCtx, status int, x store.User, errs map[string]string, msg string) {
+	isNew := x.ID == ""
+	self := x.ID == c.user.ID
+	perms := accounts.PermissionsOf(x)
+	var sections []sectionValue
+	for _, s := range accounts.SortedSections() {
+		v := "deny"
+		if perms.IsAdmin() || perms[s] == "write" {
+			v = "write"
+		} else if perms[s] == "read" {
+			v = "read"
+		}
+		sections = append(sections, sectionValue{s, v})
+	}
+	v := view{"Title": "Users", "Section": "users", "IsNew": isNew, "Errors": errs, "Error": msg, "Sections": sections,
+		"Form":         userForm{ID: x.ID, FirstName: x.FirstName, LastName: x.LastName, Email: x.Email, Admin: perms.IsAdmin(), Active: x.Active},
+		"CanEditPerms": c.perms.Allows("users", true) && (!self || c.perms.IsAdmin()),
+		"CanReset":     self || c.perms.Allows("users", true),
+		"CanDelete":    !self && c.perms.Allows("users", true)}
+	if self {
+		if k, err := u.s.opts.Accounts.AccessKey(x); err == nil {
+			v["AccessKey"] = k
+		}
+	}
+	u.render(w, r, c, status, "user_form", v)
+}
+
+func (u *ui) saveUser(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
+	pf := r.PostForm
+	var perms map[string]string
+	canPerms := c.perms.Allows("users", true)
+	if canPerms {
+		perms = map[string]string{}
+		if pf.Get("admin") != "" {
+			perms["IsAdmin"] = "admin"
+		} else {
+			for _, s := range accounts.Sections {
+				if v := pf.Get("perm_" + s); v == "read" || v == "write" {
+					perms[s] = v
+				}
+			}
+			if len(perms) == 0 {
+				perms["keys"] = "deny"
+			}
+		}
+	}
+	first, last, email := strings.TrimSpace(pf.Get("first_name")), strings.TrimSpace(pf.Get("last_name")), strings.TrimSpace(pf.Get("email_address"))
+	active := pf.Get("active") != ""
+	if r.PathValue("id") == "" {
+		if !canPerms {
+			return forbidden()
+		}
+		if err := grantable(c.perms, perms); err != nil {
+			return err
+		}
+		x, _, err := u.s.opts.Accounts.CreateUser(r.Context(), accounts.NewUser{OrgID: c.user.OrgID, Email: email, FirstName: first, LastName: last,
+			Password: pf.Get("password"), Permissions: perms, Active: active})
+		if err != nil {
+			var ve *accounts.ValidationError
+			if errors.As(err, &ve) {
+				field := "email"
+				if strings.Contains(ve.Reason, "password") {
+					field = "password"
+				}
+				parsed, _ := accounts.ParsePermissions(perms)
+				permJSON, _ := json.Marshal(parsed)
+				u.showUserForm(w, r, c, http.StatusBadRequest, store.User{FirstName: first, LastName: last, Email: email, Active: active, Permissions: permJSON},
+					map[string]string{field: ve.Reason}, "Please correct the marked fields.")
+				return nil
+			}
+			return err
+		}
+		u.s.opts.Audit.Record(r.Context(), c.actor(r), c.user.OrgID, "create", "user", x.ID, x.Email)
+		u.sessions.setFlash(c.sess, "User "+x.Email+" created. They can log in and read their access credentials on their user page.")
+		http.Redirect(w, r, "/users", http.StatusSeeOther)
+		return nil
+	}
+	x, err := u.loadUser(r, c, true)
+	if err != nil {
+		return err
+	}
+	self := x.ID == c.user.ID
+	patch := accounts.UserPatch{Email: &email, FirstName: &first, LastName: &last}
+	if canPerms && (!self || c.perms.IsAdmin()) {
+		if err := grantable(c.perms, perms); err != nil {
+			return err
+		}
+		patch.Permissions = perms
+		if !self {
+			patch.Active = &active
+		}
+	}
+	x, err = u.s.opts.Accounts.UpdateUser(r.Context(), x, patch)
+	var ve *accounts.ValidationError
+	if errors.As(err, &ve) {
+		u.showUserForm(w, r, c, http.StatusBadRequest, x, map[string]string{"email": ve.Reason}, "Please correct the marked fields.")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !x.Active {
+		u.sessions.destroyUser(x.ID)
+	}
+	u.s.opts.Audit.Record(r.Context(), c.actor(r), c.user.OrgID, "update", "user", x.ID, x.Email)
+	u.sessions.setFlash(c.sess, "User saved.")
+	http.Redirect(w, r, "/users/"+x.ID, http.StatusSeeOther)
+	return nil
+}
+
+func (u *ui) resetUserKey(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
+	x, err := u.loadUser(r, c, true)
+	if err != nil {
+		return err
+	}
+	if _, err := u.s.opts.Accounts.ResetAccessKey(r.Context(), x); err != nil {
+		return err
+	}
+	u.s.opts.Audit.Record(r.Context(), c.actor(r), c.user.OrgID, "reset_key", "user", x.ID, x.Email)
+	u.sessions.setFlash(c.sess, "Access key reset: the old one no longer works.")
+	http.Redirect(w, r, "/users/"+x.ID, http.StatusSeeOther)
+	return nil
+}
+
+func (u *ui) deleteUser(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
+	x, err := u.loadUser(r, c, true)
+	if err != nil {
+		return err
+	}
+	if x.ID == c.user.ID {
+		return &statusError{http.StatusBadRequest, "You cannot delete yourself."}
+	}
+	if err := u.s.opts.Store.DeleteUser(r.Context(), x.ID); err != nil {
+		return err
+	}
+	u.sessions.destroyUser(x.ID)
+	u.s.opts.Audit.Record(r.Context(), c.actor(r), c.user.OrgID, "delete", "user", x.ID, x.Email)
+	u.sessions.setFlash(c.sess, "User "+x.Email+" deleted.")
+	http.Redirect(w, r, "/users", http.StatusSeeOther)
+	return nil
+}
