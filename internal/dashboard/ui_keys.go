@@ -152,10 +152,10 @@ func (u *ui) listKeys(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
 type ruleForm struct{ ID, Name, Versions string }
 
 type keyForm struct {
-	Hash, HashPrefix                                          string
-	Rules                                                     []ruleForm
-	Rate, Per, QuotaMax, Renewal, Alias, Expires, Tags, Meta  string
-	DisableRate, Unlimited, Inactive                          bool
+	Hash, HashPrefix                                         string
+	Rules                                                    []ruleForm
+	Rate, Per, QuotaMax, Renewal, Alias, Expires, Tags, Meta string
+	DisableRate, Unlimited, Inactive                         bool
 }
 
 func (u *ui) keyForm(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
