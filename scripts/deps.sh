@@ -7,6 +7,8 @@ need=""
 command -v gcc >/dev/null 2>&1 || need="$need gcc"           # go test -race needs cgo
 command -v redis-server >/dev/null 2>&1 || need="$need redis-server"
 command -v wrk >/dev/null 2>&1 || need="$need wrk"
+# Browser tests drive Debian's Chromium (chromedp cannot download a browser here).
+command -v chromium >/dev/null 2>&1 || need="$need chromium"
 
 if [ -n "$need" ]; then
 	echo "installing:$need"

@@ -1,0 +1,363 @@
+// Package browser drives the web dashboard in a real Chromium, following the "Create
+// an API Key" tutorials step by step against the real tollgate binary.
+package browser
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "tollgate-browser")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "tollgate")
+	build := exec.Command("go", "build", "-o", binary, "./cmd/tollgate")
+	build.Dir = "../.."
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build tollgate:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func chromium(t *testing.T) string {
+	for _, p := range []string{os.Getenv("CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"} {
+		if p != "" {
+			if _, err := os.Stat(p); err == nil {
+				return p
+			}
+		}
+	}
+	t.Skip("no Chromium found (make test installs Debian's chromium); skipping browser tests")
+	return ""
+}
+
+func freePort(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// server is a running `tollgate serve` with the first-run credentials it printed.
+type server struct {
+	gateway, dashboard string
+	password, access   string
+}
+
+func startServer(t *testing.T) *server {
+	t.Helper()
+	s := &server{gateway: freePort(t), dashboard: freePort(t)}
+	cmd := exec.Command(binary, "serve", "--data-dir", t.TempDir(), "--gateway-addr", s.gateway, "--dashboard-addr", s.dashboard, "--log-level", "warn")
+	stdout, _ := cmd.StdoutPipe()
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Signal(os.Interrupt); _ = cmd.Wait() })
+	ready := make(chan struct{})
+	var once sync.Once
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			line := sc.Text()
+			if f := strings.Fields(line); len(f) > 0 {
+				switch {
+				case strings.HasPrefix(strings.TrimSpace(line), "password:"):
+					s.password = f[len(f)-1]
+				case strings.Contains(line, "Dashboard API access credentials:"):
+					s.access = f[len(f)-1]
+				case strings.HasPrefix(line, "Tollgate dashboard listening"):
+					once.Do(func() { close(ready) })
+				}
+			}
+		}
+	}()
+	select {
+	case <-ready:
+	case <-time.After(30 * time.Second):
+		t.Fatal("tollgate did not start")
+	}
+	if s.password == "" || s.access == "" {
+		t.Fatal("first-run credentials were not printed")
+	}
+	return s
+}
+
+// browser starts a headless Chromium with the flags that work on these machines.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	opts := append(slices.Clone(chromedp.DefaultExecAllocatorOptions[:]),
+		chromedp.ExecPath(chromium(t)),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 900),
+	)
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancel)
+	ctx, cancel2 := chromedp.NewContext(actx)
+	t.Cleanup(cancel2)
+	ctx, cancel3 := context.WithTimeout(ctx, 120*time.Second)
+	t.Cleanup(cancel3)
+	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatalf("start Chromium: %v", err)
+	}
+	// Accept the confirmation dialogs of delete buttons.
+	dialogs := chromedp.Events(ctx, page.JavascriptDialogOpening)
+	go func() {
+		for _, err := range dialogs {
+			if err != nil {
+				return
+			}
+			_, _ = chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true})
+		}
+	}()
+	return ctx
+}
+
+func do(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func get[T any](t *testing.T, ctx context.Context, a chromedp.Action[T]) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// screenshot saves a full-page PNG to $TOLLGATE_SCREENSHOTS (docs/screenshots when
+// refreshing the README's pictures) or the test's temp dir.
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	png := get(t, ctx, chromedp.FullScreenshot(100))
+	dir := os.Getenv("TOLLGATE_SCREENSHOTS")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func upstream(t *testing.T) *httptest.Server {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, `{"message":"hello from the upstream","path":%q}`, r.URL.Path)
+	}))
+	t.Cleanup(up.Close)
+	return up
+}
+
+func callGateway(t *testing.T, s *server, path, key string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", "http://"+s.gateway+path, nil)
+	req.Header.Set("Authorization", key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func loginSteps(base, email, password string) []chromedp.Action[chromedp.Void] {
+	return []chromedp.Action[chromedp.Void]{
+		chromedp.Navigate(base + "/keys"),
+		chromedp.WaitVisible(chromedp.CSS("#email")), // redirected to the login page
+		chromedp.SendKeys(chromedp.CSS("#email"), email),
+		chromedp.SendKeys(chromedp.CSS("#password"), password),
+		chromedp.Click(chromedp.CSS("button[type=submit]")),
+	}
+}
+
+// TestTutorialInBrowser follows the tutorial: log in, create an API and read its ID
+// on the APIs page, open Keys, Create, pick the API, Add, Create, read the key from
+// the pop-up and call the gateway with it; then open Users > Edit, read the Dashboard
+// API access credentials and create a key with the tutorial's curl body.
+func TestTutorialInBrowser(t *testing.T) {
+	s := startServer(t)
+	up := upstream(t)
+	ctx := browser(t)
+	base := "http://" + s.dashboard
+	h1 := func(text string) chromedp.Action[chromedp.Void] { return chromedp.WaitVisible(`//h1[text()="` + text + `"]`) }
+
+	// A wrong password is refused without saying which part was wrong.
+	do(t, ctx, append(loginSteps(base, "admin@tollgate.local", "wrong-password-here"), chromedp.WaitVisible(chromedp.CSS(".notice.error")))...)
+	if msg := get(t, ctx, chromedp.Text(chromedp.CSS(".notice.error"))); !strings.Contains(msg, "Invalid e-mail or password") {
+		t.Fatalf("wrong password message: %q", msg)
+	}
+	screenshot(t, ctx, "login")
+
+	// Log in and create the API; read its API ID on the APIs page.
+	do(t, ctx, append(loginSteps(base, "admin@tollgate.local", s.password),
+		h1("Keys"),
+		chromedp.Click(`//nav//a[text()="APIs"]`),
+		h1("APIs"),
+		chromedp.Click(`//a[text()="Create API"]`),
+		chromedp.WaitVisible(chromedp.CSS("#name")),
+		chromedp.SendKeys(chromedp.CSS("#name"), "test-api"),
+		chromedp.SendKeys(chromedp.CSS("#listen_path"), "/test-api/"),
+		chromedp.SendKeys(chromedp.CSS("#target_url"), up.URL),
+		chromedp.Click(`//button[text()="Create"]`),
+		chromedp.WaitVisible(chromedp.CSS("code.api-id")),
+	)...)
+	apiID := get(t, ctx, chromedp.Text(chromedp.CSS("code.api-id")))
+	if !regexp.MustCompile(`^[0-9a-f]{32}$`).MatchString(apiID) {
+		t.Fatalf("API ID on the APIs page: %q", apiID)
+	}
+	screenshot(t, ctx, "apis")
+
+	// Creating a key without an access rule is refused with a clear message.
+	do(t, ctx,
+		chromedp.Navigate(base+"/keys/new"),
+		chromedp.WaitVisible(chromedp.CSS("#submit")),
+		chromedp.Click(chromedp.CSS("#submit")),
+		chromedp.WaitVisible(chromedp.CSS("#ar-err")),
+	)
+	if msg := get(t, ctx, chromedp.Text(chromedp.CSS("#ar-err"))); !strings.Contains(msg, "Add at least one API") {
+		t.Fatalf("no-access-rule message: %q", msg)
+	}
+
+	// Keys > Create > pick the API > Add > Create > pop-up.
+	do(t, ctx,
+		chromedp.Click(`//nav//a[text()="Keys"]`),
+		h1("Keys"),
+		chromedp.Click(`//a[text()="Create"]`),
+		chromedp.WaitVisible(chromedp.CSS("#api_select")),
+		chromedp.SetValue(chromedp.CSS("#api_select"), apiID),
+		chromedp.Click(chromedp.CSS("#add_rule")),
+		chromedp.WaitVisible(chromedp.CSS("#rules tr.rule")),
+		chromedp.SendKeys(chromedp.CSS("#alias"), "tutorial key"),
+	)
+	screenshot(t, ctx, "key-create")
+	do(t, ctx, chromedp.Click(chromedp.CSS("#submit")), chromedp.WaitVisible(chromedp.CSS("#created")))
+	title := get(t, ctx, chromedp.Text(chromedp.CSS("#created-title")))
+	key := get(t, ctx, chromedp.Text(chromedp.CSS("#new-key")))
+	if title != "Key successfully generated" || key == "" {
+		t.Fatalf("pop-up: %q %q", title, key)
+	}
+	if label := get(t, ctx, chromedp.Text(chromedp.CSS("#copy-key"))); label != "Copy to clipboard" {
+		t.Errorf("copy button says %q", label)
+	}
+	// The button confirms the copy (asynchronously, when the clipboard answers).
+	do(t, ctx, chromedp.Click(chromedp.CSS("#copy-key")), chromedp.WaitVisible(`//button[@id="copy-key" and text()="Copied!"]`))
+	screenshot(t, ctx, "key-created")
+	status, body := callGateway(t, s, "/test-api/hello", key)
+	if status != 200 || !strings.Contains(body, "hello from the upstream") || !strings.Contains(body, `"path":"/hello"`) {
+		t.Fatalf("gateway with the UI key: %d %s", status, body)
+	}
+
+	// The key is shown once: reloading the page does not show it again.
+	do(t, ctx, chromedp.Reload(), h1("Keys"))
+	html := get(t, ctx, chromedp.OuterHTML(chromedp.CSS("html")))
+	if strings.Contains(html, key) || strings.Contains(html, "Key successfully generated") {
+		t.Fatal("the key was shown a second time")
+	}
+	if !strings.Contains(html, "tutorial key") {
+		t.Fatal("the new key is not listed")
+	}
+	screenshot(t, ctx, "keys")
+
+	// Users > Edit shows the Dashboard API access credentials.
+	do(t, ctx,
+		chromedp.Click(`//nav//a[text()="Users"]`),
+		h1("Users"),
+		chromedp.Click(`//a[text()="Edit"]`),
+		chromedp.WaitVisible(chromedp.CSS("#access-key")),
+	)
+	access := get(t, ctx, chromedp.Text(chromedp.CSS("#access-key")))
+	if access != s.access {
+		t.Fatalf("access credentials on the user page %q, printed at first start %q", access, s.access)
+	}
+	screenshot(t, ctx, "user")
+
+	// The tutorial's curl body, with the credentials from the page and the API ID
+	// from the APIs page.
+	tutorial := `{
+        "allowance": 1000, "rate": 1000, "per": 1, "expires": -1, "quota_max": -1,
+        "quota_renews": 1449051461, "quota_remaining": -1, "quota_renewal_rate": 60,
+        "access_rights": {"` + apiID + `": {"api_id": "` + apiID + `", "api_name": "test-api", "versions": ["Default"]}},
+        "meta_data": {}
+     }`
+	req, _ := http.NewRequest("POST", base+"/api/keys", strings.NewReader(tutorial))
+	req.Header.Set("authorization", access)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var created struct{ Action, Key, Status string }
+	_ = json.NewDecoder(resp.Body).Decode(&created)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || created.Action != "create" || created.Status != "ok" {
+		t.Fatalf("tutorial curl: %d %+v", resp.StatusCode, created)
+	}
+	if status, body := callGateway(t, s, "/test-api/x", created.Key); status != 200 {
+		t.Fatalf("gateway with the curl key: %d %s", status, body)
+	}
+
+	// Delete the UI key from its detail page (with confirmation); it stops working.
+	do(t, ctx,
+		chromedp.Navigate(base+"/keys"),
+		chromedp.Click(`//a[text()="tutorial key"]`),
+		chromedp.WaitVisible(`//button[text()="Delete key"]`),
+		chromedp.Click(`//button[text()="Delete key"]`),
+		chromedp.WaitVisible(chromedp.CSS(".notice.success")),
+	)
+	if status, _ := callGateway(t, s, "/test-api/x", key); status != 403 {
+		t.Fatalf("deleted key still works: %d", status)
+	}
+
+	// Phone width.
+	do(t, ctx, chromedp.EmulateViewport(390, 844), chromedp.Navigate(base+"/keys"), h1("Keys"))
+	screenshot(t, ctx, "keys-phone")
+
+	// Logging out ends the session.
+	do(t, ctx, chromedp.EmulateViewport(1280, 900), chromedp.Navigate(base+"/keys"),
+		chromedp.Click(`//button[text()="Log out"]`), chromedp.WaitVisible(chromedp.CSS("#email")),
+		chromedp.Navigate(base+"/users"), chromedp.WaitVisible(chromedp.CSS("#email")))
+	if loc := get(t, ctx, chromedp.Location()); !strings.Contains(loc, "/login") {
+		t.Fatalf("after logout /users is at %s", loc)
+	}
+}
