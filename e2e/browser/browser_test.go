@@ -220,7 +220,9 @@ func TestTutorialInBrowser(t *testing.T) {
 	up := upstream(t)
 	ctx := browser(t)
 	base := "http://" + s.dashboard
-	h1 := func(text string) chromedp.Action[chromedp.Void] { return chromedp.WaitVisible(`//h1[text()="` + text + `"]`) }
+	h1 := func(text string) chromedp.Action[chromedp.Void] {
+		return chromedp.WaitVisible(`//h1[text()="` + text + `"]`)
+	}
 
 	// A wrong password is refused without saying which part was wrong.
 	do(t, ctx, append(loginSteps(base, "admin@tollgate.local", "wrong-password-here"), chromedp.WaitVisible(chromedp.CSS(".notice.error")))...)
