@@ -138,14 +138,27 @@ func ExitCode(err error) int {
 	return 1
 }
 
+// parse parses flags that may come before or after positional arguments
+// ("keys get KEY --hashed" as well as "keys get --hashed KEY"); the positional
+// arguments are then in fs.Args().
 func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return err
+			}
+			return usageError{err}
 		}
-		return usageError{err}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
 	}
-	return nil
+	// Parse the collected positionals alone so fs.Args() returns them.
+	return fs.Parse(append([]string{"--"}, positional...))
 }
 
 // Keys runs `tollgate keys <create|list|get|delete>`.

@@ -1,0 +1,236 @@
+// Package cli tests the tollgate binary's operator commands end to end: bootstrap
+// against a data dir, then serve, then keys/apis through the dashboard API, then a
+// restart that must keep quota counts.
+package cli
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "tollgate-cli")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "tollgate")
+	build := exec.Command("go", "build", "-o", binary, "./cmd/tollgate")
+	build.Dir = "../.."
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func freeAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// run runs the binary and returns stdout, stderr and the exit code.
+func run(t *testing.T, env []string, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return out.String(), errb.String(), code
+}
+
+type proc struct {
+	cmd                *exec.Cmd
+	gateway, dashboard string
+}
+
+// serve starts `tollgate serve` on dataDir and waits until it listens.
+func serve(t *testing.T, dataDir string, extra ...string) *proc {
+	t.Helper()
+	p := &proc{gateway: freeAddr(t), dashboard: freeAddr(t)}
+	args := append([]string{"serve", "--data-dir", dataDir, "--gateway-addr", p.gateway, "--dashboard-addr", p.dashboard, "--log-level", "warn"}, extra...)
+	p.cmd = exec.Command(binary, args...)
+	stdout, _ := p.cmd.StdoutPipe()
+	p.cmd.Stderr = os.Stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		closed := false
+		for sc.Scan() {
+			if !closed && strings.HasPrefix(sc.Text(), "Tollgate dashboard listening") {
+				close(ready)
+				closed = true
+			}
+		}
+	}()
+	select {
+	case <-ready:
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not start")
+	}
+	t.Cleanup(func() { p.stop(t) })
+	return p
+}
+
+func (p *proc) stop(t *testing.T) {
+	if p.cmd.ProcessState != nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- p.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("serve exited with %v after SIGTERM", err)
+		}
+	case <-time.After(40 * time.Second):
+		_ = p.cmd.Process.Kill()
+		t.Error("serve did not stop after SIGTERM")
+	}
+}
+
+func TestOperatorCommands(t *testing.T) {
+	data := t.TempDir()
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "upstream says hi")
+	}))
+	defer up.Close()
+
+	// bootstrap, for scripts: JSON with an access key; refuses the same e-mail twice.
+	out, errOut, code := run(t, nil, "bootstrap", "--data-dir", data, "--email", "ops@example.com", "--password", "a-long-password", "--json")
+	if code != 0 {
+		t.Fatalf("bootstrap: %d %s", code, errOut)
+	}
+	var b struct {
+		OrgID     string `json:"org_id"`
+		UserID    string `json:"user_id"`
+		Email     string `json:"email"`
+		AccessKey string `json:"access_key"`
+	}
+	if err := json.Unmarshal([]byte(out), &b); err != nil || len(b.AccessKey) != 32 || b.Email != "ops@example.com" || b.OrgID == "" || b.UserID == "" {
+		t.Fatalf("bootstrap output %q: %v", out, err)
+	}
+	if _, errOut, code := run(t, nil, "bootstrap", "--data-dir", data, "--email", "ops@example.com"); code == 0 || !strings.Contains(errOut, "already exists") {
+		t.Fatalf("second bootstrap: %d %s", code, errOut)
+	}
+	if _, _, code := run(t, nil, "bootstrap", "--data-dir", data); code != 2 {
+		t.Fatalf("bootstrap without --email exited %d", code)
+	}
+
+	p := serve(t, data)
+	env := []string{"TOLLGATE_ACCESS_KEY=" + b.AccessKey, "TOLLGATE_DASHBOARD_URL=http://" + p.dashboard}
+
+	out, errOut, code = run(t, env, "apis", "create", "--name", "orders", "--listen-path", "/orders/", "--target", up.URL, "--json")
+	if code != 0 {
+		t.Fatalf("apis create: %d %s", code, errOut)
+	}
+	var created struct{ Meta string }
+	_ = json.Unmarshal([]byte(out), &created)
+	apiID := created.Meta
+	if len(apiID) != 32 {
+		t.Fatalf("apis create output %q", out)
+	}
+	if out, _, _ := run(t, env, "apis", "list"); !strings.Contains(out, apiID) || !strings.Contains(out, "/orders/") || !strings.Contains(out, "API ID") {
+		t.Fatalf("apis list table:\n%s", out)
+	}
+	if _, errOut, code := run(t, env, "apis", "create", "--name", "bad", "--listen-path", "no slash", "--target", up.URL); code != 1 || !strings.Contains(errOut, "Validation of API Definition failed") {
+		t.Fatalf("invalid API: %d %s", code, errOut)
+	}
+
+	out, errOut, code = run(t, env, "keys", "create", "--api", apiID, "--quota", "3", "--quota-renewal", "3600", "--alias", "cli", "--json")
+	if code != 0 {
+		t.Fatalf("keys create: %d %s", code, errOut)
+	}
+	var k struct {
+		Key  string `json:"key"`
+		Hash string `json:"key_hash"`
+	}
+	_ = json.Unmarshal([]byte(out), &k)
+	if !strings.HasPrefix(k.Key, b.OrgID) || len(k.Hash) != 64 {
+		t.Fatalf("keys create output %q", out)
+	}
+	if out, _, _ := run(t, env, "keys", "list"); !strings.Contains(out, k.Hash[:12]) || !strings.Contains(out, "cli") || strings.Contains(out, k.Key) {
+		t.Fatalf("keys list table:\n%s", out)
+	}
+	if out, _, code := run(t, env, "keys", "get", k.Hash, "--hashed"); code != 0 || !strings.Contains(out, `"alias": "cli"`) {
+		t.Fatalf("keys get --hashed: %d %s", code, out)
+	}
+
+	call := func(addr, key string) int {
+		req, _ := http.NewRequest("GET", "http://"+addr+"/orders/x", nil)
+		req.Header.Set("Authorization", key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for i := 0; i < 2; i++ {
+		if s := call(p.gateway, k.Key); s != 200 {
+			t.Fatalf("call %d: %d", i, s)
+		}
+	}
+
+	// A clean restart keeps the quota count: one request left of three.
+	p.stop(t)
+	p2 := serve(t, data)
+	if s := call(p2.gateway, k.Key); s != 200 {
+		t.Fatalf("third call after restart: %d", s)
+	}
+	if s := call(p2.gateway, k.Key); s != 403 {
+		t.Fatalf("fourth call after restart: %d, want 403 (quota of 3 survived the restart)", s)
+	}
+
+	env2 := []string{"TOLLGATE_ACCESS_KEY=" + b.AccessKey, "TOLLGATE_DASHBOARD_URL=http://" + p2.dashboard}
+	if _, errOut, code := run(t, env2, "keys", "delete", k.Key); code != 0 {
+		t.Fatalf("keys delete: %d %s", code, errOut)
+	}
+	if s := call(p2.gateway, k.Key); s != 403 {
+		t.Fatalf("deleted key: %d", s)
+	}
+	if _, errOut, code := run(t, env2, "keys", "get", k.Key); code != 1 || !strings.Contains(errOut, "Could not retrieve key detail") {
+		t.Fatalf("get deleted key: %d %s", code, errOut)
+	}
+	// Usage errors exit 2 with a message; a wrong access key exits 1 with Tyk's message.
+	if _, errOut, code := run(t, env2, "keys", "frobnicate"); code != 2 || !strings.Contains(errOut, "unknown keys command") {
+		t.Fatalf("unknown subcommand: %d %s", code, errOut)
+	}
+	if _, errOut, code := run(t, []string{"TOLLGATE_ACCESS_KEY=ffffffffffffffffffffffffffffffff", "TOLLGATE_DASHBOARD_URL=http://" + p2.dashboard}, "keys", "list"); code != 1 || !strings.Contains(errOut, "Not authorised") {
+		t.Fatalf("wrong access key: %d %s", code, errOut)
+	}
+	if _, errOut, code := run(t, []string{"TOLLGATE_ACCESS_KEY="}, "keys", "list"); code != 2 || !strings.Contains(errOut, "no access key") {
+		t.Fatalf("missing access key: %d %s", code, errOut)
+	}
+}

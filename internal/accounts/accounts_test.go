@@ -1,0 +1,171 @@
+package accounts
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/tollgate/tollgate/internal/store"
+	"github.com/tollgate/tollgate/internal/store/sqlite"
+)
+
+func TestSealer(t *testing.T) {
+	s, err := NewSealer(bytes.Repeat([]byte{7}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed := s.Seal("0123456789abcdef", "user-1")
+	if bytes.Contains(sealed, []byte("0123456789abcdef")) {
+		t.Fatal("plaintext visible in sealed value")
+	}
+	if got, err := s.Open(sealed, "user-1"); err != nil || got != "0123456789abcdef" {
+		t.Fatalf("Open = %q, %v", got, err)
+	}
+	if _, err := s.Open(sealed, "user-2"); err == nil {
+		t.Fatal("value sealed for user-1 opened for user-2")
+	}
+	other, _ := NewSealer(bytes.Repeat([]byte{8}, 32))
+	if _, err := other.Open(sealed, "user-1"); err == nil {
+		t.Fatal("opened with another server key")
+	}
+	if _, err := s.Open([]byte("short"), "user-1"); err == nil {
+		t.Fatal("opened garbage")
+	}
+	if _, err := NewSealer([]byte("short")); err == nil {
+		t.Fatal("accepted a short key")
+	}
+}
+
+func TestLoadOrCreateKey(t *testing.T) {
+	dir := t.TempDir()
+	k1, err := LoadOrCreateKey(dir)
+	if err != nil || len(k1) != 32 {
+		t.Fatalf("create: %v", err)
+	}
+	fi, _ := os.Stat(filepath.Join(dir, KeyFile))
+	if fi.Mode().Perm() != 0o600 {
+		t.Fatalf("key file mode %v", fi.Mode().Perm())
+	}
+	k2, err := LoadOrCreateKey(dir)
+	if err != nil || !bytes.Equal(k1, k2) {
+		t.Fatal("key changed on reload")
+	}
+	_ = os.WriteFile(filepath.Join(dir, KeyFile), []byte("nothex"), 0o600)
+	if _, err := LoadOrCreateKey(dir); err == nil {
+		t.Fatal("accepted a corrupt key file")
+	}
+}
+
+func TestPermissions(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      map[string]string
+		admin   bool
+		allows  map[string][2]bool // section -> {read, write}
+		wantErr string
+	}{
+		{"empty is admin", map[string]string{}, true, map[string][2]bool{"keys": {true, true}}, ""},
+		{"IsAdmin marker", map[string]string{"IsAdmin": "admin"}, true, nil, ""},
+		{"IsAdmin true", map[string]string{"IsAdmin": "true", "keys": "read"}, true, nil, ""},
+		{"read only", map[string]string{"keys": "read"}, false, map[string][2]bool{"keys": {true, false}, "apis": {false, false}}, ""},
+		{"write implies read", map[string]string{"apis": "write"}, false, map[string][2]bool{"apis": {true, true}}, ""},
+		{"only denials is not admin", map[string]string{"keys": "deny"}, false, map[string][2]bool{"keys": {false, false}}, ""},
+		{"unknown section", map[string]string{"nukes": "write"}, false, nil, "unknown section"},
+		{"bad level", map[string]string{"keys": "all"}, false, nil, `"read" or "write"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := ParsePermissions(tt.in)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.IsAdmin() != tt.admin {
+				t.Fatalf("IsAdmin = %v", p.IsAdmin())
+			}
+			for sec, rw := range tt.allows {
+				if p.Allows(sec, false) != rw[0] || p.Allows(sec, true) != rw[1] {
+					t.Errorf("%s: read=%v write=%v", sec, p.Allows(sec, false), p.Allows(sec, true))
+				}
+			}
+		})
+	}
+}
+
+func newService(t *testing.T) *Service {
+	db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "a.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	sealer, _ := NewSealer(make([]byte, 32))
+	return &Service{Store: db, Sealer: sealer, BcryptCost: bcrypt.MinCost}
+}
+
+func TestUsersLifecycle(t *testing.T) {
+	s := newService(t)
+	ctx := t.Context()
+	b, err := s.Bootstrap(ctx, "Acme", "Ops@Example.com", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Email != "ops@example.com" || len(b.Password) < 20 || len(b.AccessKey) != 32 || len(b.OrgID) != 24 {
+		t.Fatalf("bootstrap: %+v", b)
+	}
+	if _, err := s.Bootstrap(ctx, "Acme", "ops@example.com", ""); err == nil {
+		t.Fatal("bootstrap ran twice for one e-mail")
+	}
+	u, err := s.Authenticate(ctx, b.AccessKey)
+	if err != nil || u.Email != "ops@example.com" {
+		t.Fatalf("authenticate: %v", err)
+	}
+	if bytes.Contains(u.AccessKeyEnc, []byte(b.AccessKey)) || u.AccessKeyHash == b.AccessKey || bytes.Contains(u.PasswordHash, []byte(b.Password)) {
+		t.Fatal("a secret is stored in plaintext")
+	}
+	if k, err := s.AccessKey(u); err != nil || k != b.AccessKey {
+		t.Fatalf("open access key: %q %v", k, err)
+	}
+	if _, err := s.CheckPassword(ctx, "OPS@example.com", b.Password); err != nil {
+		t.Fatalf("password login: %v", err)
+	}
+	for _, tt := range []struct{ email, pw string }{{"ops@example.com", "wrong-password"}, {"nobody@example.com", b.Password}, {"not an email", "x"}} {
+		if _, err := s.CheckPassword(ctx, tt.email, tt.pw); !errors.Is(err, ErrBadCredentials) {
+			t.Errorf("CheckPassword(%q) = %v, want ErrBadCredentials", tt.email, err)
+		}
+	}
+	nk, err := s.ResetAccessKey(ctx, u)
+	if err != nil || nk == b.AccessKey {
+		t.Fatalf("reset: %v", err)
+	}
+	if _, err := s.Authenticate(ctx, b.AccessKey); !errors.Is(err, store.ErrNotFound) {
+		t.Fatal("old access key still works")
+	}
+	u, _ = s.Authenticate(ctx, nk)
+	if err := s.SetPassword(ctx, u, "short"); err == nil {
+		t.Fatal("short password accepted")
+	}
+	if err := s.SetPassword(ctx, u, strings.Repeat("x", 73)); err == nil {
+		t.Fatal("password over 72 bytes accepted")
+	}
+	inactive := false
+	u, err = s.UpdateUser(ctx, u, UserPatch{Active: &inactive})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Authenticate(ctx, nk); err == nil {
+		t.Fatal("inactive user authenticated")
+	}
+	if _, _, err := s.CreateUser(ctx, NewUser{OrgID: "missing", Email: "x@y.io", Password: "long-enough"}); err == nil {
+		t.Fatal("user created in a missing organisation")
+	}
+}
