@@ -339,6 +339,35 @@ func TestTutorialInBrowser(t *testing.T) {
 		t.Fatalf("gateway with the curl key: %d %s", status, body)
 	}
 
+	// Deactivate the key on its detail page: the very next request is refused.
+	do(t, ctx,
+		chromedp.Navigate(base+"/keys"),
+		chromedp.Click(`//a[text()="tutorial key"]`),
+		chromedp.WaitVisible(`//input[@name="inactive"]`),
+		chromedp.Click(`//input[@name="inactive"]`),
+		chromedp.Click(chromedp.CSS("#submit")),
+		chromedp.WaitVisible(chromedp.CSS(".notice.success")),
+	)
+	if status, body := callGateway(t, s, "/test-api/x", key); status != 403 || !strings.Contains(body, "Key is inactive, please renew") {
+		t.Fatalf("deactivated key: %d %s", status, body)
+	}
+
+	// Users > Add user with permissions; the new user appears in the list.
+	do(t, ctx,
+		chromedp.Navigate(base+"/users"),
+		chromedp.Click(`//a[text()="Add user"]`),
+		chromedp.WaitVisible(chromedp.CSS("#email_address")),
+		chromedp.SendKeys(chromedp.CSS("#first_name"), "Kim"),
+		chromedp.SendKeys(chromedp.CSS("#email_address"), "kim@example.com"),
+		chromedp.SendKeys(chromedp.CSS("#password"), "kims-long-password"),
+		chromedp.SetValue(chromedp.CSS("#perm-keys"), "write"),
+		chromedp.Click(`//button[text()="Create user"]`),
+		chromedp.WaitVisible(`//td[text()="kim@example.com"]`),
+	)
+	if perms := get(t, ctx, chromedp.Text(`//td[text()="kim@example.com"]/following-sibling::td[1]`)); !strings.Contains(perms, "keys: write") {
+		t.Fatalf("new user's permissions: %q", perms)
+	}
+
 	// Delete the UI key from its detail page (with confirmation); it stops working.
 	do(t, ctx,
 		chromedp.Navigate(base+"/keys"),
