@@ -343,7 +343,7 @@ end
 		fmt.Fprintf(&b, "wrk.headers[\"Authorization\"] = %q\n", c.Key)
 	}
 	b.WriteString(luaDone)
-	name := filepath.Join(h.dir, strings.NewReplacer(" ", "_", "+", "_", ",", "").Replace(c.Name)+".lua")
+	name := filepath.Join(h.dir, fmt.Sprintf("case-%p.lua", c))
 	return name, os.WriteFile(name, []byte(b.String()), 0o600)
 }
 
@@ -416,16 +416,32 @@ func (h *harness) run(ctx context.Context) error {
 		return err
 	}
 
-	// Gateway A: an empty store plus two APIs and two keys, made through the
-	// control API as a user would.
+	// Gateway A: a small store (the keyed API and --spread keys written straight into
+	// it), then a keyless API and two more keys made through the control API, as a
+	// user would. Gateway B: the same API with --keys keys. Both spread cases rotate
+	// over --spread keys, so their ratio isolates the size of the store.
+	logf("storing %d keys for gateway A and %d for gateway B", o.spread, o.keys)
+	spreadA, _, err := populate(ctx, filepath.Join(h.dir, "data-a"), "http://"+upAddr, o.spread, o.spread)
+	if err != nil {
+		return err
+	}
+	spreadKeys, took, err := populate(ctx, filepath.Join(h.dir, "data-b"), "http://"+upAddr, o.keys, o.spread)
+	if err != nil {
+		return err
+	}
+	logf("stored %d keys in %s (%.0f keys/s, one transaction per key)", o.keys, took.Round(time.Millisecond), float64(o.keys)/took.Seconds())
+	keyFileA, keyFile := filepath.Join(h.dir, "spread-keys-a.txt"), filepath.Join(h.dir, "spread-keys-b.txt")
+	if err := os.WriteFile(keyFileA, []byte(strings.Join(spreadA, "\n")+"\n"), 0o600); err != nil {
+		return err
+	}
+	if err := os.WriteFile(keyFile, []byte(strings.Join(spreadKeys, "\n")+"\n"), 0o600); err != nil {
+		return err
+	}
 	ga, err := h.startGateway(filepath.Join(h.dir, "data-a"))
 	if err != nil {
 		return err
 	}
 	if _, err := control(ga.addr, "POST", "/tyk/apis", `{"api_id":"open","name":"open","use_keyless":true,"proxy":{"listen_path":"/open/","target_url":"http://`+upAddr+`","strip_listen_path":true}}`); err != nil {
-		return err
-	}
-	if _, err := control(ga.addr, "POST", "/tyk/apis", keyedDefinition("http://"+upAddr)); err != nil {
 		return err
 	}
 	plain, err := control(ga.addr, "POST", "/tyk/keys", `{"access_rights":{"keyed":{"api_id":"keyed","versions":["Default"]}}}`)
@@ -434,18 +450,6 @@ func (h *harness) run(ctx context.Context) error {
 	}
 	limited, err := control(ga.addr, "POST", "/tyk/keys", limitedSession)
 	if err != nil {
-		return err
-	}
-
-	// Gateway B: a store with o.keys keys; requests rotate over o.spread of them.
-	logf("storing %d keys for the many-keys case", o.keys)
-	spreadKeys, took, err := populate(ctx, filepath.Join(h.dir, "data-b"), "http://"+upAddr, o.keys, o.spread)
-	if err != nil {
-		return err
-	}
-	logf("stored %d keys in %s (%.0f keys/s)", o.keys, took.Round(time.Millisecond), float64(o.keys)/took.Seconds())
-	keyFile := filepath.Join(h.dir, "spread-keys.txt")
-	if err := os.WriteFile(keyFile, []byte(strings.Join(spreadKeys, "\n")+"\n"), 0o600); err != nil {
 		return err
 	}
 	gb, err := h.startGateway(filepath.Join(h.dir, "data-b"))
@@ -459,7 +463,8 @@ func (h *harness) run(ctx context.Context) error {
 		{Name: "tollgate keyless", URL: "http://" + ga.addr + "/open/x"},
 		{Name: "tollgate key auth", URL: "http://" + ga.addr + "/keyed/x", Key: plain["key"].(string)},
 		{Name: "tollgate key+rate+quota", URL: "http://" + ga.addr + "/keyed/x", Key: limited["key"].(string)},
-		{Name: fmt.Sprintf("key+rate+quota, %d keys, %d in use", o.keys, o.spread), URL: "http://" + gb.addr + "/keyed/x", KeyFile: keyFile},
+		{Name: fmt.Sprintf("key+rate+quota, %d keys stored, %d in use", o.spread, o.spread), URL: "http://" + ga.addr + "/keyed/x", KeyFile: keyFileA},
+		{Name: fmt.Sprintf("key+rate+quota, %d keys stored, %d in use", o.keys, o.spread), URL: "http://" + gb.addr + "/keyed/x", KeyFile: keyFile},
 	}
 	if o.peer != "" {
 		cases = append(cases, &benchCase{Name: "peer " + o.peer, URL: o.peer, Key: o.peerKey})
@@ -470,8 +475,13 @@ func (h *harness) run(ctx context.Context) error {
 			return err
 		}
 	}
-	logf("warming up each case for %s", o.warmup)
+	logf("warming up for %s", o.warmup)
 	for _, c := range cases {
+		// Quick mode warms only the cases whose caches start cold (many keys); a
+		// single key is warm after its first request.
+		if o.quick && c.KeyFile == "" {
+			continue
+		}
 		if _, err := h.wrk(ctx, c, scripts[c], o.warmup); err != nil {
 			return err
 		}
@@ -591,7 +601,7 @@ func report(o options, cases []*benchCase, cold, warm latencies, rssA, rssB, rss
 	tw.Flush()
 	fmt.Printf("\ncold cache (first request per key after a restart, %d keys): p50 %.2f ms, p99 %.2f ms; warm: p50 %.2f ms, p99 %.2f ms\n",
 		o.spread, cold.P50us/1000, cold.P99us/1000, warm.P50us/1000, warm.P99us/1000)
-	fmt.Printf("peak RSS: %.1f MiB with 2 keys; %.1f MiB with %d keys", rssA, rssB, o.keys)
+	fmt.Printf("peak RSS after the load: %.1f MiB with %d keys stored; %.1f MiB with %d keys stored", rssA, o.spread+2, rssB, o.keys)
 	if rssMillion > 0 {
 		fmt.Printf("; %.1f MiB with 1,000,000 keys", rssMillion)
 	}
@@ -601,7 +611,7 @@ func report(o options, cases []*benchCase, cold, warm latencies, rssA, rssB, rss
 		"date": time.Now().UTC().Format(time.RFC3339), "mode": mode, "wrk": map[string]any{"threads": o.threads, "connections": o.connections, "duration": o.duration.String()},
 		"rounds": o.rounds, "pinned": o.pin, "cases": cases,
 		"cold_cache":   map[string]any{"keys": o.spread, "cold": cold, "warm": warm},
-		"peak_rss_mib": map[string]any{"small_store": rssA, fmt.Sprint(o.keys) + "_keys": rssB, "1000000_keys": rssMillion},
+		"peak_rss_mib": map[string]any{fmt.Sprint(o.spread+2) + "_keys": rssA, fmt.Sprint(o.keys) + "_keys": rssB, "1000000_keys": rssMillion},
 	}
 	if err := os.MkdirAll(o.out, 0o755); err == nil {
 		name := filepath.Join(o.out, time.Now().UTC().Format("2006-01-02T150405")+".json")
@@ -609,7 +619,7 @@ func report(o options, cases []*benchCase, cold, warm latencies, rssA, rssB, rss
 			fmt.Println("results:", name)
 		}
 	}
-	keyed := cases[4]
+	keyed := cases[4] // tollgate key+rate+quota
 	if keyed.Median.Non2xx > 0 {
 		fmt.Println("keyed_ratio=NA")
 		return

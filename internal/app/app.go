@@ -135,7 +135,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writ
 		ln.Close()
 		return fmt.Errorf("dashboard listen: %w", err)
 	}
-	srv := httpx.NewServer(cfg.GatewayAddr, gw, httpx.DefaultTimeouts, log)
+	srv := httpx.NewServer(cfg.GatewayAddr, gw, httpx.ProxyTimeouts, log)
 	dsrv := httpx.NewServer(cfg.DashboardAddr, dash, httpx.DefaultTimeouts, log)
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()

@@ -242,11 +242,21 @@ func setIETFHeaders(h http.Header, d limit.Decision) {
 	h["Ratelimit-Reset"] = []string{strconv.FormatInt(ceilSeconds(d.Reset), 10)}
 }
 
-// setQuotaHeaders sets Tyk's quota-flavoured X-RateLimit-* headers.
+// zeroHeader is the shared value of keyless responses' X-RateLimit-* headers. Its
+// capacity equals its length, so a later Add (ReverseProxy copying an upstream
+// header of the same name) reallocates instead of writing into it.
+var zeroHeader = []string{"0"}[:1:1]
+
+// setQuotaHeaders sets Tyk's quota-flavoured X-RateLimit-* headers, with one
+// allocation for the three values (this runs on every proxied request).
 func setQuotaHeaders(h http.Header, limit, remaining, reset int64) {
-	h["X-Ratelimit-Limit"] = []string{strconv.FormatInt(limit, 10)}
-	h["X-Ratelimit-Remaining"] = []string{strconv.FormatInt(remaining, 10)}
-	h["X-Ratelimit-Reset"] = []string{strconv.FormatInt(reset, 10)}
+	if limit == 0 && remaining == 0 && reset == 0 {
+		h["X-Ratelimit-Limit"], h["X-Ratelimit-Remaining"], h["X-Ratelimit-Reset"] = zeroHeader, zeroHeader, zeroHeader
+		return
+	}
+	v := make([]string, 3)
+	v[0], v[1], v[2] = strconv.FormatInt(limit, 10), strconv.FormatInt(remaining, 10), strconv.FormatInt(reset, 10)
+	h["X-Ratelimit-Limit"], h["X-Ratelimit-Remaining"], h["X-Ratelimit-Reset"] = v[0:1:1], v[1:2:2], v[2:3:3]
 }
 
 func ceilSeconds(d time.Duration) int64 {

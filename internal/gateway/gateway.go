@@ -249,17 +249,11 @@ func (g *Gateway) serveAPI(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "No API is served at this path")
 		return
 	}
-	// Proxied responses may stream for longer than the server's write timeout (SSE,
-	// downloads), and upgraded connections live as long as both ends want; lift the
-	// per-request deadlines the server set. Idle and header timeouts still apply.
 	if !g.check(w, r, rt) {
 		return
 	}
-	rc := http.NewResponseController(w)
-	_ = rc.SetWriteDeadline(time.Time{})
-	if r.Header.Get("Upgrade") != "" {
-		_ = rc.SetReadDeadline(time.Time{})
-	}
+	// The gateway's listener sets no whole-request deadlines (httpx.ProxyTimeouts),
+	// so long streams and upgraded connections need nothing lifted here.
 	rt.proxy.ServeHTTP(w, r)
 }
 

@@ -74,15 +74,24 @@ func (p *transportPool) closeAll() {
 	}
 }
 
-// bufferPool recycles the 32 KiB copy buffers ReverseProxy uses per response.
+const copyBufferSize = 32 << 10
+
+// bufferPool recycles the 32 KiB copy buffers ReverseProxy uses per response. It
+// pools array pointers, so that Put converts the slice back without allocating
+// (pooling &slice would allocate a slice header on every Put).
 type bufferPool struct{ p sync.Pool }
 
 func newBufferPool() *bufferPool {
-	return &bufferPool{p: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+	return &bufferPool{p: sync.Pool{New: func() any { return new([copyBufferSize]byte) }}}
 }
 
-func (b *bufferPool) Get() []byte  { return *(b.p.Get().(*[]byte)) }
-func (b *bufferPool) Put(x []byte) { b.p.Put(&x) }
+func (b *bufferPool) Get() []byte { return b.p.Get().(*[copyBufferSize]byte)[:] }
+
+func (b *bufferPool) Put(x []byte) {
+	if len(x) == copyBufferSize {
+		b.p.Put((*[copyBufferSize]byte)(x))
+	}
+}
 
 // rewrite maps the inbound request onto the route's upstream: optional strip of the
 // listen path, target path and query joined, Host kept or replaced, X-Forwarded-*

@@ -162,13 +162,22 @@ type ServerTimeouts struct {
 	Idle       time.Duration
 }
 
-// DefaultTimeouts suit management APIs and ordinary proxied requests. Handlers that
-// legitimately run longer (WebSocket upgrades, long streams) lift their own deadlines
-// with http.ResponseController.
+// DefaultTimeouts suit management APIs: whole requests are bounded.
 var DefaultTimeouts = ServerTimeouts{
 	ReadHeader: 10 * time.Second,
 	Read:       60 * time.Second,
 	Write:      120 * time.Second,
+	Idle:       120 * time.Second,
+}
+
+// ProxyTimeouts suit the gateway's listener. Proxied requests may legitimately run
+// long (uploads, downloads, server-sent events, WebSockets), so there is no
+// whole-request read or write timeout: slow clients are bounded by the header
+// timeout and idle connections by the idle timeout, and slow upstreams by the
+// proxy's response-header timeout. This also spares every request the cost of
+// arming and lifting connection deadlines.
+var ProxyTimeouts = ServerTimeouts{
+	ReadHeader: 10 * time.Second,
 	Idle:       120 * time.Second,
 }
 
