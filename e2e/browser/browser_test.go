@@ -3,47 +3,29 @@
 package browser
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+
+	"github.com/tollgate/tollgate/e2e/e2eutil"
 )
 
 var binary string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "tollgate-browser")
-	if err != nil {
-		panic(err)
-	}
-	binary = filepath.Join(dir, "tollgate")
-	build := exec.Command("go", "build", "-o", binary, "./cmd/tollgate")
-	build.Dir = "../.."
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build tollgate:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { e2eutil.Main(m, &binary) }
 
 func chromium(t *testing.T) string {
 	for _, p := range []string{os.Getenv("CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"} {
@@ -57,15 +39,6 @@ func chromium(t *testing.T) string {
 	return ""
 }
 
-func freePort(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // server is a running `tollgate serve` with the first-run credentials it printed.
 type server struct {
 	gateway, dashboard string
@@ -74,39 +47,10 @@ type server struct {
 
 func startServer(t *testing.T) *server {
 	t.Helper()
-	s := &server{gateway: freePort(t), dashboard: freePort(t)}
-	cmd := exec.Command(binary, "serve", "--data-dir", t.TempDir(), "--gateway-addr", s.gateway, "--dashboard-addr", s.dashboard, "--log-level", "warn")
-	stdout, _ := cmd.StdoutPipe()
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Signal(os.Interrupt); _ = cmd.Wait() })
-	ready := make(chan struct{})
-	var once sync.Once
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			line := sc.Text()
-			if f := strings.Fields(line); len(f) > 0 {
-				switch {
-				case strings.HasPrefix(strings.TrimSpace(line), "password:"):
-					s.password = f[len(f)-1]
-				case strings.Contains(line, "Dashboard API access credentials:"):
-					s.access = f[len(f)-1]
-				case strings.HasPrefix(line, "Tollgate dashboard listening"):
-					once.Do(func() { close(ready) })
-				}
-			}
-		}
-	}()
-	select {
-	case <-ready:
-	case <-time.After(30 * time.Second):
-		t.Fatal("tollgate did not start")
-	}
+	p := e2eutil.Serve(t, binary, t.TempDir())
+	s := &server{gateway: p.Gateway, dashboard: p.Dashboard, password: p.Field("password:"), access: p.Field("Dashboard API access credentials:")}
 	if s.password == "" || s.access == "" {
-		t.Fatal("first-run credentials were not printed")
+		t.Fatalf("first-run credentials were not printed: %q", p.Output)
 	}
 	return s
 }

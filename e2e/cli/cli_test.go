@@ -4,50 +4,21 @@
 package cli
 
 import (
-	"bufio"
 	"encoding/json"
-	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
+
+	"github.com/tollgate/tollgate/e2e/e2eutil"
 )
 
 var binary string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "tollgate-cli")
-	if err != nil {
-		panic(err)
-	}
-	binary = filepath.Join(dir, "tollgate")
-	build := exec.Command("go", "build", "-o", binary, "./cmd/tollgate")
-	build.Dir = "../.."
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
-
-func freeAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
+func TestMain(m *testing.M) { e2eutil.Main(m, &binary) }
 
 // run runs the binary and returns stdout, stderr and the exit code.
 func run(t *testing.T, env []string, args ...string) (string, string, int) {
@@ -66,59 +37,7 @@ func run(t *testing.T, env []string, args ...string) (string, string, int) {
 	return out.String(), errb.String(), code
 }
 
-type proc struct {
-	cmd                *exec.Cmd
-	gateway, dashboard string
-}
-
-// serve starts `tollgate serve` on dataDir and waits until it listens.
-func serve(t *testing.T, dataDir string, extra ...string) *proc {
-	t.Helper()
-	p := &proc{gateway: freeAddr(t), dashboard: freeAddr(t)}
-	args := append([]string{"serve", "--data-dir", dataDir, "--gateway-addr", p.gateway, "--dashboard-addr", p.dashboard, "--log-level", "warn"}, extra...)
-	p.cmd = exec.Command(binary, args...)
-	stdout, _ := p.cmd.StdoutPipe()
-	p.cmd.Stderr = os.Stderr
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	ready := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		closed := false
-		for sc.Scan() {
-			if !closed && strings.HasPrefix(sc.Text(), "Tollgate dashboard listening") {
-				close(ready)
-				closed = true
-			}
-		}
-	}()
-	select {
-	case <-ready:
-	case <-time.After(30 * time.Second):
-		t.Fatal("serve did not start")
-	}
-	t.Cleanup(func() { p.stop(t) })
-	return p
-}
-
-func (p *proc) stop(t *testing.T) {
-	if p.cmd.ProcessState != nil {
-		return
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- p.cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("serve exited with %v after SIGTERM", err)
-		}
-	case <-time.After(40 * time.Second):
-		_ = p.cmd.Process.Kill()
-		t.Error("serve did not stop after SIGTERM")
-	}
-}
+func serve(t *testing.T, dataDir string) *e2eutil.Process { return e2eutil.Serve(t, binary, dataDir) }
 
 func TestOperatorCommands(t *testing.T) {
 	data := t.TempDir()
@@ -149,7 +68,7 @@ func TestOperatorCommands(t *testing.T) {
 	}
 
 	p := serve(t, data)
-	env := []string{"TOLLGATE_ACCESS_KEY=" + b.AccessKey, "TOLLGATE_DASHBOARD_URL=http://" + p.dashboard}
+	env := []string{"TOLLGATE_ACCESS_KEY=" + b.AccessKey, "TOLLGATE_DASHBOARD_URL=http://" + p.Dashboard}
 
 	out, errOut, code = run(t, env, "apis", "create", "--name", "orders", "--listen-path", "/orders/", "--target", up.URL, "--json")
 	if code != 0 {
@@ -198,26 +117,26 @@ func TestOperatorCommands(t *testing.T) {
 		return resp.StatusCode
 	}
 	for i := 0; i < 2; i++ {
-		if s := call(p.gateway, k.Key); s != 200 {
+		if s := call(p.Gateway, k.Key); s != 200 {
 			t.Fatalf("call %d: %d", i, s)
 		}
 	}
 
 	// A clean restart keeps the quota count: one request left of three.
-	p.stop(t)
+	p.Stop(t)
 	p2 := serve(t, data)
-	if s := call(p2.gateway, k.Key); s != 200 {
+	if s := call(p2.Gateway, k.Key); s != 200 {
 		t.Fatalf("third call after restart: %d", s)
 	}
-	if s := call(p2.gateway, k.Key); s != 403 {
+	if s := call(p2.Gateway, k.Key); s != 403 {
 		t.Fatalf("fourth call after restart: %d, want 403 (quota of 3 survived the restart)", s)
 	}
 
-	env2 := []string{"TOLLGATE_ACCESS_KEY=" + b.AccessKey, "TOLLGATE_DASHBOARD_URL=http://" + p2.dashboard}
+	env2 := []string{"TOLLGATE_ACCESS_KEY=" + b.AccessKey, "TOLLGATE_DASHBOARD_URL=http://" + p2.Dashboard}
 	if _, errOut, code := run(t, env2, "keys", "delete", k.Key); code != 0 {
 		t.Fatalf("keys delete: %d %s", code, errOut)
 	}
-	if s := call(p2.gateway, k.Key); s != 403 {
+	if s := call(p2.Gateway, k.Key); s != 403 {
 		t.Fatalf("deleted key: %d", s)
 	}
 	if _, errOut, code := run(t, env2, "keys", "get", k.Key); code != 1 || !strings.Contains(errOut, "Could not retrieve key detail") {
@@ -227,7 +146,7 @@ func TestOperatorCommands(t *testing.T) {
 	if _, errOut, code := run(t, env2, "keys", "frobnicate"); code != 2 || !strings.Contains(errOut, "unknown keys command") {
 		t.Fatalf("unknown subcommand: %d %s", code, errOut)
 	}
-	if _, errOut, code := run(t, []string{"TOLLGATE_ACCESS_KEY=ffffffffffffffffffffffffffffffff", "TOLLGATE_DASHBOARD_URL=http://" + p2.dashboard}, "keys", "list"); code != 1 || !strings.Contains(errOut, "Not authorised") {
+	if _, errOut, code := run(t, []string{"TOLLGATE_ACCESS_KEY=ffffffffffffffffffffffffffffffff", "TOLLGATE_DASHBOARD_URL=http://" + p2.Dashboard}, "keys", "list"); code != 1 || !strings.Contains(errOut, "Not authorised") {
 		t.Fatalf("wrong access key: %d %s", code, errOut)
 	}
 	if _, errOut, code := run(t, []string{"TOLLGATE_ACCESS_KEY="}, "keys", "list"); code != 2 || !strings.Contains(errOut, "no access key") {

@@ -17,91 +17,21 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tollgate/tollgate/e2e/e2eutil"
 )
 
 var binary string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "tollgate-foundation")
-	if err != nil {
-		panic(err)
-	}
-	binary = filepath.Join(dir, "tollgate")
-	build := exec.Command("go", "build", "-o", binary, "./cmd/tollgate")
-	build.Dir = "../.."
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
-
-func freeAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
+func TestMain(m *testing.M) { e2eutil.Main(m, &binary) }
 
 const secret = "foundation-test-secret-123"
 
-type proc struct {
-	cmd     *exec.Cmd
-	gateway string
-	stdout  chan string
-	exited  chan error
+func start(t *testing.T, dataDir string, extra ...string) *e2eutil.Process {
+	return e2eutil.Serve(t, binary, dataDir, extra...)
 }
 
-// start runs `tollgate serve` and waits for it to listen; lines of stdout are
-// available on p.stdout.
-func start(t *testing.T, dataDir string, extra ...string) *proc {
-	t.Helper()
-	p := &proc{gateway: freeAddr(t), stdout: make(chan string, 100), exited: make(chan error, 1)}
-	args := append([]string{"serve", "--data-dir", dataDir, "--gateway-addr", p.gateway, "--dashboard-addr", freeAddr(t), "--log-level", "warn"}, extra...)
-	p.cmd = exec.Command(binary, args...)
-	out, _ := p.cmd.StdoutPipe()
-	p.cmd.Stderr = os.Stderr
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	ready := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(out)
-		signalled := false
-		for sc.Scan() {
-			select {
-			case p.stdout <- sc.Text():
-			default:
-			}
-			if !signalled && strings.HasPrefix(sc.Text(), "Tollgate dashboard listening") {
-				close(ready)
-				signalled = true
-			}
-		}
-	}()
-	go func() { p.exited <- p.cmd.Wait() }()
-	select {
-	case <-ready:
-	case err := <-p.exited:
-		t.Fatalf("serve exited early: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("serve did not start")
-	}
-	t.Cleanup(func() {
-		if p.cmd.ProcessState == nil {
-			_ = p.cmd.Process.Kill()
-			<-p.exited
-		}
-	})
-	return p
-}
-
-func (p *proc) url(path string) string { return "http://" + p.gateway + path }
+func gw(p *e2eutil.Process, path string) string { return "http://" + p.Gateway + path }
 
 func do(t *testing.T, method, url, body string, hdr map[string]string) (int, string) {
 	t.Helper()
@@ -166,7 +96,7 @@ func TestGeneratedSecret(t *testing.T) {
 	deadline := time.After(5 * time.Second)
 	for printed == "" {
 		select {
-		case line := <-p.stdout:
+		case line := <-p.Lines:
 			if f := strings.Fields(line); len(f) == 1 && len(f[0]) >= 20 {
 				printed = f[0]
 			}
@@ -182,20 +112,19 @@ func TestGeneratedSecret(t *testing.T) {
 	if strings.TrimSpace(string(stored)) != printed {
 		t.Fatal("printed secret differs from the stored one")
 	}
-	if s, body := do(t, "GET", p.url("/tyk/apis"), "", nil); s != 403 || body != `{"status":"error","message":"Attempted administrative access with invalid or missing key!"}`+"\n" {
+	if s, body := do(t, "GET", gw(p, "/tyk/apis"), "", nil); s != 403 || body != `{"status":"error","message":"Attempted administrative access with invalid or missing key!"}`+"\n" {
 		t.Fatalf("no secret: %d %q", s, body)
 	}
-	if s, _ := do(t, "GET", p.url("/tyk/apis"), "", map[string]string{"x-tyk-authorization": printed}); s != 200 {
+	if s, _ := do(t, "GET", gw(p, "/tyk/apis"), "", map[string]string{"x-tyk-authorization": printed}); s != 200 {
 		t.Fatalf("generated secret refused: %d", s)
 	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	<-p.exited
+	p.Stop(t)
 	// A second start keeps the secret and does not print it again.
 	p2 := start(t, data)
 	timeout := time.After(500 * time.Millisecond)
 	for done := false; !done; {
 		select {
-		case line := <-p2.stdout:
+		case line := <-p2.Lines:
 			if strings.Contains(line, printed) || strings.Contains(line, "Generated an admin secret") {
 				t.Fatal("the secret was printed again")
 			}
@@ -203,7 +132,7 @@ func TestGeneratedSecret(t *testing.T) {
 			done = true
 		}
 	}
-	if s, _ := do(t, "GET", p2.url("/tyk/apis"), "", map[string]string{"x-tyk-authorization": printed}); s != 200 {
+	if s, _ := do(t, "GET", gw(p2, "/tyk/apis"), "", map[string]string{"x-tyk-authorization": printed}); s != 200 {
 		t.Fatalf("secret lost across restarts: %d", s)
 	}
 }
@@ -217,14 +146,14 @@ func TestAppsDir(t *testing.T) {
 	_ = os.WriteFile(filepath.Join(apps, "notes.txt"), []byte("not a definition"), 0o600)
 	p := start(t, t.TempDir(), "--secret", secret, "--apps-dir", apps)
 	for _, path := range []string{"/one/a", "/two/b"} {
-		if s, body := do(t, "GET", p.url(path), "", nil); s != 200 || !strings.HasPrefix(body, "up:/") {
+		if s, body := do(t, "GET", gw(p, path), "", nil); s != 200 || !strings.HasPrefix(body, "up:/") {
 			t.Fatalf("%s: %d %s", path, s, body)
 		}
 	}
 	bad := t.TempDir()
 	_ = os.WriteFile(filepath.Join(bad, "broken.json"), []byte(`{"name":"x","proxy":{"listen_path":"/a b","target_url":"http://u"}}`), 0o600)
 	out, err := exec.Command(binary, "serve", "--data-dir", t.TempDir(), "--secret", secret, "--apps-dir", bad,
-		"--gateway-addr", freeAddr(t), "--dashboard-addr", freeAddr(t)).CombinedOutput()
+		"--gateway-addr", e2eutil.FreeAddr(t), "--dashboard-addr", e2eutil.FreeAddr(t)).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "broken.json") {
 		t.Fatalf("bad apps dir: %v %s", err, out)
 	}
@@ -262,11 +191,11 @@ func TestStreamingAndWebSocket(t *testing.T) {
 	}))
 	defer up.Close()
 	p := start(t, t.TempDir(), "--secret", secret)
-	if s, b := do(t, "POST", p.url("/tyk/apis"), keyless("up", "/up/", up.URL), admin); s != 200 {
+	if s, b := do(t, "POST", gw(p, "/tyk/apis"), keyless("up", "/up/", up.URL), admin); s != 200 {
 		t.Fatalf("create: %d %s", s, b)
 	}
 
-	resp, err := http.Get(p.url("/up/stream"))
+	resp, err := http.Get(gw(p, "/up/stream"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,7 +210,7 @@ func TestStreamingAndWebSocket(t *testing.T) {
 		t.Fatalf("rest of stream %q", rest)
 	}
 
-	conn, err := net.Dial("tcp", p.gateway)
+	conn, err := net.Dial("tcp", p.Gateway)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -315,12 +244,12 @@ func TestGracefulShutdown(t *testing.T) {
 	defer up.Close()
 	data := t.TempDir()
 	p := start(t, data, "--secret", secret)
-	if s, b := do(t, "POST", p.url("/tyk/apis"), keyless("slow", "/slow/", up.URL), admin); s != 200 {
+	if s, b := do(t, "POST", gw(p, "/tyk/apis"), keyless("slow", "/slow/", up.URL), admin); s != 200 {
 		t.Fatalf("create: %d %s", s, b)
 	}
 	result := make(chan string, 1)
 	go func() {
-		resp, err := http.Get(p.url("/slow/x"))
+		resp, err := http.Get(gw(p, "/slow/x"))
 		if err != nil {
 			result <- "error: " + err.Error()
 			return
@@ -330,14 +259,14 @@ func TestGracefulShutdown(t *testing.T) {
 		result <- fmt.Sprintf("%d %s", resp.StatusCode, b)
 	}()
 	<-arrived
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	// While draining, the gateway takes no new work: /ready answers 503 or the
 	// listener is already closed.
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		resp, err := http.Get(p.url("/ready"))
+		resp, err := http.Get(gw(p, "/ready"))
 		if err != nil || resp.StatusCode == 503 {
 			if resp != nil {
 				resp.Body.Close()
@@ -354,15 +283,15 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Fatalf("in-flight request: %s", got)
 	}
 	select {
-	case err := <-p.exited:
-		if err != nil {
-			t.Fatalf("exit: %v", err)
+	case <-p.Done:
+		if p.Err != nil {
+			t.Fatalf("exit: %v", p.Err)
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("did not exit after the last request")
 	}
 	p2 := start(t, data, "--secret", secret)
-	if s, body := do(t, "GET", p2.url("/tyk/apis/slow"), "", admin); s != 200 || !strings.Contains(body, `"api_id":"slow"`) {
+	if s, body := do(t, "GET", gw(p2, "/tyk/apis/slow"), "", admin); s != 200 || !strings.Contains(body, `"api_id":"slow"`) {
 		t.Fatalf("API lost across restart: %d %s", s, body)
 	}
 }
