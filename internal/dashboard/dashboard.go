@@ -90,6 +90,8 @@ func New(opts Options) *Server {
 	api("PUT /api/users/{id}", "", false, s.updateUser)
 	api("DELETE /api/users/{id}", "users", true, s.deleteUser)
 	fallback("/api/users/{id}")
+	// Tyk's swagger says PUT, its older docs POST; both work.
+	api("PUT /api/users/{id}/actions/key/reset", "", false, s.resetUserKey)
 	api("POST /api/users/{id}/actions/key/reset", "", false, s.resetUserKey)
 	api("POST /api/users/{id}/actions/reset", "", false, s.resetPassword)
 

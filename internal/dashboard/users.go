@@ -22,7 +22,7 @@ type userJSON struct {
 	AccessKey       string            `json:"access_key"`
 	UserPermissions map[string]string `json:"user_permissions"`
 	CreatedAt       string            `json:"created_at"`
-	LastLoginDate   string            `json:"last_login_date"`
+	LastLoginDate   string            `json:"last_login_date,omitempty"` // a date-time, absent before the first login
 	APIModel        struct{}          `json:"api_model"`
 }
 

@@ -44,16 +44,19 @@ type AccessDefinition struct {
 	APIID                string          `json:"api_id"`
 	Versions             []string        `json:"versions"`
 	AllowedURLs          []AccessSpec    `json:"allowed_urls"`
-	RestrictedTypes      json.RawMessage `json:"restricted_types"`
-	AllowedTypes         json.RawMessage `json:"allowed_types"`
+	RestrictedTypes      json.RawMessage `json:"restricted_types,omitempty"`
+	AllowedTypes         json.RawMessage `json:"allowed_types,omitempty"`
 	Limit                APILimit        `json:"limit"`
-	FieldAccessRights    json.RawMessage `json:"field_access_rights"`
+	FieldAccessRights    json.RawMessage `json:"field_access_rights,omitempty"`
 	DisableIntrospection bool            `json:"disable_introspection"`
 	AllowanceScope       string          `json:"allowance_scope"`
-	Endpoints            json.RawMessage `json:"endpoints"`
+	Endpoints            json.RawMessage `json:"endpoints,omitempty"`
 	// Extra keeps members Tollgate does not know.
 	Extra Extra `json:"-"`
 }
+
+// The GraphQL and endpoint members above are omitted when absent rather than written
+// as null: Tyk's schema types them as arrays and objects, and Tyk omits them too.
 
 type accessDefinitionJSON AccessDefinition
 
@@ -140,7 +143,7 @@ type Session struct {
 	LastUpdated                   UnixString                  `json:"last_updated"`
 	IDExtractorDeadline           Int                         `json:"id_extractor_deadline"`
 	SessionLifetime               Int                         `json:"session_lifetime"`
-	PostExpiryAction              string                      `json:"post_expiry_action"`
+	PostExpiryAction              string                      `json:"post_expiry_action,omitempty"` // Tyk's enum has no empty value
 	PostExpiryGracePeriod         Int                         `json:"post_expiry_grace_period"`
 	Smoothing                     json.RawMessage             `json:"smoothing"`
 	// Extra keeps members Tollgate does not know.
