@@ -46,7 +46,8 @@ type verdict struct {
 // check runs the request checks and answers refused requests itself. On success it
 // sets the rate-limit response headers and returns true.
 func (g *Gateway) check(w http.ResponseWriter, r *http.Request, rt *route) bool {
-	v := g.authorize(r, rt, g.opts.Now())
+	var v verdict
+	g.authorize(r, rt, g.opts.Now(), &v)
 	h := w.Header()
 	switch {
 	case v.status == http.StatusTooManyRequests:
@@ -79,9 +80,11 @@ func (g *Gateway) check(w http.ResponseWriter, r *http.Request, rt *route) bool 
 // authorize runs the checks in order: key, session state, expiry, access rights
 // (API, version, allowed_urls), the key's rate limit, the API-level limit, then the
 // quota. Checking the API-level limit before the quota means a request the API
-// refuses never costs the key quota (Tyk charges it). It writes nothing and, for a
-// cached key, allocates nothing.
-func (g *Gateway) authorize(r *http.Request, rt *route, now time.Time) (v verdict) {
+// refuses never costs the key quota (Tyk charges it). It writes nothing but *v
+// (filled in place: the verdict is large enough for copies to show in profiles) and,
+// for a cached key, allocates nothing.
+func (g *Gateway) authorize(r *http.Request, rt *route, now time.Time, v *verdict) {
+	*v = verdict{}
 	var (
 		h   keys.Hash
 		lim session.Limits
@@ -89,41 +92,51 @@ func (g *Gateway) authorize(r *http.Request, rt *route, now time.Time) (v verdic
 	if !rt.keyless {
 		key := rt.readKey(r)
 		if key == "" {
-			return verdict{status: http.StatusUnauthorized, msg: msgAuthMissing}
+			*v = verdict{status: http.StatusUnauthorized, msg: msgAuthMissing}
+			return
 		}
 		if len(key) < keys.MinLength || len(key) > keys.MaxLength*2 {
-			return verdict{status: http.StatusForbidden, msg: msgDisallowed}
+			*v = verdict{status: http.StatusForbidden, msg: msgDisallowed}
+			return
 		}
 		h = keys.Sum(key)
 		c, err := g.session(r, h, now)
 		if err != nil {
 			g.log.Error("key lookup failed", "key", h.Short(), "error", err.Error())
-			return verdict{status: http.StatusInternalServerError, msg: "There was a problem proxying the request"}
+			*v = verdict{status: http.StatusInternalServerError, msg: "There was a problem proxying the request"}
+			return
 		}
 		if c == nil {
-			return verdict{status: http.StatusForbidden, msg: msgDisallowed}
+			*v = verdict{status: http.StatusForbidden, msg: msgDisallowed}
+			return
 		}
 		if c.Inactive {
-			return verdict{status: http.StatusForbidden, msg: msgInactive}
+			*v = verdict{status: http.StatusForbidden, msg: msgInactive}
+			return
 		}
 		if c.Expired(now.Unix()) {
-			return verdict{status: http.StatusUnauthorized, msg: msgExpired}
+			*v = verdict{status: http.StatusUnauthorized, msg: msgExpired}
+			return
 		}
 		right, ok := c.Access(rt.apiID, g.opts.AllowMasterKeys)
 		if !ok {
-			return verdict{status: http.StatusForbidden, msg: msgDisallowed}
+			*v = verdict{status: http.StatusForbidden, msg: msgDisallowed}
+			return
 		}
 		if rt.versioned {
 			status, msg, ver := rt.version(r, now)
 			if status != 0 {
-				return verdict{status: status, msg: msg}
+				*v = verdict{status: status, msg: msg}
+				return
 			}
 			if !c.IsMaster() && !right.AllowsVersion(ver) {
-				return verdict{status: http.StatusForbidden, msg: msgDisallowed}
+				*v = verdict{status: http.StatusForbidden, msg: msgDisallowed}
+				return
 			}
 		}
 		if !right.AllowsURL(r.Method, r.URL.Path) {
-			return verdict{status: http.StatusForbidden, msg: msgURLDisallowed}
+			*v = verdict{status: http.StatusForbidden, msg: msgURLDisallowed}
+			return
 		}
 		v.keyed, v.c = true, c
 		lim = right.Limits()
@@ -136,7 +149,8 @@ func (g *Gateway) authorize(r *http.Request, rt *route, now time.Time) (v verdic
 		if lim.RateLimited() {
 			v.rate = g.opts.Limits.Rate.Allow(limit.Key{Hash: h, Scope: lim.Scope}, lim.Rate, lim.Per, now)
 			if !v.rate.Allowed {
-				return verdict{status: http.StatusTooManyRequests, msg: msgRateLimited, rate: v.rate}
+				*v = verdict{status: http.StatusTooManyRequests, msg: msgRateLimited, rate: v.rate}
+				return
 			}
 			v.rated = true
 		}
@@ -144,7 +158,8 @@ func (g *Gateway) authorize(r *http.Request, rt *route, now time.Time) (v verdic
 	if rt.globalRate > 0 {
 		d := g.opts.Limits.Rate.Allow(rt.globalKey, rt.globalRate, rt.globalPer, now)
 		if !d.Allowed {
-			return verdict{status: http.StatusTooManyRequests, msg: msgAPIRateLimited, rate: d}
+			*v = verdict{status: http.StatusTooManyRequests, msg: msgAPIRateLimited, rate: d}
+			return
 		}
 	}
 	if v.keyed {
@@ -153,11 +168,11 @@ func (g *Gateway) authorize(r *http.Request, rt *route, now time.Time) (v verdic
 			v.quotaMax = lim.QuotaMax
 			v.quota = g.opts.Limits.Quotas.Charge(limit.Key{Hash: h, Scope: lim.Scope}, lim.QuotaMax, lim.QuotaRenewal, now)
 			if !v.quota.Allowed {
-				return verdict{status: http.StatusForbidden, msg: msgQuotaExceeded}
+				*v = verdict{status: http.StatusForbidden, msg: msgQuotaExceeded}
+				return
 			}
 		}
 	}
-	return v
 }
 
 // session returns the compiled session for h from the cache, or from the store on a
