@@ -244,3 +244,56 @@ func BenchmarkQuotaCharge(b *testing.B) {
 		q.Charge(k, 1<<62, 3600, t0)
 	}
 }
+
+// TestSlidingRingGrows checks that a large rate costs memory only as traffic fills
+// it, and that order survives the growth.
+func TestSlidingRingGrows(t *testing.T) {
+	s := NewSliding()
+	k := key("grow")
+	for i := 0; i < 3; i++ {
+		s.Allow(k, 5000, 10, t0.Add(time.Duration(i)*time.Millisecond))
+	}
+	if l := s.shards[shardOf(k)].m[k]; len(l.times) != initialSlots {
+		t.Fatalf("ring of %d slots after 3 requests, want %d", len(l.times), initialSlots)
+	}
+	// Fill to the limit across several growths.
+	admitted := 3
+	for i := 3; admitted < 5000; i++ {
+		if s.Allow(k, 5000, 10, t0.Add(time.Duration(i)*time.Millisecond)).Allowed {
+			admitted++
+		}
+	}
+	if d := s.Allow(k, 5000, 10, t0.Add(4999*time.Millisecond)); d.Allowed {
+		t.Fatal("admitted more than the rate within the window")
+	}
+	if d := s.Allow(k, 5000, 10, t0.Add(10*time.Second)); !d.Allowed {
+		t.Fatal("the oldest admission did not leave the window in order")
+	}
+}
+
+// TestSlidingRingWrapsThenGrows grows a ring whose contents wrap around its end.
+func TestSlidingRingWrapsThenGrows(t *testing.T) {
+	s := NewSliding()
+	k := key("wrap")
+	// 8 admissions fill the initial ring; the first 4 then leave the 1 s window.
+	for i := 0; i < initialSlots; i++ {
+		s.Allow(k, 100, 1, t0.Add(time.Duration(i)*100*time.Millisecond))
+	}
+	// Now at 1.35 s: entries at 0-300 ms have left; 4 new ones wrap around the end,
+	// then one more forces growth with head in the middle of the ring.
+	at := t0.Add(1350 * time.Millisecond)
+	for i := 0; i < 5; i++ {
+		if !s.Allow(k, 100, 1, at).Allowed {
+			t.Fatalf("admission %d refused", i)
+		}
+	}
+	l := s.shards[shardOf(k)].m[k]
+	if l.n != 9 || len(l.times) != 2*initialSlots {
+		t.Fatalf("n=%d slots=%d", l.n, len(l.times))
+	}
+	for i := 1; i < l.n; i++ {
+		if l.times[(l.head+i)%len(l.times)] < l.times[(l.head+i-1)%len(l.times)] {
+			t.Fatal("admission times out of order after growth")
+		}
+	}
+}

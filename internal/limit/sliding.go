@@ -7,8 +7,9 @@ import (
 )
 
 // MaxSlidingCapacity caps the per-counter log of the sliding limiter. A log holds one
-// timestamp (8 bytes) per admitted request in the window; counters with a larger rate
-// are served by GCRA instead, which needs 8 bytes whatever the rate.
+// timestamp (8 bytes) per request admitted in the current window, growing as needed;
+// counters with a larger rate are served by GCRA instead, which needs 8 bytes
+// whatever the rate.
 const MaxSlidingCapacity = 10_000
 
 // Sliding is an exact sliding-window limiter: at most `rate` admitted requests in any
@@ -22,8 +23,26 @@ type Sliding struct {
 type slidingLog struct {
 	times    []int64 // ring buffer of admission times, unix nanoseconds
 	head, n  int
+	capacity int // the rate: the ring grows up to this many slots
 	window   int64
 	lastSeen int64
+}
+
+// initialSlots is the ring's starting size. Rings grow by doubling as a counter's
+// traffic needs them, so a key with a large rate that sends little costs little.
+const initialSlots = 8
+
+// push records an admission, growing the ring when it is full but below capacity.
+func (l *slidingLog) push(t int64) {
+	if l.n == len(l.times) {
+		grown := make([]int64, min(max(2*len(l.times), initialSlots), l.capacity))
+		for i := 0; i < l.n; i++ {
+			grown[i] = l.times[(l.head+i)%len(l.times)]
+		}
+		l.times, l.head = grown, 0
+	}
+	l.times[(l.head+l.n)%len(l.times)] = t
+	l.n++
 }
 
 // NewSliding returns an empty sliding-window limiter.
@@ -47,8 +66,8 @@ func (s *Sliding) Allow(k Key, rate, per float64, now time.Time) Decision {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	l := sh.m[k]
-	if l == nil || len(l.times) != int(capacity) || l.window != w {
-		l = &slidingLog{times: make([]int64, capacity), window: w}
+	if l == nil || l.capacity != int(capacity) || l.window != w {
+		l = &slidingLog{times: make([]int64, min(int(capacity), initialSlots)), capacity: int(capacity), window: w}
 		sh.m[k] = l
 	}
 	l.lastSeen = t
@@ -63,8 +82,7 @@ func (s *Sliding) Allow(k Key, rate, per float64, now time.Time) Decision {
 		d.Reset = d.RetryAfter
 		return d
 	}
-	l.times[(l.head+l.n)%len(l.times)] = t
-	l.n++
+	l.push(t)
 	d.Allowed = true
 	d.Remaining = capacity - int64(l.n)
 	d.Reset = time.Duration(l.times[l.head] + w - t)
