@@ -124,6 +124,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writ
 	gw.SetAudit(rec)
 	dash := dashboard.New(dashboard.Options{
 		Accounts: acct, APIs: apis, Keys: keySvc, Store: db, Audit: rec, AdminSecret: secret, Log: log,
+		AdminsSeeAccessKeys: cfg.AdminsSeeAccessKeys,
 	})
 
 	ln, err := net.Listen("tcp", cfg.GatewayAddr)

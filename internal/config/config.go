@@ -78,6 +78,9 @@ type Config struct {
 	// AllowMasterKeys lets a key with no access rights reach every API, as Tyk's
 	// allow_master_keys does. Off by default.
 	AllowMasterKeys bool `json:"allow_master_keys"`
+	// AdminsSeeAccessKeys lets dashboard administrators read other users' access
+	// keys (they can always reset them). Off by default.
+	AdminsSeeAccessKeys bool `json:"admins_see_access_keys"`
 }
 
 // Defaults returns the configuration used when nothing is set.
@@ -140,6 +143,7 @@ var fields = []field{
 	{"quota-flush-interval", "TOLLGATE_QUOTA_FLUSH_INTERVAL", "how often quota counters are persisted", dur(func(c *Config) *Duration { return &c.QuotaFlushInterval })},
 	{"rate-limit-headers", "TOLLGATE_RATE_LIMIT_HEADERS", "quotas (Tyk's X-RateLimit-*) or ietf (RateLimit-*)", str(func(c *Config) *string { return &c.RateLimitHeaders })},
 	{"allow-master-keys", "TOLLGATE_ALLOW_MASTER_KEYS", "let keys without access rights reach every API", boolean(func(c *Config) *bool { return &c.AllowMasterKeys })},
+	{"admins-see-access-keys", "TOLLGATE_ADMINS_SEE_ACCESS_KEYS", "let dashboard administrators read other users' access keys", boolean(func(c *Config) *bool { return &c.AdminsSeeAccessKeys })},
 }
 
 // Load builds a Config for a subcommand from its arguments and environment: defaults,

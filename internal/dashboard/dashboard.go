@@ -32,6 +32,10 @@ type Options struct {
 	Audit    *audit.Recorder
 	// AdminSecret guards /admin/ (header admin-auth).
 	AdminSecret string
+	// AdminsSeeAccessKeys lets administrators read other users' access keys. Off by
+	// default: an administrator can reset a key, which the owner notices, but not
+	// quietly borrow it.
+	AdminsSeeAccessKeys bool
 	Log         *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time

@@ -386,3 +386,18 @@ func TestAdminAPIAndAudit(t *testing.T) {
 		t.Fatal("audit log contains a secret")
 	}
 }
+
+func TestAdminsSeeAccessKeysOption(t *testing.T) {
+	e := newEnv(t)
+	// Off by default: covered by TestUsers. Switched on, an administrator reads
+	// others' keys; a non-admin still does not.
+	d := e.dash.Config.Handler.(*Server)
+	d.opts.AdminsSeeAccessKeys = true
+	e.run(t, []scenario{
+		{"admin reads another user's key", "GET", "/api/users/" + e.ids["reader"], "", "a", 200, []string{`"access_key":"` + e.keys["reader"] + `"`}, nil},
+		{"listed too", "GET", "/api/users", "", "a", 200, []string{e.keys["nobody"]}, nil},
+	})
+	if s, body := e.call(t, e.dash, "GET", "/api/users/"+e.ids["a"], "", e.as("reader")); s != 403 || strings.Contains(body, e.keys["a"]) {
+		t.Fatalf("non-admin: %d %s", s, body)
+	}
+}

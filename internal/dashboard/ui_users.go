@@ -106,7 +106,7 @@ func (u *ui) showUserForm(w http.ResponseWriter, r *http.Request, c *uiCtx, stat
 		"CanEditPerms": c.perms.Allows("users", true) && (!self || c.perms.IsAdmin()),
 		"CanReset":     self || c.perms.Allows("users", true),
 		"CanDelete":    !self && c.perms.Allows("users", true)}
-	if self {
+	if self || (u.s.opts.AdminsSeeAccessKeys && c.perms.IsAdmin()) {
 		if k, err := u.s.opts.Accounts.AccessKey(x); err == nil {
 			v["AccessKey"] = k
 		}

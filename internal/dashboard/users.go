@@ -44,6 +44,12 @@ func (s *Server) userView(u store.User, withKey bool) userJSON {
 	return v
 }
 
+// mayReadKey reports whether the caller may read u's access key: their own, or any
+// when administrators are configured to see them.
+func (s *Server) mayReadKey(p principal, u store.User) bool {
+	return u.ID == p.user.ID || (s.opts.AdminsSeeAccessKeys && p.perms.IsAdmin())
+}
+
 func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) error {
 	p := caller(r)
 	us, err := s.opts.Store.ListUsers(r.Context(), p.user.OrgID)
@@ -56,7 +62,7 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := make([]userJSON, 0, to-from)
 	for _, u := range us[from:to] {
-		out = append(out, s.userView(u, u.ID == p.user.ID))
+		out = append(out, s.userView(u, s.mayReadKey(p, u)))
 	}
 	return httpx.WriteJSON(w, http.StatusOK, map[string]any{"users": out, "pages": pages})
 }
@@ -167,7 +173,7 @@ func (s *Server) getUser(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return httpx.WriteJSON(w, http.StatusOK, s.userView(u, self))
+	return httpx.WriteJSON(w, http.StatusOK, s.userView(u, self || s.mayReadKey(caller(r), u)))
 }
 
 func (s *Server) updateUser(w http.ResponseWriter, r *http.Request) error {
