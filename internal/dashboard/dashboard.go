@@ -36,7 +36,7 @@ type Options struct {
 	// default: an administrator can reset a key, which the owner notices, but not
 	// quietly borrow it.
 	AdminsSeeAccessKeys bool
-	Log         *slog.Logger
+	Log                 *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
