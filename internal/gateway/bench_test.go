@@ -24,25 +24,7 @@ func BenchmarkProxy(b *testing.B) {
 	run := func(b *testing.B, h http.Handler, path string) {
 		srv := httptest.NewServer(h)
 		defer srv.Close()
-		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
-		u := srv.URL + path
-		b.ReportAllocs()
-		b.ResetTimer()
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				resp, err := client.Get(u)
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != 200 {
-					b.Errorf("status %d", resp.StatusCode)
-					return
-				}
-			}
-		})
+		loadParallel(b, srv.URL+path, "")
 	}
 
 	b.Run("bare-reverseproxy", func(b *testing.B) {
@@ -123,31 +105,7 @@ func BenchmarkGatewayKeyed(b *testing.B) {
 		_, _ = io.WriteString(w, `{"ok":true}`)
 	}))
 	defer up.Close()
-	run := func(b *testing.B, e *testEnv, path, key string) {
-		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
-		u := e.srv.URL + path
-		b.ReportAllocs()
-		b.ResetTimer()
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				req, _ := http.NewRequest("GET", u, nil)
-				if key != "" {
-					req.Header.Set("Authorization", key)
-				}
-				resp, err := client.Do(req)
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != 200 {
-					b.Errorf("status %d", resp.StatusCode)
-					return
-				}
-			}
-		})
-	}
+	run := func(b *testing.B, e *testEnv, path, key string) { loadParallel(b, e.srv.URL+path, key) }
 	b.Run("keyless", func(b *testing.B) {
 		e := newEnv(b)
 		mustCreateAPI(b, e, apiJSON("open", "/open", up.URL, `"strip_listen_path":true`))
@@ -159,5 +117,32 @@ func BenchmarkGatewayKeyed(b *testing.B) {
 		mustCreateAPI(b, e, keyedAPI("api1", "/api1/", up.URL, ""))
 		key := mustCreateKey(b, e, "/tyk/keys", `{"rate":1000000000,"per":1,"quota_max":1000000000000,"quota_renewal_rate":3600,"access_rights":`+rights("api1")+`}`)
 		run(b, e, "/api1/x", key)
+	})
+}
+
+// loadParallel sends GET url (with an Authorization header when key is set) from
+// GOMAXPROCS goroutines for b.N requests, failing on any status but 200.
+func loadParallel(b *testing.B, url, key string) {
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			req, _ := http.NewRequest("GET", url, nil)
+			if key != "" {
+				req.Header.Set("Authorization", key)
+			}
+			resp, err := client.Do(req)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				b.Errorf("status %d", resp.StatusCode)
+				return
+			}
+		}
 	})
 }
