@@ -19,6 +19,7 @@ import (
 	"github.com/tollgate/tollgate/internal/accounts"
 	"github.com/tollgate/tollgate/internal/audit"
 	"github.com/tollgate/tollgate/internal/httpx"
+	"github.com/tollgate/tollgate/internal/keys"
 	"github.com/tollgate/tollgate/internal/manage"
 	"github.com/tollgate/tollgate/internal/store"
 )
@@ -72,7 +73,7 @@ func New(opts Options) *Server {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{opts: opts, log: opts.Log, mux: http.NewServeMux(), failures: newFailureThrottle(10, time.Minute)}
-	a := httpx.Adapter{Log: s.log, Render: renderEnvelope}
+	a := httpx.Adapter{Log: s.log, Render: renderEnvelope, LogPath: keys.RedactPath}
 	// api registers a Dashboard API route: authenticated by access key, then checked
 	// against the section's permission ("" means any authenticated user).
 	api := func(pattern, section string, write bool, h httpx.HandlerFunc) {

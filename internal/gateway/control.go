@@ -13,6 +13,7 @@ import (
 	"github.com/tollgate/tollgate/internal/apidef"
 	"github.com/tollgate/tollgate/internal/audit"
 	"github.com/tollgate/tollgate/internal/httpx"
+	"github.com/tollgate/tollgate/internal/keys"
 	"github.com/tollgate/tollgate/internal/manage"
 	"github.com/tollgate/tollgate/internal/store"
 )
@@ -42,7 +43,7 @@ func renderStatus(w http.ResponseWriter, status int, msg string) {
 // controlHandler builds the /tyk/ control API: every route in one place.
 func (g *Gateway) controlHandler() http.Handler {
 	mux := http.NewServeMux()
-	a := httpx.Adapter{Log: g.log, Render: renderStatus}
+	a := httpx.Adapter{Log: g.log, Render: renderStatus, LogPath: keys.RedactPath}
 	handle := func(pattern string, h httpx.HandlerFunc) { mux.Handle(pattern, a.Handle(h)) }
 	notAllowed := func(http.ResponseWriter, *http.Request) error {
 		return httpx.Errorf(http.StatusMethodNotAllowed, "Method not supported")
@@ -83,7 +84,7 @@ func (g *Gateway) requireSecret(next http.Handler) http.Handler {
 		got := r.Header.Get("X-Tyk-Authorization")
 		sum := sha256.Sum256([]byte(got))
 		if got == "" || g.opts.Secret == "" || subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
-			g.log.Warn("control API: invalid or missing secret", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
+			g.log.Warn("control API: invalid or missing secret", "method", r.Method, "path", keys.RedactPath(r.URL.Path), "remote", r.RemoteAddr)
 			renderStatus(w, http.StatusForbidden, "Attempted administrative access with invalid or missing key!")
 			return
 		}

@@ -54,6 +54,9 @@ type HandlerFunc func(w http.ResponseWriter, r *http.Request) error
 type Adapter struct {
 	Log    *slog.Logger
 	Render Renderer
+	// LogPath, when set, rewrites the request path before it is logged (to hide
+	// credentials that management paths carry).
+	LogPath func(string) string
 }
 
 // Handle adapts h.
@@ -76,7 +79,11 @@ func (a Adapter) Fail(w http.ResponseWriter, r *http.Request, err error) {
 		level = slog.LevelError
 	}
 	if a.Log != nil {
-		attrs := []any{"method", r.Method, "path", r.URL.Path, "status", he.Status, "message", he.Message}
+		path := r.URL.Path
+		if a.LogPath != nil {
+			path = a.LogPath(path)
+		}
+		attrs := []any{"method", r.Method, "path", path, "status", he.Status, "message", he.Message}
 		if he.Err != nil {
 			attrs = append(attrs, "error", he.Err.Error())
 		}

@@ -79,3 +79,29 @@ func FromCredential(v string) string {
 	}
 	return strings.TrimSpace(v)
 }
+
+// RedactPath hides a key that a management path carries (…/keys/{key}…) so that the
+// path can be logged: the segment after "keys" becomes "sha256:" and the first 12
+// hex characters of its hash, which still tells an operator which key it was. The
+// fixed sub-resources (create, preview, detailed) and 64-hex hashes are kept.
+func RedactPath(path string) string {
+	i := strings.Index(path, "/keys/")
+	if i < 0 {
+		return path
+	}
+	start := i + len("/keys/")
+	end := strings.IndexByte(path[start:], '/')
+	if end < 0 {
+		end = len(path)
+	} else {
+		end += start
+	}
+	seg := path[start:end]
+	switch {
+	case seg == "" || seg == "create" || seg == "preview" || seg == "detailed":
+		return path
+	case len(seg) == 64 && strings.Trim(seg, "0123456789abcdef") == "":
+		return path // already a hash
+	}
+	return path[:start] + "sha256:" + Sum(seg).Short() + path[end:]
+}

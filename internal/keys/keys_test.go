@@ -90,3 +90,26 @@ func FuzzKeyParsing(f *testing.F) {
 		_ = Sum(s)
 	})
 }
+
+func TestRedactPath(t *testing.T) {
+	key := "5e9d9544a1dcd60001d0ed20f00dfeedbeef0123456789abcdef0123"
+	hash := Sum(key).String()
+	tests := map[string]string{
+		"/tyk/keys/" + key:            "/tyk/keys/sha256:" + hash[:12],
+		"/api/keys/" + key + "/extra": "/api/keys/sha256:" + hash[:12] + "/extra",
+		"/api/apis/a1/keys/" + key:    "/api/apis/a1/keys/sha256:" + hash[:12],
+		"/tyk/keys/create":            "/tyk/keys/create",
+		"/api/keys/detailed":          "/api/keys/detailed",
+		"/tyk/keys/" + hash:           "/tyk/keys/" + hash,
+		"/tyk/keys":                   "/tyk/keys",
+		"/tyk/apis/x":                 "/tyk/apis/x",
+	}
+	for in, want := range tests {
+		if got := RedactPath(in); got != want {
+			t.Errorf("RedactPath(%q) = %q, want %q", in, got, want)
+		}
+		if strings.Contains(RedactPath(in), key) {
+			t.Errorf("RedactPath(%q) still holds the key", in)
+		}
+	}
+}
