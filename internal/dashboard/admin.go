@@ -150,7 +150,9 @@ func (s *Server) adminCreateUser(w http.ResponseWriter, r *http.Request) error {
 	s.opts.Audit.Record(r.Context(), audit.AdminSecretActor(clientIP(r)), u.OrgID, "create", "user", u.ID, u.Email)
 	v := s.userView(u, false)
 	v.AccessKey = ak
-	return ok(w, "User created", v)
+	// Tyk's Admin API puts the new user's access key in Message (scripts read it
+	// there); Meta carries the whole user, key included.
+	return ok(w, ak, v)
 }
 
 type auditJSON struct {

@@ -121,6 +121,10 @@ func (s *Server) createAPI(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) getAPI(w http.ResponseWriter, r *http.Request) error {
 	a, err := s.apis(r).Get(r.Context(), r.PathValue("id"))
+	if errors.Is(err, store.ErrNotFound) {
+		// Tyk's dashboard answers an unknown API on GET with 400, not 404.
+		return httpx.Errorf(http.StatusBadRequest, "Could not retrieve API detail")
+	}
 	if err != nil {
 		return apiErr(err)
 	}

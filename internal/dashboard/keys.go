@@ -38,6 +38,9 @@ func keyErr(err error) error {
 	var ce *manage.ConflictError
 	switch {
 	case errors.As(err, &ve):
+		if strings.HasPrefix(ve.Reason, "malformed JSON") || strings.HasPrefix(ve.Reason, "unexpected end") || strings.HasPrefix(ve.Reason, "the session must be") {
+			return httpx.Errorf(http.StatusBadRequest, "Request body malformed: %s", ve.Reason)
+		}
 		return httpx.Errorf(http.StatusBadRequest, "%s", ve.Reason)
 	case errors.As(err, &ce):
 		return httpx.Errorf(http.StatusConflict, "%s", ce.Message)
