@@ -165,6 +165,9 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writ
 				}
 			case now := <-sweep.C:
 				limits.Sweep(now)
+				if err := db.Checkpoint(bgCtx); err != nil {
+					log.Warn("sqlite checkpoint", "error", err.Error())
+				}
 			}
 		}
 	}()

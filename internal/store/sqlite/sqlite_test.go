@@ -39,3 +39,26 @@ func TestReopenKeepsData(t *testing.T) {
 		t.Fatalf("after reopen: %v", err)
 	}
 }
+
+func TestPrefixUpperBound(t *testing.T) {
+	for _, tt := range []struct {
+		in, want string
+		ok       bool
+	}{{"ab/", "ab0", true}, {"a\xff", "b", true}, {"\xff\xff", "", false}, {"x", "y", true}} {
+		got, ok := sqlite.PrefixUpperBoundForTest(tt.in)
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("prefixUpperBound(%q) = %q, %v", tt.in, got, ok)
+		}
+	}
+}
+
+func TestCheckpoint(t *testing.T) {
+	db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "c.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Checkpoint(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+}
