@@ -14,8 +14,6 @@ const (
 	APIsChanged Kind = iota + 1
 	// KeyChanged means the key whose hash is in Event.KeyHash was updated or deleted.
 	KeyChanged
-	// KeysFlushed means any cached key may be stale (for example after a bulk change).
-	KeysFlushed
 )
 
 // Event is one change notification.

@@ -113,10 +113,10 @@ func (g *Gateway) Watch(bus *events.Bus) {
 			if h, ok := keys.ParseHash(e.KeyHash); ok {
 				g.sessions.drop(h)
 			} else {
+				// A malformed hash names no key we can find: drop everything
+				// rather than risk serving a stale session.
 				g.sessions.flush()
 			}
-		case events.KeysFlushed:
-			g.sessions.flush()
 		}
 	})
 }

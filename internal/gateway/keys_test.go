@@ -375,3 +375,30 @@ func TestNegativeCache(t *testing.T) {
 		t.Fatal("negative entry outlived its TTL")
 	}
 }
+
+// TestIETFHeaders drives --rate-limit-headers ietf: successful responses describe the
+// rate limit with RateLimit-* instead of Tyk's quota-flavoured X-RateLimit-*.
+func TestIETFHeaders(t *testing.T) {
+	e := newEnv(t, func(o *Options) { o.RateLimitHeaders = "ietf" })
+	up := echoUpstream(t)
+	mustCreateAPI(t, e, keyedAPI("api1", "/api1/", up.URL, ""))
+	key := mustCreateKey(t, e, "/tyk/keys", `{"rate":3,"per":60,"quota_max":10,"quota_renewal_rate":60,"access_rights":`+rights("api1")+`}`)
+	for i, want := range []string{"2", "1", "0"} {
+		s, _, hdr := e.do(t, "GET", "/api1/x", "", auth(key))
+		if s != 200 || hdr.Get("Ratelimit-Limit") != "3" || hdr.Get("Ratelimit-Remaining") != want || hdr.Get("Ratelimit-Reset") != "60" {
+			t.Fatalf("request %d: %d %v", i, s, hdr)
+		}
+		if hdr.Get("X-Ratelimit-Limit") != "" {
+			t.Fatalf("ietf mode sent X-RateLimit-Limit %q", hdr.Get("X-Ratelimit-Limit"))
+		}
+	}
+	s, _, hdr := e.do(t, "GET", "/api1/x", "", auth(key))
+	if s != 429 || hdr.Get("Retry-After") != "60" || hdr.Get("Ratelimit-Remaining") != "0" {
+		t.Fatalf("over the limit: %d %v", s, hdr)
+	}
+	// The quota still counts in ietf mode: 3 of 10 used.
+	_, body, _ := e.do(t, "GET", "/tyk/keys/"+key, "", admin)
+	if !strings.Contains(body, `"quota_remaining":7`) {
+		t.Fatalf("quota not charged in ietf mode: %s", body)
+	}
+}

@@ -8,7 +8,6 @@ import (
 	"io"
 	"math"
 	"regexp"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -264,6 +263,3 @@ func renewsAt(now time.Time, renewal Int) Int {
 	}
 	return Int(now.Unix() + int64(renewal))
 }
-
-// HasVersion reports whether v is among the allowed versions.
-func (a AccessDefinition) HasVersion(v string) bool { return slices.Contains(a.Versions, v) }
