@@ -80,12 +80,6 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writ
 	defer db.Close()
 
 	bus := &events.Bus{}
-	apis := &manage.APIs{Store: db, Events: bus}
-	if cfg.AppsDir != "" {
-		if err := loadAppsDir(ctx, apis, cfg.AppsDir, log); err != nil {
-			return err
-		}
-	}
 	var rl limit.RateLimiter = limit.NewSliding()
 	if cfg.RateLimiter == "gcra" {
 		rl = limit.NewGCRA()
@@ -95,6 +89,12 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writ
 		return err
 	}
 	keySvc := &manage.Keys{Store: db, Events: bus, Limits: limits, AllowMasterKeys: cfg.AllowMasterKeys}
+	apis := &manage.APIs{Store: db, Events: bus, Keys: keySvc}
+	if cfg.AppsDir != "" {
+		if err := loadAppsDir(ctx, apis, cfg.AppsDir, log); err != nil {
+			return err
+		}
+	}
 	gw := gateway.New(gateway.Options{
 		Store:            db,
 		APIs:             apis,

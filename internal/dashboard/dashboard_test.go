@@ -47,8 +47,8 @@ func newEnv(t *testing.T) *env {
 	t.Cleanup(func() { db.Close() })
 	bus := &events.Bus{}
 	limits := &limit.Engine{Rate: limit.NewSliding(), Quotas: limit.NewQuotas(db)}
-	apis := &manage.APIs{Store: db, Events: bus}
 	keySvc := &manage.Keys{Store: db, Events: bus, Limits: limits}
+	apis := &manage.APIs{Store: db, Events: bus, Keys: keySvc}
 	gw := gateway.New(gateway.Options{Store: db, APIs: apis, Keys: keySvc, Limits: limits, Secret: adminSecret})
 	gw.Watch(bus)
 	if err := gw.Reload(t.Context()); err != nil {

@@ -119,7 +119,10 @@ func (g *Gateway) authorize(r *http.Request, rt *route, now time.Time, v *verdic
 			return
 		}
 		right, ok := c.Access(rt.apiID, g.opts.AllowMasterKeys)
-		if !ok {
+		// A key opens only its own organisation's APIs, whatever its access rights
+		// say (Tyk answers an org mismatch the same way): an id another
+		// organisation uses is never a grant.
+		if !ok || c.OrgID != rt.orgID {
 			*v = verdict{status: http.StatusForbidden, msg: msgDisallowed}
 			return
 		}

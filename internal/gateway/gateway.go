@@ -172,6 +172,7 @@ func (g *Gateway) newRoute(d *apidef.Definition) (*route, error) {
 	rt := &route{
 		def:               d,
 		apiID:             d.APIID(),
+		orgID:             d.OrgID(),
 		listenPath:        lp,
 		escapedListenPath: (&url.URL{Path: lp}).EscapedPath(),
 		target:            target,

@@ -54,7 +54,7 @@ func newEnv(t testing.TB, opts ...envOption) *testEnv {
 	keySvc := &manage.Keys{Store: db, Events: bus, Limits: limits, Now: clock.Now}
 	o := Options{
 		Store:        db,
-		APIs:         &manage.APIs{Store: db, Events: bus},
+		APIs:         &manage.APIs{Store: db, Events: bus, Keys: keySvc},
 		Keys:         keySvc,
 		Limits:       limits,
 		Secret:       testSecret,

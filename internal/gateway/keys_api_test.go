@@ -12,7 +12,7 @@ import (
 func TestKeyAPI(t *testing.T) {
 	e := newEnv(t)
 	up := echoUpstream(t)
-	mustCreateAPI(t, e, keyedAPI("api1", "/api1/", up.URL, ""))
+	mustCreateAPI(t, e, keyedAPI("api1", "/api1/", up.URL, `"org_id":"org1"`))
 	now := e.clock.Now().Unix()
 
 	// Full pre-5.12 style, with exponent notation and an unknown field.
@@ -28,9 +28,9 @@ func TestKeyAPI(t *testing.T) {
 		t.Fatalf("generated key %q is not org id + 32 hex", key)
 	}
 	hash := keys.Sum(key).String()
-	// Compact (5.12+) style with an empty org: a 32-hex key.
+	// Compact (5.12+) style without org_id: the key takes its API's organisation.
 	compact := mustCreateKey(t, e, "/tyk/keys/create", `{"access_rights":{"api1":{"api_id":"api1","versions":["Default"]}}}`)
-	if len(compact) != 32 {
+	if !strings.HasPrefix(compact, "org1") || len(compact) != 4+32 {
 		t.Fatalf("compact key %q", compact)
 	}
 

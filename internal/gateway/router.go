@@ -14,6 +14,7 @@ import (
 type route struct {
 	def        *apidef.Definition
 	apiID      string
+	orgID      string
 	listenPath string // normalised: leading '/', no trailing '/'
 	// escapedListenPath is listenPath as it appears in an escaped request path.
 	escapedListenPath string

@@ -28,6 +28,9 @@ func (e *ConflictError) Unwrap() error { return store.ErrConflict }
 type APIs struct {
 	Store  store.APIStore
 	Events events.Publisher
+	// Keys, when set, has deleted APIs taken out of every key's access rights, so
+	// that an id created again later is never granted by an old key.
+	Keys *Keys
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 
@@ -95,9 +98,7 @@ func (s *APIs) Create(ctx context.Context, body []byte) (*apidef.Definition, err
 	if err := d.Validate(); err != nil {
 		return nil, err
 	}
-	if _, err := s.Store.GetAPI(ctx, d.APIID()); err == nil {
-		return nil, &ConflictError{Message: fmt.Sprintf("API %s already exists; use PUT to replace it", d.APIID())}
-	} else if !errors.Is(err, store.ErrNotFound) {
+	if err := s.claimID(ctx, d); err != nil {
 		return nil, err
 	}
 	if err := s.checkRoute(ctx, d, ""); err != nil {
@@ -122,7 +123,8 @@ func (s *APIs) Create(ctx context.Context, body []byte) (*apidef.Definition, err
 // Update replaces the API id with a definition. The body's api_id may be absent (it is
 // taken from id) but must not name another API.
 func (s *APIs) Update(ctx context.Context, id string, body []byte) (*apidef.Definition, error) {
-	if _, err := s.Get(ctx, id); err != nil {
+	prev, err := s.Get(ctx, id)
+	if err != nil {
 		return nil, err
 	}
 	d, err := apidef.Parse(body)
@@ -136,8 +138,16 @@ func (s *APIs) Update(ctx context.Context, id string, body []byte) (*apidef.Defi
 	default:
 		return nil, &apidef.ValidationError{Reason: fmt.Sprintf("api_id %q in the body does not match %q in the path", d.APIID(), id)}
 	}
-	if s.scoped {
+	switch {
+	case s.scoped:
 		d.SetOrgID(s.org)
+	case d.OrgID() == "":
+		// Tyk's clients often PUT a definition without org_id: it stays where it is.
+		d.SetOrgID(prev.OrgID)
+	case d.OrgID() != prev.OrgID:
+		// Moving an API between organisations would hand its traffic and its id to
+		// another tenant while the old one's keys still name it.
+		return nil, &apidef.ValidationError{Reason: "org_id cannot be changed; delete the API and create it in the other organisation"}
 	}
 	if err := d.Validate(); err != nil {
 		return nil, err
@@ -175,34 +185,77 @@ func (s *APIs) Upsert(ctx context.Context, body []byte) (*apidef.Definition, err
 	return s.Create(ctx, body)
 }
 
-// Delete removes an API; store.ErrNotFound if absent. Keys that name it keep their
-// access rights entry, which then grants nothing.
+// Delete removes an API; store.ErrNotFound if absent. The store remembers which
+// organisation owned the id (no other may claim it), and every key of that
+// organisation loses its access right to it, so that creating the id again never
+// re-opens it to old keys by accident.
 func (s *APIs) Delete(ctx context.Context, id string) error {
-	if _, err := s.Get(ctx, id); err != nil {
+	a, err := s.Get(ctx, id)
+	if err != nil {
 		return err
 	}
 	if err := s.Store.DeleteAPI(ctx, id); err != nil {
 		return err
 	}
 	s.publish(id)
+	if s.Keys != nil {
+		if err := s.Keys.dropAPI(ctx, a.OrgID, id); err != nil {
+			return fmt.Errorf("remove deleted API %s from keys: %w", id, err)
+		}
+	}
+	return nil
+}
+
+// claimID refuses an api_id that is taken, or that another organisation used before
+// (its keys may still name it). Neither message says whose it is.
+func (s *APIs) claimID(ctx context.Context, d *apidef.Definition) error {
+	a, err := s.Store.GetAPI(ctx, d.APIID())
+	switch {
+	case err == nil && a.OrgID == d.OrgID():
+		return &ConflictError{Message: fmt.Sprintf("API %s already exists; use PUT to replace it", d.APIID())}
+	case err == nil:
+		return &ConflictError{Message: fmt.Sprintf("api_id %s is not available; choose another or leave it empty to generate one", d.APIID())}
+	case !errors.Is(err, store.ErrNotFound):
+		return err
+	}
+	org, err := s.Store.DeletedAPIOrg(ctx, d.APIID())
+	switch {
+	case err == nil && org != d.OrgID():
+		return &ConflictError{Message: fmt.Sprintf("api_id %s is not available; choose another or leave it empty to generate one", d.APIID())}
+	case err != nil && !errors.Is(err, store.ErrNotFound):
+		return err
+	}
 	return nil
 }
 
 // checkRoute refuses a definition whose domain and listen path another API (not self)
-// already serves: two APIs on one route would make routing depend on load order.
+// already serves (two APIs on one route would make routing depend on load order), and
+// one that would take over requests that today reach another organisation's API:
+// routing belongs to the organisation that owns it. Messages about another
+// organisation's APIs name none of their ids, names or paths.
 func (s *APIs) checkRoute(ctx context.Context, d *apidef.Definition, self string) error {
 	all, err := s.Store.ListAPIs(ctx)
 	if err != nil {
 		return err
 	}
 	rk := d.RouteKey()
+	routes := make([]routeEntry, 0, len(all))
 	for _, a := range all {
-		if a.ID != self && a.RouteKey == rk {
-			if s.scoped && a.OrgID != s.org {
-				return &apidef.ValidationError{Reason: fmt.Sprintf("proxy.listen_path %q is already used by another API", d.Proxy().ListenPath)}
+		if a.ID == self {
+			continue
+		}
+		if a.RouteKey == rk {
+			if a.OrgID != d.OrgID() {
+				return &ConflictError{Message: fmt.Sprintf("proxy.listen_path %q is not available: another organisation serves it", d.Proxy().ListenPath)}
 			}
 			return &apidef.ValidationError{Reason: fmt.Sprintf("proxy.listen_path %q is already used by API %s", d.Proxy().ListenPath, a.ID)}
 		}
+		dom, path := splitRouteKey(a.RouteKey)
+		routes = append(routes, routeEntry{domain: dom, path: path, org: a.OrgID})
+	}
+	dom, path := splitRouteKey(rk)
+	if capturesForeign(routes, routeEntry{domain: dom, path: path, org: d.OrgID()}) {
+		return &ConflictError{Message: fmt.Sprintf("proxy.listen_path %q is not available: it would take requests that another organisation's API serves", d.Proxy().ListenPath)}
 	}
 	return nil
 }

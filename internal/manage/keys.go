@@ -79,7 +79,7 @@ func (s *Keys) now() time.Time {
 // *session.ValidationError; a custom id that exists is a *ConflictError.
 func (s *Keys) Create(ctx context.Context, body []byte, customID string) (Created, error) {
 	now := s.now()
-	sess, err := s.decode(ctx, body, now, true)
+	sess, err := s.decode(ctx, body, now, true, "")
 	if err != nil {
 		return Created{}, err
 	}
@@ -113,7 +113,8 @@ func (s *Keys) Create(ctx context.Context, body []byte, customID string) (Create
 
 // decode parses and validates a session body, checking that every API it names
 // exists.
-func (s *Keys) decode(ctx context.Context, body []byte, now time.Time, creating bool) (*session.Session, error) {
+// On update, org is the key's organisation: a body without org_id keeps it.
+func (s *Keys) decode(ctx context.Context, body []byte, now time.Time, creating bool, org string) (*session.Session, error) {
 	sess, err := session.Decode(body)
 	if err != nil {
 		return nil, err
@@ -123,12 +124,19 @@ func (s *Keys) decode(ctx context.Context, body []byte, now time.Time, creating 
 	}
 	if s.scoped {
 		sess.OrgID = s.org
+	} else if sess.OrgID == "" {
+		sess.OrgID = org
 	}
 	if len(sess.AccessRights) == 0 && (!s.AllowMasterKeys || s.scoped) {
 		// A dashboard user never mints master keys: they would reach other
 		// organisations' APIs.
 		return nil, ErrNoAccessRights
 	}
+	// A key opens only its own organisation's APIs (the gateway refuses any other),
+	// so a key that names another organisation's API could never work: refuse it
+	// here. Through /tyk/ a key without org_id takes its APIs' organisation, as
+	// Tyk's clients create keys without one.
+	inferred := ""
 	for _, id := range sess.APIIDs() {
 		a, err := s.Store.GetAPI(ctx, id)
 		if errors.Is(err, store.ErrNotFound) || (err == nil && s.scoped && a.OrgID != s.org) {
@@ -136,8 +144,52 @@ func (s *Keys) decode(ctx context.Context, body []byte, now time.Time, creating 
 		} else if err != nil {
 			return nil, err
 		}
+		switch {
+		case sess.OrgID != "" && a.OrgID != sess.OrgID:
+			return nil, &session.ValidationError{Reason: fmt.Sprintf("access_rights names API %s, which belongs to another organisation than org_id %q", id, sess.OrgID)}
+		case inferred != "" && a.OrgID != inferred:
+			return nil, &session.ValidationError{Reason: "access_rights names APIs of more than one organisation; a key opens the APIs of its own organisation only"}
+		}
+		inferred = a.OrgID
+	}
+	if sess.OrgID == "" {
+		sess.OrgID = inferred
 	}
 	return sess, nil
+}
+
+// dropAPI takes a deleted API out of every key's access rights. A key left with no
+// access rights is switched off rather than left as a master key.
+func (s *Keys) dropAPI(ctx context.Context, org, apiID string) error {
+	for {
+		// Every pass rewrites the keys it lists so they no longer name apiID: the
+		// next first page holds the rest.
+		page, err := s.Store.ListKeys(ctx, store.KeyFilter{APIID: apiID, Limit: 500})
+		if err != nil || len(page) == 0 {
+			return err
+		}
+		for _, k := range page {
+			sess, err := session.Decode(k.Session)
+			if err != nil {
+				return fmt.Errorf("stored session %s: %w", k.Hash, err)
+			}
+			delete(sess.AccessRights, apiID)
+			if len(sess.AccessRights) == 0 {
+				sess.IsInactive = true
+			}
+			raw, err := json.Marshal(sess)
+			if err != nil {
+				return err
+			}
+			k.Session, k.APIIDs, k.UpdatedAt = raw, sess.APIIDs(), s.now()
+			if err := s.Store.UpdateKey(ctx, k); err != nil {
+				return err
+			}
+			if h, ok := keys.ParseHash(k.Hash); ok {
+				s.publish(h)
+			}
+		}
+	}
 }
 
 // Get returns a key's session with quota_remaining and quota_renews read from the
@@ -203,9 +255,14 @@ func (s *Keys) Update(ctx context.Context, ref Ref, body []byte, suppressReset b
 		return h, nil, err
 	}
 	now := s.now()
-	sess, err := s.decode(ctx, body, now, false)
+	sess, err := s.decode(ctx, body, now, false, prev.OrgID)
 	if err != nil {
 		return h, nil, err
+	}
+	if sess.OrgID != prev.OrgID && prev.OrgID != "" {
+		// The body's org_id (or the one its APIs imply) must match the key's:
+		// moving a key between organisations is not an update.
+		return h, nil, &session.ValidationError{Reason: "org_id cannot be changed; create a new key in the other organisation"}
 	}
 	sess.Prepare(now, prev, suppressReset)
 	raw, err := json.Marshal(sess)
@@ -269,7 +326,7 @@ func (s *Keys) publish(h keys.Hash) {
 // nothing.
 func (s *Keys) Preview(ctx context.Context, body []byte) (*session.Session, error) {
 	now := s.now()
-	sess, err := s.decode(ctx, body, now, true)
+	sess, err := s.decode(ctx, body, now, true, "")
 	if err != nil {
 		return nil, err
 	}

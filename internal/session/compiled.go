@@ -58,7 +58,9 @@ func (r *Right) Limits() Limits { return r.limits }
 // limits resolved once, so checking a request allocates nothing.
 type Compiled struct {
 	// Session is the decoded document (read-only).
-	Session  *Session
+	Session *Session
+	// OrgID is the key's organisation: it opens that organisation's APIs only.
+	OrgID    string
 	Inactive bool
 	// Expires is the Unix expiry; values below 1 mean never.
 	Expires int64
@@ -69,7 +71,7 @@ type Compiled struct {
 // Compile prepares s for enforcement. s must have passed Validate.
 func Compile(s *Session) *Compiled {
 	session := Limits{Rate: s.Rate, Per: s.Per, QuotaMax: int64(s.QuotaMax), QuotaRenewal: int64(s.QuotaRenewalRate)}
-	c := &Compiled{Session: s, Inactive: s.IsInactive, Expires: int64(s.Expires), rights: make(map[string]*Right, len(s.AccessRights))}
+	c := &Compiled{Session: s, OrgID: s.OrgID, Inactive: s.IsInactive, Expires: int64(s.Expires), rights: make(map[string]*Right, len(s.AccessRights))}
 	for id, ad := range s.AccessRights {
 		r := &Right{versions: ad.Versions, limits: session}
 		if !ad.Limit.IsEmpty() {

@@ -40,7 +40,12 @@ type APIStore interface {
 	// UpdateAPI replaces an API (ErrNotFound if absent, ErrConflict on a taken route key),
 	// keeping CreatedAt.
 	UpdateAPI(ctx context.Context, a API) error
+	// DeleteAPI removes an API (ErrNotFound if absent) and remembers its id and
+	// organisation for DeletedAPIOrg.
 	DeleteAPI(ctx context.Context, id string) error
+	// DeletedAPIOrg returns the organisation that owned a deleted API id
+	// (ErrNotFound if no API with that id was ever deleted).
+	DeletedAPIOrg(ctx context.Context, id string) (string, error)
 }
 
 // Key is a stored key session. The key itself is never stored, only its hash.

@@ -89,6 +89,13 @@ var migrations = []string{
 		detail TEXT NOT NULL
 	);
 	CREATE INDEX audit_org ON audit(org_id, id);`,
+	// Deleted APIs leave their id and organisation behind, so that no other
+	// organisation can claim the id and inherit keys that still name it.
+	`CREATE TABLE deleted_apis (
+		id TEXT PRIMARY KEY,
+		org_id TEXT NOT NULL,
+		deleted_at INTEGER NOT NULL
+	);`,
 }
 
 // Open opens (creating if needed) the database file at path and migrates it.
@@ -233,13 +240,41 @@ func (d *DB) UpdateAPI(ctx context.Context, a store.API) error {
 	return affectedOne(res)
 }
 
-// DeleteAPI removes an API.
+// DeleteAPI removes an API and records its id and organisation in the same
+// transaction.
 func (d *DB) DeleteAPI(ctx context.Context, id string) error {
-	res, err := d.db.ExecContext(ctx, `DELETE FROM apis WHERE id = ?`, id)
-	if err != nil {
-		return fmt.Errorf("delete api: %w", err)
+	return d.tx(ctx, func(tx *sql.Tx) error {
+		var org string
+		err := tx.QueryRowContext(ctx, `SELECT org_id FROM apis WHERE id = ?`, id).Scan(&org)
+		if errors.Is(err, sql.ErrNoRows) {
+			return store.ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("delete api: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM apis WHERE id = ?`, id); err != nil {
+			return fmt.Errorf("delete api: %w", err)
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO deleted_apis (id, org_id, deleted_at) VALUES (?, ?, ?)
+			ON CONFLICT (id) DO UPDATE SET org_id = excluded.org_id, deleted_at = excluded.deleted_at`, id, org, ts(time.Now()))
+		if err != nil {
+			return fmt.Errorf("delete api: record deleted id: %w", err)
+		}
+		return nil
+	})
+}
+
+// DeletedAPIOrg returns the organisation of a deleted API's id.
+func (d *DB) DeletedAPIOrg(ctx context.Context, id string) (string, error) {
+	var org string
+	err := d.db.QueryRowContext(ctx, `SELECT org_id FROM deleted_apis WHERE id = ?`, id).Scan(&org)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", store.ErrNotFound
 	}
-	return affectedOne(res)
+	if err != nil {
+		return "", fmt.Errorf("deleted api: %w", err)
+	}
+	return org, nil
 }
 
 func affectedOne(res sql.Result) error {

@@ -84,11 +84,20 @@ func testAPIs(t *testing.T, s store.Store) {
 	if err := s.UpdateAPI(ctx, missing); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("update missing: got %v, want ErrNotFound", err)
 	}
+	if _, err := s.DeletedAPIOrg(ctx, "a1"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("deleted org of a live API: got %v, want ErrNotFound", err)
+	}
 	if err := s.DeleteAPI(ctx, "a1"); err != nil {
 		t.Fatalf("delete: %v", err)
 	}
 	if err := s.DeleteAPI(ctx, "a1"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("delete twice: got %v, want ErrNotFound", err)
+	}
+	if org, err := s.DeletedAPIOrg(ctx, "a1"); err != nil || org != a.OrgID {
+		t.Errorf("deleted org of a1: got %q, %v; want %q", org, err, a.OrgID)
+	}
+	if _, err := s.DeletedAPIOrg(ctx, "never"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("deleted org of an id never used: got %v, want ErrNotFound", err)
 	}
 	// The freed route can be taken again.
 	a.ID = "a3"
