@@ -24,6 +24,7 @@ const usage = `Usage: tollgate <command> [flags]
 Commands:
   serve       run the gateway (:8080, control API under /tyk/) and the dashboard (:3000)
   bootstrap   create an organisation and an administrator (for scripts)
+  users       reset-password: give a dashboard user a new password (lost credentials)
   keys        create, list, get or delete keys through the dashboard API
   apis        list or create APIs through the dashboard API
   version     print the version
@@ -46,6 +47,8 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		return serve(args[1:], getenv, stdout, stderr)
 	case "bootstrap":
 		return bootstrap(args[1:], getenv, stdout, stderr)
+	case "users":
+		return users(args[1:], getenv, stdout, stderr)
 	case "keys":
 		return runCLI(cli.Keys, args[1:], getenv, stdout, stderr)
 	case "apis":
@@ -124,5 +127,47 @@ func bootstrap(args []string, getenv func(string) string, stdout, stderr io.Writ
 	if b.Password != "" {
 		fmt.Fprintf(stdout, "password:     %s\n", b.Password)
 	}
+	return 0
+}
+
+const usersUsage = "usage: tollgate users reset-password --email E [--data-dir D] [--json]"
+
+// users holds the operator's account commands, which work on the data directory
+// directly (no running dashboard or access key needed): the way back in when the
+// only administrator's password is lost.
+func users(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] != "reset-password" {
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+			fmt.Fprintln(stdout, usersUsage)
+			return 0
+		}
+		fmt.Fprintln(stderr, usersUsage)
+		return 2
+	}
+	fs := flag.NewFlagSet("users reset-password", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dataDir := fs.String("data-dir", cmp.Or(getenv("TOLLGATE_DATA_DIR"), "./tollgate-data"), "data directory (env TOLLGATE_DATA_DIR)")
+	email := fs.String("email", "", "the user's e-mail address (required)")
+	asJSON := fs.Bool("json", false, "print the result as JSON")
+	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if *email == "" || fs.NArg() > 0 {
+		fmt.Fprintln(stderr, usersUsage)
+		return 2
+	}
+	pw, err := app.ResetPassword(context.Background(), *dataDir, *email)
+	if err != nil {
+		fmt.Fprintf(stderr, "tollgate users reset-password: %v\n", err)
+		return 1
+	}
+	if *asJSON {
+		_ = json.NewEncoder(stdout).Encode(map[string]string{"email": *email, "password": pw})
+		return 0
+	}
+	fmt.Fprintf(stdout, "New password for %s (shown only this once; their web sessions have ended):\n\n    password: %s\n\n", *email, pw)
 	return 0
 }

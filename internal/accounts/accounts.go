@@ -14,6 +14,7 @@ import (
 	"net/mail"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -95,6 +96,67 @@ func knownSection(s string) bool {
 	return false
 }
 
+// Covers reports whether p holds every permission q holds. Only an administrator
+// covers an administrator.
+func (p Permissions) Covers(q Permissions) bool {
+	if p.IsAdmin() {
+		return true
+	}
+	if q.IsAdmin() {
+		return false
+	}
+	for sec, lvl := range q {
+		if (lvl == "read" || lvl == "write") && !p.Allows(sec, lvl == "write") {
+			return false
+		}
+	}
+	return true
+}
+
+// ForbiddenError is an action the caller's permissions do not allow.
+type ForbiddenError struct{ Reason string }
+
+func (e *ForbiddenError) Error() string { return e.Reason }
+
+// MayChange is the rule for acting on another user (changing, resetting the password
+// or access key of, deactivating or deleting them): the actor must hold every
+// permission the target holds, so nobody can take over an account more powerful
+// than their own, and only administrators change administrators. Users may always
+// act on themselves within what the door allows.
+func MayChange(actor, target store.User) error {
+	if actor.ID == target.ID {
+		return nil
+	}
+	ap, tp := PermissionsOf(actor), PermissionsOf(target)
+	if !ap.Allows("users", true) {
+		return &ForbiddenError{Reason: "access denied: you do not have permission to change users"}
+	}
+	if tp.IsAdmin() && !ap.IsAdmin() {
+		return &ForbiddenError{Reason: "access denied: only administrators can change an administrator"}
+	}
+	if !ap.Covers(tp) {
+		return &ForbiddenError{Reason: "access denied: the user holds permissions you do not have"}
+	}
+	return nil
+}
+
+// SessionStamp fingerprints what a web session was opened with: the password, the
+// access key and the active flag. A session whose stamp no longer matches the stored
+// user ends, so changing a password or access key, or deactivating a user, logs them
+// out everywhere, including sessions opened on other dashboard processes.
+func SessionStamp(u store.User) [32]byte {
+	h := sha256.New()
+	h.Write(u.PasswordHash)
+	h.Write([]byte{0})
+	h.Write([]byte(u.AccessKeyHash))
+	if u.Active {
+		h.Write([]byte{1})
+	}
+	var out [32]byte
+	h.Sum(out[:0])
+	return out
+}
+
 // JSON renders permissions the way Tyk's API shows them.
 func (p Permissions) JSON() map[string]string {
 	if p.IsAdmin() {
@@ -117,6 +179,9 @@ type Service struct {
 	BcryptCost int
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+
+	dummyOnce sync.Once
+	dummy     []byte
 }
 
 func (s *Service) now() time.Time {
@@ -291,20 +356,26 @@ func (s *Service) Authenticate(ctx context.Context, accessKey string) (store.Use
 	return u, nil
 }
 
-// dummyHash makes a login for an unknown e-mail cost as much as a wrong password,
-// so response times do not reveal which e-mails exist.
-var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("tollgate-dummy-password"), bcrypt.MinCost)
+// dummyHash is compared against when the e-mail is unknown, so that the answer takes
+// as long as a wrong password for a known one and response times do not reveal which
+// e-mails have accounts. It must have the same cost as real password hashes.
+func (s *Service) dummyHash() []byte {
+	s.dummyOnce.Do(func() {
+		s.dummy, _ = bcrypt.GenerateFromPassword([]byte(rand.Text()), s.cost())
+	})
+	return s.dummy
+}
 
 // CheckPassword authenticates by e-mail and password.
 func (s *Service) CheckPassword(ctx context.Context, email, password string) (store.User, error) {
 	e, err := NormalizeEmail(email)
 	if err != nil {
-		_ = bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
+		_ = bcrypt.CompareHashAndPassword(s.dummyHash(), []byte(password))
 		return store.User{}, ErrBadCredentials
 	}
 	u, err := s.Store.GetUserByEmail(ctx, e)
 	if errors.Is(err, store.ErrNotFound) {
-		_ = bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
+		_ = bcrypt.CompareHashAndPassword(s.dummyHash(), []byte(password))
 		return store.User{}, ErrBadCredentials
 	}
 	if err != nil {
@@ -345,6 +416,42 @@ func (s *Service) SetPassword(ctx context.Context, u store.User, password string
 	}
 	u.PasswordHash, u.UpdatedAt = pw, s.now()
 	return s.Store.UpdateUser(ctx, u)
+}
+
+// ChangePassword is a user changing their own password: the current one must be
+// right (ErrBadCredentials otherwise).
+func (s *Service) ChangePassword(ctx context.Context, u store.User, current, next string) (store.User, error) {
+	if bcrypt.CompareHashAndPassword(u.PasswordHash, []byte(current)) != nil {
+		return u, ErrBadCredentials
+	}
+	if current == next {
+		return u, invalid("the new password must differ from the current one")
+	}
+	if err := s.SetPassword(ctx, u, next); err != nil {
+		return u, err
+	}
+	return s.Store.GetUser(ctx, u.ID)
+}
+
+// ResetPasswordByEmail gives the user with this e-mail a new generated password and
+// returns it: the operator's way back in when a password is lost.
+func (s *Service) ResetPasswordByEmail(ctx context.Context, email string) (string, error) {
+	e, err := NormalizeEmail(email)
+	if err != nil {
+		return "", err
+	}
+	u, err := s.Store.GetUserByEmail(ctx, e)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", invalid("no user has the e-mail address %s", e)
+	}
+	if err != nil {
+		return "", err
+	}
+	pw := rand.Text()
+	if err := s.SetPassword(ctx, u, pw); err != nil {
+		return "", err
+	}
+	return pw, nil
 }
 
 // UserPatch is an update to a user; nil fields are left alone.

@@ -169,3 +169,42 @@ func TestUsersLifecycle(t *testing.T) {
 		t.Fatal("user created in a missing organisation")
 	}
 }
+
+// TestUnknownEmailCostsAsMuchAsAWrongPassword: the hash compared for an unknown
+// e-mail has the cost of real ones, so timing does not tell which e-mails exist.
+func TestUnknownEmailCostsAsMuchAsAWrongPassword(t *testing.T) {
+	s := newService(t)
+	s.BcryptCost = 8
+	if _, err := s.CheckPassword(t.Context(), "nobody@example.com", "whatever-password"); !errors.Is(err, ErrBadCredentials) {
+		t.Fatalf("unknown e-mail: %v", err)
+	}
+	if c, err := bcrypt.Cost(s.dummyHash()); err != nil || c != 8 {
+		t.Errorf("dummy hash cost %d (%v), want the configured 8", c, err)
+	}
+}
+
+func TestMayChange(t *testing.T) {
+	user := func(id, perms string) store.User { return store.User{ID: id, Permissions: []byte(perms)} }
+	admin := user("admin", `{}`)
+	tests := []struct {
+		name          string
+		actor, target store.User
+		ok            bool
+	}{
+		{"admin changes admin", admin, user("admin2", `{}`), true},
+		{"admin changes anyone", admin, user("u", `{"keys":"write"}`), true},
+		{"users:write cannot change an admin", user("m", `{"users":"write"}`), admin, false},
+		{"users:write changes a subset", user("m", `{"users":"write","keys":"write"}`), user("u", `{"keys":"read"}`), true},
+		{"users:write cannot change a superset", user("m", `{"users":"write"}`), user("u", `{"users":"write","keys":"read"}`), false},
+		{"read cannot cover write", user("m", `{"users":"write","keys":"read"}`), user("u", `{"keys":"write"}`), false},
+		{"users:read changes nobody", user("m", `{"users":"read"}`), user("u", `{"none":"deny"}`), false},
+		{"anyone acts on themselves", user("m", `{"keys":"read"}`), user("m", `{"keys":"read"}`), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := MayChange(tt.actor, tt.target); (err == nil) != tt.ok {
+				t.Errorf("MayChange = %v, want ok %v", err, tt.ok)
+			}
+		})
+	}
+}

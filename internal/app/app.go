@@ -65,8 +65,8 @@ func NewLogger(cfg config.Config, w io.Writer) *slog.Logger {
 // shuts down gracefully. ready, when not nil, receives the bound gateway address once
 // it is listening. Announcements meant for the operator go to out.
 func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer) error {
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return fmt.Errorf("create data dir: %w", err)
+	if err := secureDataDir(cfg.DataDir, log); err != nil {
+		return err
 	}
 	secret, err := resolveSecret(cfg, out)
 	if err != nil {
@@ -264,16 +264,40 @@ func firstRun(ctx context.Context, acct *accounts.Service, out io.Writer) error 
 		"    Dashboard API access credentials:    %s\n"+
 		"    organisation id:                     %s\n\n"+
 		"These are shown only this once. The access key stays readable on the user's page and at\n"+
-		"GET /api/users/me; change the password with POST /api/users/{id}/actions/reset.\n\n",
-		b.Email, b.Password, b.AccessKey, b.OrgID)
+		"GET /api/users/me; change the password on the user's page. Lost it? Run\n"+
+		"tollgate users reset-password --email %s\n\n",
+		b.Email, b.Password, b.AccessKey, b.OrgID, b.Email)
 	return nil
+}
+
+// ResetPassword gives the user with this e-mail, in the store under dataDir, a new
+// generated password and returns it. It does not create the data directory: a
+// wrong --data-dir must fail, not make an empty store.
+func ResetPassword(ctx context.Context, dataDir, email string) (string, error) {
+	path := filepath.Join(dataDir, "tollgate.db")
+	if _, err := os.Stat(path); err != nil {
+		return "", fmt.Errorf("no Tollgate store at %s: %w", path, err)
+	}
+	if err := secureDataDir(dataDir, slog.New(slog.NewTextHandler(os.Stderr, nil))); err != nil {
+		return "", err
+	}
+	db, err := sqlite.Open(ctx, path)
+	if err != nil {
+		return "", err
+	}
+	defer db.Close()
+	acct, err := openAccounts(config.Config{DataDir: dataDir}, db)
+	if err != nil {
+		return "", err
+	}
+	return acct.ResetPasswordByEmail(ctx, email)
 }
 
 // Bootstrap creates an organisation and an administrator in the store under dataDir
 // (for scripts; `serve` does the same on first run with a generated password).
 func Bootstrap(ctx context.Context, dataDir, orgName, email, password string) (accounts.Bootstrapped, error) {
-	if err := os.MkdirAll(dataDir, 0o700); err != nil {
-		return accounts.Bootstrapped{}, fmt.Errorf("create data dir: %w", err)
+	if err := secureDataDir(dataDir, slog.New(slog.NewTextHandler(os.Stderr, nil))); err != nil {
+		return accounts.Bootstrapped{}, err
 	}
 	db, err := sqlite.Open(ctx, filepath.Join(dataDir, "tollgate.db"))
 	if err != nil {

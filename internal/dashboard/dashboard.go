@@ -13,11 +13,11 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/tollgate/tollgate/internal/accounts"
 	"github.com/tollgate/tollgate/internal/audit"
+	"github.com/tollgate/tollgate/internal/authguard"
 	"github.com/tollgate/tollgate/internal/httpx"
 	"github.com/tollgate/tollgate/internal/keys"
 	"github.com/tollgate/tollgate/internal/manage"
@@ -44,11 +44,12 @@ type Options struct {
 
 // Server is the dashboard's http.Handler.
 type Server struct {
-	opts     Options
-	log      *slog.Logger
-	mux      *http.ServeMux
-	failures *failureThrottle
-	ui       *ui
+	opts Options
+	log  *slog.Logger
+	mux  *http.ServeMux
+	// Failed authentication, per door (see authguard for the scheme).
+	apiKeys, adminAuth, logins *authguard.Guard
+	ui                         *ui
 }
 
 // envelope is Tyk's dashboard status reply.
@@ -67,12 +68,21 @@ func ok(w http.ResponseWriter, msg string, meta any) error {
 	return httpx.WriteJSON(w, http.StatusOK, envelope{Status: "OK", Message: msg, Meta: meta})
 }
 
+// secretFailures is how many wrong access keys or admin secrets an address may send
+// in a minute before its wrong ones get 429. Right ones always pass, so this only
+// bounds the cost of a flood; it leaves room for a script's retries.
+const secretFailures = 20
+
 // New builds the dashboard with every route in one place.
 func New(opts Options) *Server {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{opts: opts, log: opts.Log, mux: http.NewServeMux(), failures: newFailureThrottle(10, time.Minute)}
+	s := &Server{opts: opts, log: opts.Log, mux: http.NewServeMux(),
+		apiKeys:   authguard.New(authguard.Options{Door: "dashboard API", Max: secretFailures, Log: opts.Log}),
+		adminAuth: authguard.New(authguard.Options{Door: "admin API", Max: secretFailures, Log: opts.Log}),
+		logins:    authguard.New(authguard.Options{Door: "web login", Log: opts.Log}),
+	}
 	a := httpx.Adapter{Log: s.log, Render: renderEnvelope, LogPath: keys.RedactPath}
 	// api registers a Dashboard API route: authenticated by access key, then checked
 	// against the section's permission ("" means any authenticated user).
@@ -186,15 +196,10 @@ func clientIP(r *http.Request) string {
 // as Tyk's clients send it) and the caller's permission on section.
 func (s *Server) authenticated(section string, write bool, h httpx.HandlerFunc) httpx.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		ip := clientIP(r)
-		if wait := s.failures.blocked(ip, s.now()); wait > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds()+1)))
-			return httpx.Errorf(http.StatusTooManyRequests, "Too many failed attempts; retry later")
-		}
 		u, err := s.opts.Accounts.Authenticate(r.Context(), r.Header.Get("Authorization"))
 		if errors.Is(err, store.ErrNotFound) {
-			s.failures.fail(ip, s.now())
-			return httpx.Errorf(http.StatusUnauthorized, "Not authorised")
+			ip := clientIP(r)
+			return refused(w, s.apiKeys.Fail(ip, ip, s.now()), http.StatusUnauthorized)
 		}
 		if err != nil {
 			return err
@@ -212,69 +217,25 @@ func (s *Server) authenticated(section string, write bool, h httpx.HandlerFunc) 
 func (s *Server) adminOnly(h httpx.HandlerFunc) httpx.HandlerFunc {
 	want := sha256.Sum256([]byte(s.opts.AdminSecret))
 	return func(w http.ResponseWriter, r *http.Request) error {
-		ip := clientIP(r)
-		if wait := s.failures.blocked(ip, s.now()); wait > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds()+1)))
-			return httpx.Errorf(http.StatusTooManyRequests, "Too many failed attempts; retry later")
-		}
 		got := r.Header.Get("Admin-Auth")
 		sum := sha256.Sum256([]byte(got))
 		if got == "" || s.opts.AdminSecret == "" || subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
-			s.failures.fail(ip, s.now())
-			return httpx.Errorf(http.StatusUnauthorized, "Not authorised")
+			ip := clientIP(r)
+			return refused(w, s.adminAuth.Fail(ip, ip, s.now()), http.StatusUnauthorized)
 		}
 		return h(w, r)
 	}
 }
 
-// failureThrottle slows down clients that keep failing authentication: after max
-// failures within window, a client is refused (429) until its oldest failure ages
-// out. Successful requests are never slowed.
-type failureThrottle struct {
-	mu     sync.Mutex
-	max    int
-	window time.Duration
-	byIP   map[string][]time.Time
-}
-
-func newFailureThrottle(max int, window time.Duration) *failureThrottle {
-	return &failureThrottle{max: max, window: window, byIP: map[string][]time.Time{}}
-}
-
-func (f *failureThrottle) prune(ip string, now time.Time) []time.Time {
-	ts := f.byIP[ip]
-	i := 0
-	for i < len(ts) && now.Sub(ts[i]) >= f.window {
-		i++
+// refused answers a failed authentication: status, or 429 with Retry-After once the
+// client's failures reached the throttle. A right credential is never refused (see
+// authguard), so the 429 only ever meets wrong ones.
+func refused(w http.ResponseWriter, wait time.Duration, status int) error {
+	if wait > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds()+1)))
+		return httpx.Errorf(http.StatusTooManyRequests, "Too many failed attempts; retry later")
 	}
-	ts = ts[i:]
-	if len(ts) == 0 {
-		delete(f.byIP, ip)
-	} else {
-		f.byIP[ip] = ts
-	}
-	return ts
-}
-
-func (f *failureThrottle) blocked(ip string, now time.Time) time.Duration {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	ts := f.prune(ip, now)
-	if len(ts) < f.max {
-		return 0
-	}
-	return ts[0].Add(f.window).Sub(now)
-}
-
-func (f *failureThrottle) fail(ip string, now time.Time) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	ts := f.prune(ip, now)
-	if len(f.byIP) > 100_000 {
-		// Bound memory under a flood from many addresses.
-		clear(f.byIP)
-	}
-	f.byIP[ip] = append(ts, now)
+	return httpx.Errorf(status, "Not authorised")
 }
 
 // decodeBody reads a size-limited JSON body into v, answering Tyk's malformed-input

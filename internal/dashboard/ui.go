@@ -105,6 +105,7 @@ func (s *Server) enableUI() error {
 	page("GET /users/{id}", u.userForm)
 	page("POST /users/{id}", u.saveUser)
 	page("POST /users/{id}/reset-key", u.resetUserKey)
+	page("POST /users/{id}/password", u.changePassword)
 	page("POST /users/{id}/delete", u.deleteUser)
 	return nil
 }
@@ -133,7 +134,7 @@ func (u *ui) authed(h uiHandler) http.Handler {
 		if sess != nil {
 			user, err = u.s.opts.Store.GetUser(r.Context(), sess.userID)
 		}
-		if sess == nil || err != nil || !user.Active {
+		if sess == nil || err != nil || !user.Active || accounts.SessionStamp(user) != sess.stamp {
 			if sess != nil {
 				u.sessions.destroy(r)
 			}
@@ -210,10 +211,30 @@ func (u *ui) showLogin(w http.ResponseWriter, r *http.Request, status int, email
 	}
 }
 
-// safeNext keeps post-login redirects on this site.
+// loginKey is the throttle key of a password attempt: the account and the address.
+func loginKey(email string, r *http.Request) string {
+	return strings.ToLower(strings.TrimSpace(email)) + "\x00" + clientIP(r)
+}
+
+// safeNext keeps post-login redirects on this site: only a path on this origin is
+// kept. Browsers drop tabs and newlines from URLs and read '\\' as '/', so
+// "/\t/evil.example" or "/\\evil.example" would leave the site: any control
+// character, space or backslash, and anything that parses with a scheme or a host,
+// sends the user to the keys page instead.
 func safeNext(next string) string {
-	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
-		return "/keys"
+	const fallback = "/keys"
+	if next == "" || len(next) > 2048 || next[0] != '/' {
+		return fallback
+	}
+	for i := 0; i < len(next); i++ {
+		if c := next[i]; c <= ' ' || c == 0x7f || c == '\\' {
+			return fallback
+		}
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" ||
+		strings.HasPrefix(next, "//") || !strings.HasPrefix(u.Path, "/") || strings.HasPrefix(u.Path, "//") {
+		return fallback
 	}
 	return next
 }
@@ -228,24 +249,27 @@ func (u *ui) login(w http.ResponseWriter, r *http.Request) {
 		u.showLogin(w, r, http.StatusForbidden, "", "The login form expired. Please try again.")
 		return
 	}
-	ip := clientIP(r)
 	now := u.s.now()
-	if wait := u.s.failures.blocked(ip, now); wait > 0 {
-		u.showLogin(w, r, http.StatusTooManyRequests, r.PostFormValue("email"),
+	email := r.PostFormValue("email")
+	// Passwords can be guessed, so a throttled account is refused before its
+	// password is checked; the throttle is per account and address, so neither
+	// other accounts from this address nor this account from elsewhere suffer.
+	key := loginKey(email, r)
+	if wait := u.s.logins.Blocked(key, now); wait > 0 {
+		u.showLogin(w, r, http.StatusTooManyRequests, email,
 			fmt.Sprintf("Too many failed attempts. Try again in %d seconds.", int(wait.Seconds())+1))
 		return
 	}
-	email := r.PostFormValue("email")
 	user, err := u.s.opts.Accounts.CheckPassword(r.Context(), email, r.PostFormValue("password"))
 	if err != nil {
 		if !errors.Is(err, accounts.ErrBadCredentials) {
 			u.s.log.Error("login failed", "error", err.Error())
 		}
-		u.s.failures.fail(ip, now)
+		u.s.logins.Fail(key, clientIP(r), now)
 		u.showLogin(w, r, http.StatusUnauthorized, email, "Invalid e-mail or password.")
 		return
 	}
-	tok, _ := u.sessions.create(user.ID, now)
+	tok, _ := u.sessions.create(user, now)
 	setCookie(w, r, sessionCookie, tok, sessionMaxAge)
 	setCookie(w, r, loginCSRFCookie, "", -1)
 	http.Redirect(w, r, safeNext(r.PostFormValue("next")), http.StatusSeeOther)

@@ -3,6 +3,7 @@ package dashboard
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -68,7 +69,15 @@ func (u *ui) loadUser(r *http.Request, c *uiCtx, write bool) (store.User, error)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && x.OrgID != c.user.OrgID) {
 		return store.User{}, notFound("User")
 	}
-	return x, err
+	if err != nil {
+		return x, err
+	}
+	if write {
+		if err := accounts.MayChange(c.user, x); err != nil {
+			return store.User{}, &statusError{http.StatusForbidden, "You cannot change this user: they hold permissions you do not have."}
+		}
+	}
+	return x, nil
 }
 
 func (u *ui) userForm(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
@@ -101,11 +110,14 @@ func (u *ui) showUserForm(w http.ResponseWriter, r *http.Request, c *uiCtx, stat
 		}
 		sections = append(sections, sectionValue{s, v})
 	}
+	mayChange := c.perms.Allows("users", true) && (isNew || accounts.MayChange(c.user, x) == nil)
 	v := view{"Title": "Users", "Section": "users", "IsNew": isNew, "Errors": errs, "Error": msg, "Sections": sections,
 		"Form":         userForm{ID: x.ID, FirstName: x.FirstName, LastName: x.LastName, Email: x.Email, Admin: perms.IsAdmin(), Active: x.Active},
-		"CanEditPerms": c.perms.Allows("users", true) && (!self || c.perms.IsAdmin()),
-		"CanReset":     self || c.perms.Allows("users", true),
-		"CanDelete":    !self && c.perms.Allows("users", true)}
+		"CanEditPerms": mayChange && (!self || c.perms.IsAdmin()),
+		"CanSave":      self || mayChange,
+		"CanReset":     self || mayChange,
+		"CanDelete":    !self && mayChange,
+		"Self":         self && !isNew}
 	if self || (u.s.opts.AdminsSeeAccessKeys && c.perms.IsAdmin()) {
 		if k, err := u.s.opts.Accounts.AccessKey(x); err == nil {
 			v["AccessKey"] = k
@@ -206,9 +218,68 @@ func (u *ui) resetUserKey(w http.ResponseWriter, r *http.Request, c *uiCtx) erro
 		return err
 	}
 	u.s.opts.Audit.Record(r.Context(), c.actor(r), c.user.OrgID, "reset_key", "user", x.ID, x.Email)
+	if x.ID == c.user.ID {
+		// The reset ended every session of this user, this one included: carry
+		// on in a fresh one.
+		if c, err = u.renewSession(w, r, c); err != nil {
+			return err
+		}
+	}
 	u.sessions.setFlash(c.sess, "Access key reset: the old one no longer works.")
 	http.Redirect(w, r, "/users/"+x.ID, http.StatusSeeOther)
 	return nil
+}
+
+// changePassword lets users change their own password, knowing the current one.
+// Wrong guesses count against the account like failed logins.
+func (u *ui) changePassword(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
+	if r.PathValue("id") != c.user.ID {
+		return forbidden()
+	}
+	pf := r.PostForm
+	fail := func(field, msg string) error {
+		u.showUserForm(w, r, c, http.StatusBadRequest, c.user, map[string]string{field: msg}, "Your password was not changed.")
+		return nil
+	}
+	now := u.s.now()
+	if wait := u.s.logins.Blocked(loginKey(c.user.Email, r), now); wait > 0 {
+		return fail("current_password", fmt.Sprintf("Too many wrong passwords. Try again in %d seconds.", int(wait.Seconds())+1))
+	}
+	if pf.Get("new_password") != pf.Get("confirm_password") {
+		return fail("new_password", "The two new passwords differ.")
+	}
+	x, err := u.s.opts.Accounts.ChangePassword(r.Context(), c.user, pf.Get("current_password"), pf.Get("new_password"))
+	var ve *accounts.ValidationError
+	switch {
+	case errors.Is(err, accounts.ErrBadCredentials):
+		u.s.logins.Fail(loginKey(c.user.Email, r), clientIP(r), now)
+		return fail("current_password", "The current password is wrong.")
+	case errors.As(err, &ve):
+		return fail("new_password", ve.Reason)
+	case err != nil:
+		return err
+	}
+	c.user = x
+	if c, err = u.renewSession(w, r, c); err != nil {
+		return err
+	}
+	u.s.opts.Audit.Record(r.Context(), c.actor(r), c.user.OrgID, "change_password", "user", x.ID, x.Email)
+	u.sessions.setFlash(c.sess, "Password changed. Other browsers logged in as you have been logged out.")
+	http.Redirect(w, r, "/users/"+x.ID, http.StatusSeeOther)
+	return nil
+}
+
+// renewSession replaces the caller's web session with a new one matching their
+// stored credentials, after a change that ended all their sessions.
+func (u *ui) renewSession(w http.ResponseWriter, r *http.Request, c *uiCtx) (*uiCtx, error) {
+	x, err := u.s.opts.Store.GetUser(r.Context(), c.user.ID)
+	if err != nil {
+		return c, err
+	}
+	u.sessions.destroyUser(x.ID)
+	tok, sess := u.sessions.create(x, u.s.now())
+	setCookie(w, r, sessionCookie, tok, sessionMaxAge)
+	return &uiCtx{user: x, perms: c.perms, sess: sess}, nil
 }
 
 func (u *ui) deleteUser(w http.ResponseWriter, r *http.Request, c *uiCtx) error {

@@ -111,6 +111,10 @@ func accountsError(err error) error {
 	if errors.As(err, &ve) {
 		return httpx.Errorf(http.StatusBadRequest, "%s", ve.Reason)
 	}
+	var fe *accounts.ForbiddenError
+	if errors.As(err, &fe) {
+		return httpx.Errorf(http.StatusForbidden, "%s", fe.Reason)
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		return httpx.Errorf(http.StatusNotFound, "User not found")
 	}
@@ -161,7 +165,15 @@ func (s *Server) target(r *http.Request, write bool) (store.User, bool, error) {
 	if errors.Is(err, store.ErrNotFound) || (err == nil && u.OrgID != p.user.OrgID) {
 		return store.User{}, false, httpx.Errorf(http.StatusNotFound, "User not found")
 	}
-	return u, false, err
+	if err != nil {
+		return u, false, err
+	}
+	if write {
+		if err := accounts.MayChange(p.user, u); err != nil {
+			return store.User{}, false, accountsError(err)
+		}
+	}
+	return u, false, nil
 }
 
 func (s *Server) getMe(w http.ResponseWriter, r *http.Request) error {

@@ -8,6 +8,9 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/tollgate/tollgate/internal/accounts"
+	"github.com/tollgate/tollgate/internal/store"
 )
 
 // Web sessions live in memory: a restart logs everyone out, which is acceptable for
@@ -21,7 +24,10 @@ const (
 )
 
 type webSession struct {
-	userID  string
+	userID string
+	// stamp is accounts.SessionStamp of the user at login: when the password,
+	// the access key or the active flag changes, the session no longer matches.
+	stamp   [32]byte
 	csrf    string
 	created time.Time
 	seen    time.Time
@@ -41,10 +47,10 @@ func randomToken() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// create starts a session for userID and returns the cookie token.
-func (ws *webSessions) create(userID string, now time.Time) (string, *webSession) {
+// create starts a session for a user and returns the cookie token.
+func (ws *webSessions) create(u store.User, now time.Time) (string, *webSession) {
 	tok := randomToken()
-	s := &webSession{userID: userID, csrf: randomToken(), created: now, seen: now}
+	s := &webSession{userID: u.ID, stamp: accounts.SessionStamp(u), csrf: randomToken(), created: now, seen: now}
 	ws.mu.Lock()
 	defer ws.mu.Unlock()
 	// Drop expired sessions now and then so memory stays bounded by live ones.

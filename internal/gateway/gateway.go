@@ -20,6 +20,7 @@ import (
 
 	"github.com/tollgate/tollgate/internal/apidef"
 	"github.com/tollgate/tollgate/internal/audit"
+	"github.com/tollgate/tollgate/internal/authguard"
 	"github.com/tollgate/tollgate/internal/events"
 	"github.com/tollgate/tollgate/internal/keys"
 	"github.com/tollgate/tollgate/internal/limit"
@@ -67,6 +68,8 @@ type Gateway struct {
 	sessions   *sessionCache
 	ietf       bool
 	audit      *audit.Recorder
+	// authFailures throttles and reports wrong control-API secrets.
+	authFailures *authguard.Guard
 }
 
 // SetAudit makes control-API changes go to the audit log.
@@ -88,13 +91,16 @@ func New(opts Options) *Gateway {
 		opts.Now = time.Now
 	}
 	g := &Gateway{
-		opts:       opts,
-		log:        opts.Log,
-		errorLog:   slog.NewLogLogger(opts.Log.Handler(), slog.LevelWarn),
-		transports: newTransportPool(opts.ProxyTimeout),
-		buffers:    newBufferPool(),
-		sessions:   newSessionCache(opts.NegativeCacheTTL),
-		ietf:       opts.RateLimitHeaders == "ietf",
+		opts:         opts,
+		log:          opts.Log,
+		errorLog:     slog.NewLogLogger(opts.Log.Handler(), slog.LevelWarn),
+		transports:   newTransportPool(opts.ProxyTimeout),
+		buffers:      newBufferPool(),
+		sessions:     newSessionCache(opts.NegativeCacheTTL),
+		ietf:         opts.RateLimitHeaders == "ietf",
+		// Right secrets always pass; 20 wrong ones a minute per address leave
+		// room for a script's retries before its wrong ones get 429.
+		authFailures: authguard.New(authguard.Options{Door: "control API", Max: 20, Log: opts.Log}),
 	}
 	g.control = g.controlHandler()
 	return g
@@ -218,8 +224,12 @@ func (g *Gateway) newRoute(d *apidef.Definition) (*route, error) {
 // balancers stop sending new traffic while in-flight requests finish.
 func (g *Gateway) SetDraining() { g.draining.Store(true) }
 
-// Close releases idle upstream connections.
-func (g *Gateway) Close() { g.transports.closeAll() }
+// Close releases idle upstream connections and reports failed authentications not
+// reported yet.
+func (g *Gateway) Close() {
+	g.transports.closeAll()
+	g.authFailures.Flush()
+}
 
 // ServeHTTP dispatches to health checks, the control API or a proxied API.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
