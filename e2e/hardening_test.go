@@ -7,6 +7,7 @@ package e2e
 // matching hole is closed. Every test has its own data directory and ports.
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
@@ -47,14 +48,19 @@ func hardDash(t *testing.T, p *proc, method, path string, headers map[string]str
 	if body != "" {
 		rd = strings.NewReader(body)
 	}
-	req, err := http.NewRequest(method, "http://"+p.dash+path, rd)
+	// Not t.Context(): it is cancelled before cleanups run, and cleanups use this.
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+p.dash+path, rd)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for k, v := range headers {
 		req.Header.Set(k, v)
 	}
-	resp, err := client.Do(req)
+	// RoundTrip, not client.Do: the client parses a redirect's Location and fails on
+	// the hostile ones the open-redirect test must see as sent.
+	resp, err := client.Transport.RoundTrip(req)
 	if err != nil {
 		t.Fatalf("dashboard %s %s: %v", method, path, err)
 	}
@@ -208,6 +214,9 @@ func hardCookie(r response, name string) string {
 }
 
 var hardCSRFField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+// hardPasswordLine finds "password: VALUE" at the end of a line of CLI output.
+var hardPasswordLine = regexp.MustCompile(`(?i)password[^:]*:\s*(\S+)\s*$`)
 
 // hardLoginForm is what GET /login hands a browser: the login CSRF cookie and the
 // matching hidden form field.
@@ -389,11 +398,11 @@ func TestHardRouteHijackByListenPath(t *testing.T) {
 		t.Helper()
 		r := hardCall(t, p, "/b-api/sub/x", bKey)
 		if up := r.header.Get("X-Upstream"); r.status != http.StatusOK || up != "B" {
-			what := ""
+			what := "; body " + r.body
 			if up == "A" {
 				what = " (B's request, with B's key, was proxied to A's upstream)"
 			}
-			t.Errorf("%s: B's client GET /b-api/sub/x = %d from upstream %q, want 200 from B%s; body %s", when, r.status, up, what, r.body)
+			t.Errorf("%s: B's client GET /b-api/sub/x = %d from upstream %q, want 200 from B%s", when, r.status, up, what)
 		}
 	}
 	bReaches(t, "before any attack")
@@ -417,6 +426,9 @@ func TestHardRouteHijackByListenPath(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			if r := hardCall(t, p, "/b-api/sub/x", bKey); r.header.Get("X-Upstream") != "B" {
+				t.Fatalf("precondition: an earlier case left B's traffic going elsewhere (%d, upstream %q)", r.status, r.header.Get("X-Upstream"))
+			}
 			def := keylessAPI("A-hijack", tc.listenPath, upA.URL, true)
 			if tc.domain != "" {
 				def["domain"] = tc.domain
@@ -438,7 +450,9 @@ func TestHardRouteHijackByListenPath(t *testing.T) {
 					t.Cleanup(func() {
 						back := keylessAPI("A-own", "/a-own/", upA.URL, true)
 						back["api_id"] = ownID
-						p.mustAdmin(t, http.MethodPut, "/tyk/apis/"+ownID, mustJSON(t, back), http.StatusOK)
+						if r := hardAPI(t, p, http.MethodPut, "/api/apis/"+ownID, a.accessKey, hardWrap(t, back)); r.status != http.StatusOK {
+							t.Errorf("restoring A's own API = %d %s", r.status, r.body)
+						}
 					})
 				}
 			case "control":
@@ -541,6 +555,36 @@ func TestHardDeletedAPIIDReuse(t *testing.T) {
 		}
 	})
 
+	t.Run("API moved to another org under an existing key", func(t *testing.T) {
+		t.Parallel()
+		// However a key came to name another organisation's API, the gateway itself
+		// must refuse it: here the API changes hands after the key was made.
+		p := startServe(t, serveOpts{})
+		up := newEcho(t, "B")
+		orgA, orgB := hardOrg(t, p, "Org A"), hardOrg(t, p, "Org B")
+		def := hardKeyedAPI("moving", "", "/moving/", up.URL)
+		def["org_id"] = orgA
+		id := p.createAPI(t, def)
+		r := p.mustAdmin(t, http.MethodPost, "/tyk/keys", mustJSON(t, hardSession(orgA, id)), http.StatusOK)
+		var reply struct{ Key string }
+		if json.Unmarshal([]byte(r.body), &reply) != nil || reply.Key == "" {
+			t.Fatalf("POST /tyk/keys = %s", r.body)
+		}
+		if c := hardCall(t, p, "/moving/x", reply.Key); c.status != http.StatusOK {
+			t.Fatalf("precondition: org A's key on org A's API = %d %s", c.status, c.body)
+		}
+		def["api_id"], def["org_id"] = id, orgB
+		if u := p.admin(t, http.MethodPut, "/tyk/apis/"+id, mustJSON(t, def)); u.status != http.StatusOK {
+			t.Logf("the control API refused to move the API to org B: %d %s", u.status, u.body)
+			return
+		}
+		c := hardCall(t, p, "/moving/x", reply.Key)
+		if c.status != http.StatusForbidden || !strings.Contains(c.body, "Access to this API has been disallowed") {
+			t.Errorf("org A's key on the API now owned by org B = %d (upstream %q); want 403 \"Access to this API has been disallowed\"",
+				c.status, c.header.Get("X-Upstream"))
+		}
+	})
+
 	t.Run("control API key of org A listing org B's API", func(t *testing.T) {
 		t.Parallel()
 		p := startServe(t, serveOpts{})
@@ -570,16 +614,23 @@ func TestHardDeletedAPIIDReuse(t *testing.T) {
 // 3. Privilege escalation by a user manager.
 // ---------------------------------------------------------------------------------
 
+// hardManager starts a server with one organisation and a user M whose only right
+// is users:write.
+func hardManager(t *testing.T) (p *proc, org string, m hardAccount) {
+	t.Helper()
+	p = startServe(t, serveOpts{})
+	org = hardOrg(t, p, "Escalation Org")
+	m = hardUser(t, p, org, "manager@esc.example", map[string]string{"users": "write"})
+	return p, org, m
+}
+
 // TestHardUserPrivilegeEscalation: a user whose only right is users:write must not
 // take over an administrator (change their e-mail, demote them, set their password,
-// reset their access key) nor act on anyone holding rights beyond its own: with any
-// of these it becomes, or locks out, an administrator. Acting on a user with a
-// subset of its rights stays allowed.
+// reset their access key, switch them off, delete them): with any of these it
+// becomes, or locks out, an administrator. Each case attacks a fresh administrator.
 func TestHardUserPrivilegeEscalation(t *testing.T) {
 	t.Parallel()
-	p := startServe(t, serveOpts{})
-	org := hardOrg(t, p, "Escalation Org")
-	m := hardUser(t, p, org, "manager@esc.example", map[string]string{"users": "write"})
+	p, org, m := hardManager(t)
 
 	attacks := []struct {
 		name, method, path, body string
@@ -588,6 +639,10 @@ func TestHardUserPrivilegeEscalation(t *testing.T) {
 		{"demote the admin", http.MethodPut, "/api/users/{id}", `{"user_permissions": {"keys": "read"}}`},
 		{"set the admin's password", http.MethodPost, "/api/users/{id}/actions/reset", `{"new_password": "manager-chose-this-one"}`},
 		{"reset the admin's access key", http.MethodPut, "/api/users/{id}/actions/key/reset", ""},
+		// Beyond the brief's list: the same takeover by other means.
+		{"demote the admin to the manager's own rights", http.MethodPut, "/api/users/{id}", `{"user_permissions": {"users": "read"}}`},
+		{"deactivate the admin", http.MethodPut, "/api/users/{id}", `{"active": false}`},
+		{"delete the admin", http.MethodDelete, "/api/users/{id}", ""},
 	}
 	for i, at := range attacks {
 		t.Run(at.name, func(t *testing.T) {
@@ -615,6 +670,45 @@ func TestHardUserPrivilegeEscalation(t *testing.T) {
 		})
 	}
 
+}
+
+// TestHardUserPrivilegeEscalationWebUI: the web UI is a second door onto the same
+// users; its forms must apply the same rule as the API.
+func TestHardUserPrivilegeEscalationWebUI(t *testing.T) {
+	t.Parallel()
+	p, org, m := hardManager(t)
+	sess := hardWantLoggedIn(t, "manager", hardLogin(t, p, m.email, m.password, "/users"))
+	if sess == "" {
+		t.FailNow()
+	}
+	cookie := "tollgate_session=" + sess
+	page := hardDash(t, p, http.MethodGet, "/users", map[string]string{"Cookie": cookie}, "")
+	csrf := hardCSRFField.FindStringSubmatch(page.body)
+	if page.status != http.StatusOK || csrf == nil {
+		t.Fatalf("GET /users as the manager = %d, csrf field %v", page.status, csrf)
+	}
+	for i, action := range []string{"reset-key", "delete"} {
+		t.Run(action, func(t *testing.T) {
+			adm := hardUser(t, p, org, fmt.Sprintf("ui-admin%d@esc.example", i), hardAdminPerms)
+			r := hardDash(t, p, http.MethodPost, "/users/"+adm.id+"/"+action, map[string]string{
+				"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded",
+			}, url.Values{"csrf": {csrf[1]}}.Encode())
+			if r.status != http.StatusForbidden {
+				t.Errorf("users:write user: POST /users/{admin}/%s = %d (Location %q); want 403", action, r.status, r.header.Get("Location"))
+			}
+			if me := hardAPI(t, p, http.MethodGet, "/api/users/me", adm.accessKey, ""); me.status != http.StatusOK {
+				t.Errorf("the admin's access key stopped working: GET /api/users/me = %d %s", me.status, me.body)
+			}
+		})
+	}
+}
+
+// TestHardUserPeerEscalation: a users:write user must not act on a user holding
+// rights beyond its own (it could then use their access key or password); acting on
+// a user with a subset of its rights stays allowed.
+func TestHardUserPeerEscalation(t *testing.T) {
+	t.Parallel()
+	p, org, m := hardManager(t)
 	peers := []struct {
 		name   string
 		perms  map[string]string
@@ -888,8 +982,10 @@ func TestHardLoginOpenRedirect(t *testing.T) {
 			if i := strings.IndexFunc(loc, func(r rune) bool { return unicode.IsControl(r) || unicode.IsSpace(r) }); i >= 0 {
 				t.Errorf("Location %q holds control or space character %q", loc, loc[i])
 			}
-			if u, err := url.Parse(loc); err != nil || u.Scheme != "" || u.Host != "" {
-				t.Errorf("Location %q parses to scheme %q host %q (err %v); want a bare path", loc, u.Scheme, u.Host, err)
+			if u, err := url.Parse(loc); err != nil {
+				t.Errorf("Location %q does not parse as a URL: %v", loc, err)
+			} else if u.Scheme != "" || u.Host != "" {
+				t.Errorf("Location %q parses to scheme %q host %q; want a bare path", loc, u.Scheme, u.Host)
 			}
 			ref, err := url.Parse(browserClean(loc))
 			if err != nil {
@@ -1015,13 +1111,13 @@ func TestHardCLIPasswordRecovery(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("tollgate users reset-password exited %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
 	}
+	// The new password is the last field of a "...password...: VALUE" line (a
+	// heading such as "New password for x (...):" has nothing after its colon).
 	var pw string
 	for l := range strings.SplitSeq(r.stdout, "\n") {
-		if strings.Contains(strings.ToLower(l), "password") {
-			if f := strings.Fields(l); len(f) > 0 {
-				pw = f[len(f)-1]
-				break
-			}
+		if m := hardPasswordLine.FindStringSubmatch(l); m != nil {
+			pw = m[1]
+			break
 		}
 	}
 	if len(pw) < 8 || pw == admin.password {

@@ -241,7 +241,9 @@ func openAccounts(cfg config.Config, db store.Store) (*accounts.Service, error) 
 	if err != nil {
 		return nil, err
 	}
-	return &accounts.Service{Store: db, Sealer: sealer}, nil
+	acct := &accounts.Service{Store: db, Sealer: sealer}
+	go acct.WarmUp()
+	return acct, nil
 }
 
 // DefaultAdminEmail is the administrator created on first run.

@@ -150,7 +150,7 @@ func (g *Gateway) authorize(r *http.Request, rt *route, now time.Time, v *verdic
 			lim.QuotaMax = 0
 		}
 		if lim.RateLimited() {
-			v.rate = g.opts.Limits.Rate.Allow(limit.Key{Hash: h, Scope: lim.Scope}, lim.Rate, lim.Per, now)
+			v.rate = g.opts.Limits.Rate.Allow(limit.Key{Hash: h, Scope: lim.Scope}, lim.Rate, lim.Per)
 			if !v.rate.Allowed {
 				*v = verdict{status: http.StatusTooManyRequests, msg: msgRateLimited, rate: v.rate}
 				return
@@ -159,7 +159,7 @@ func (g *Gateway) authorize(r *http.Request, rt *route, now time.Time, v *verdic
 		}
 	}
 	if rt.globalRate > 0 {
-		d := g.opts.Limits.Rate.Allow(rt.globalKey, rt.globalRate, rt.globalPer, now)
+		d := g.opts.Limits.Rate.Allow(rt.globalKey, rt.globalRate, rt.globalPer)
 		if !d.Allowed {
 			*v = verdict{status: http.StatusTooManyRequests, msg: msgAPIRateLimited, rate: d}
 			return

@@ -50,7 +50,7 @@ func newEnv(t testing.TB, opts ...envOption) *testEnv {
 	t.Cleanup(func() { db.Close() })
 	bus := &events.Bus{}
 	clock := newFakeClock()
-	limits := &limit.Engine{Rate: limit.NewSliding(), Quotas: limit.NewQuotas(db)}
+	limits := &limit.Engine{Rate: limit.NewSliding().WithClock(clock.Now), Quotas: limit.NewQuotas(db)}
 	keySvc := &manage.Keys{Store: db, Events: bus, Limits: limits, Now: clock.Now}
 	o := Options{
 		Store:        db,

@@ -28,6 +28,9 @@ func APIKey(scope string) Key { return Key{Scope: scope} }
 // Decision is a rate limiter's answer.
 type Decision struct {
 	Allowed bool
+	// At is when the decision was made (Unix nanoseconds, read under the counter's
+	// lock): for an admission, the time recorded in the window.
+	At int64
 	// Limit is the number of requests the window admits.
 	Limit int64
 	// Remaining is how many more requests would be admitted right now.
@@ -42,8 +45,11 @@ type Decision struct {
 // RateLimiter decides whether a request on a counter is admitted, recording it if so.
 // Refused requests are not recorded, so a client that backs off recovers at once
 // instead of being locked out by its own rejected traffic.
+//
+// Allow reads the clock itself, under the counter's lock, so that the moment a
+// request is decided and the moment recorded for it are the same.
 type RateLimiter interface {
-	Allow(k Key, rate, per float64, now time.Time) Decision
+	Allow(k Key, rate, per float64) Decision
 	// ResetHash forgets every counter of one key (after it is updated or deleted).
 	ResetHash(h keys.Hash)
 	// Sweep drops counters idle long enough to hold no state.

@@ -2,6 +2,7 @@ package limit
 
 import (
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -43,7 +44,7 @@ func TestSlidingWindow(t *testing.T) {
 			s := NewSliding()
 			k := key(tt.name)
 			for i, st := range tt.steps {
-				d := s.Allow(k, tt.rate, tt.per, t0.Add(st.at))
+				d := allowAt(s, k, tt.rate, tt.per, t0.Add(st.at))
 				if d.Allowed != st.admit {
 					t.Fatalf("step %d at %v: allowed=%v, want %v (%+v)", i, st.at, d.Allowed, st.admit, d)
 				}
@@ -58,13 +59,13 @@ func TestSlidingWindow(t *testing.T) {
 func TestSlidingRetryAfter(t *testing.T) {
 	s := NewSliding()
 	k := key("ra")
-	s.Allow(k, 2, 10, t0)
-	s.Allow(k, 2, 10, t0.Add(4*time.Second))
-	d := s.Allow(k, 2, 10, t0.Add(5*time.Second))
+	allowAt(s, k, 2, 10, t0)
+	allowAt(s, k, 2, 10, t0.Add(4*time.Second))
+	d := allowAt(s, k, 2, 10, t0.Add(5*time.Second))
 	if d.Allowed || d.RetryAfter != 5*time.Second {
 		t.Fatalf("got %+v, want refused with RetryAfter 5s", d)
 	}
-	if d := s.Allow(k, 2, 10, t0.Add(10*time.Second)); !d.Allowed || d.Remaining != 0 {
+	if d := allowAt(s, k, 2, 10, t0.Add(10*time.Second)); !d.Allowed || d.Remaining != 0 {
 		t.Fatalf("at RetryAfter: %+v", d)
 	}
 }
@@ -73,18 +74,18 @@ func TestGCRABurstAndRefill(t *testing.T) {
 	g := NewGCRA()
 	k := key("g")
 	for i := 0; i < 5; i++ {
-		if d := g.Allow(k, 5, 10, t0); !d.Allowed || d.Remaining != int64(4-i) {
+		if d := allowAt(g, k, 5, 10, t0); !d.Allowed || d.Remaining != int64(4-i) {
 			t.Fatalf("burst %d: %+v", i, d)
 		}
 	}
-	d := g.Allow(k, 5, 10, t0)
+	d := allowAt(g, k, 5, 10, t0)
 	if d.Allowed || d.RetryAfter != 2*time.Second {
 		t.Fatalf("after burst: %+v, want RetryAfter 2s", d)
 	}
-	if d := g.Allow(k, 5, 10, t0.Add(2*time.Second)); !d.Allowed {
+	if d := allowAt(g, k, 5, 10, t0.Add(2*time.Second)); !d.Allowed {
 		t.Fatalf("after one interval: %+v", d)
 	}
-	if d := g.Allow(k, 5, 10, t0.Add(2*time.Second)); d.Allowed {
+	if d := allowAt(g, k, 5, 10, t0.Add(2*time.Second)); d.Allowed {
 		t.Fatalf("second in same interval admitted: %+v", d)
 	}
 }
@@ -92,7 +93,8 @@ func TestGCRABurstAndRefill(t *testing.T) {
 // TestConcurrentExactness hammers one counter from 64 goroutines: exactly `rate`
 // requests may be admitted in one window, for both limiters.
 func TestConcurrentExactness(t *testing.T) {
-	for name, rl := range map[string]RateLimiter{"sliding": NewSliding(), "gcra": NewGCRA()} {
+	fixed := func() time.Time { return t0 }
+	for name, rl := range map[string]RateLimiter{"sliding": NewSliding().WithClock(fixed), "gcra": NewGCRA().WithClock(fixed)} {
 		t.Run(name, func(t *testing.T) {
 			const rate = 100
 			k := key(name)
@@ -101,7 +103,7 @@ func TestConcurrentExactness(t *testing.T) {
 			for g := 0; g < 64; g++ {
 				wg.Go(func() {
 					for i := 0; i < 50; i++ {
-						if rl.Allow(k, rate, 60, t0).Allowed {
+						if rl.Allow(k, rate, 60).Allowed {
 							admitted.Add(1)
 						}
 					}
@@ -119,10 +121,10 @@ func TestResetAndSweep(t *testing.T) {
 	s := NewSliding()
 	k := key("r")
 	other := Key{Hash: k.Hash, Scope: "api1"}
-	s.Allow(k, 1, 10, t0)
-	s.Allow(other, 1, 10, t0)
+	allowAt(s, k, 1, 10, t0)
+	allowAt(s, other, 1, 10, t0)
 	s.ResetHash(k.Hash)
-	if !s.Allow(k, 1, 10, t0).Allowed || !s.Allow(other, 1, 10, t0).Allowed {
+	if !allowAt(s, k, 1, 10, t0).Allowed || !allowAt(s, other, 1, 10, t0).Allowed {
 		t.Fatal("ResetHash did not clear every scope of the key")
 	}
 	s.Sweep(t0.Add(11 * time.Second))
@@ -221,7 +223,7 @@ func BenchmarkSlidingAllow(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		now = now.Add(time.Millisecond)
-		s.Allow(k, 1000, 1, now)
+		allowAt(s, k, 1000, 1, now)
 	}
 }
 
@@ -232,7 +234,7 @@ func BenchmarkGCRAAllow(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		now = now.Add(time.Millisecond)
-		g.Allow(k, 1000, 1, now)
+		allowAt(g, k, 1000, 1, now)
 	}
 }
 
@@ -251,7 +253,7 @@ func TestSlidingRingGrows(t *testing.T) {
 	s := NewSliding()
 	k := key("grow")
 	for i := 0; i < 3; i++ {
-		s.Allow(k, 5000, 10, t0.Add(time.Duration(i)*time.Millisecond))
+		allowAt(s, k, 5000, 10, t0.Add(time.Duration(i)*time.Millisecond))
 	}
 	if l := s.shards[shardOf(k)].m[k]; len(l.times) != initialSlots {
 		t.Fatalf("ring of %d slots after 3 requests, want %d", len(l.times), initialSlots)
@@ -259,14 +261,14 @@ func TestSlidingRingGrows(t *testing.T) {
 	// Fill to the limit across several growths.
 	admitted := 3
 	for i := 3; admitted < 5000; i++ {
-		if s.Allow(k, 5000, 10, t0.Add(time.Duration(i)*time.Millisecond)).Allowed {
+		if allowAt(s, k, 5000, 10, t0.Add(time.Duration(i)*time.Millisecond)).Allowed {
 			admitted++
 		}
 	}
-	if d := s.Allow(k, 5000, 10, t0.Add(4999*time.Millisecond)); d.Allowed {
+	if d := allowAt(s, k, 5000, 10, t0.Add(4999*time.Millisecond)); d.Allowed {
 		t.Fatal("admitted more than the rate within the window")
 	}
-	if d := s.Allow(k, 5000, 10, t0.Add(10*time.Second)); !d.Allowed {
+	if d := allowAt(s, k, 5000, 10, t0.Add(10*time.Second)); !d.Allowed {
 		t.Fatal("the oldest admission did not leave the window in order")
 	}
 }
@@ -277,13 +279,13 @@ func TestSlidingRingWrapsThenGrows(t *testing.T) {
 	k := key("wrap")
 	// 8 admissions fill the initial ring; the first 4 then leave the 1 s window.
 	for i := 0; i < initialSlots; i++ {
-		s.Allow(k, 100, 1, t0.Add(time.Duration(i)*100*time.Millisecond))
+		allowAt(s, k, 100, 1, t0.Add(time.Duration(i)*100*time.Millisecond))
 	}
 	// Now at 1.35 s: entries at 0-300 ms have left; 4 new ones wrap around the end,
 	// then one more forces growth with head in the middle of the ring.
 	at := t0.Add(1350 * time.Millisecond)
 	for i := 0; i < 5; i++ {
-		if !s.Allow(k, 100, 1, at).Allowed {
+		if !allowAt(s, k, 100, 1, at).Allowed {
 			t.Fatalf("admission %d refused", i)
 		}
 	}
@@ -294,6 +296,62 @@ func TestSlidingRingWrapsThenGrows(t *testing.T) {
 	for i := 1; i < l.n; i++ {
 		if l.times[(l.head+i)%len(l.times)] < l.times[(l.head+i-1)%len(l.times)] {
 			t.Fatal("admission times out of order after growth")
+		}
+	}
+}
+
+// allowAt asks rl for a decision with its clock reading t. Not for concurrent use.
+func allowAt(rl RateLimiter, k Key, rate, per float64, t time.Time) Decision {
+	clock := func() time.Time { return t }
+	switch l := rl.(type) {
+	case *Sliding:
+		l.WithClock(clock)
+	case *GCRA:
+		l.WithClock(clock)
+	}
+	return rl.Allow(k, rate, per)
+}
+
+// TestNoWindowHoldsMoreThanRate hammers one counter from many goroutines on the real
+// clock and checks every admission's recorded time: no interval of `per` may hold
+// more than `rate` of them. Reading the clock before taking the lock broke this
+// (admissions were recorded out of order, earlier than decided).
+func TestNoWindowHoldsMoreThanRate(t *testing.T) {
+	const (
+		rate    = 50
+		per     = 0.02 // 20 ms: many windows pass during the test
+		workers = 64
+		calls   = 400
+	)
+	s := NewSliding()
+	k := key("flood")
+	times := make([][]int64, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for range calls {
+				if d := s.Allow(k, rate, per); d.Allowed {
+					times[w] = append(times[w], d.At)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	var all []int64
+	for _, ts := range times {
+		all = append(all, ts...)
+	}
+	slices.Sort(all)
+	if len(all) <= rate {
+		t.Fatalf("only %d admissions: the test did not span several windows", len(all))
+	}
+	window := int64(per * float64(time.Second))
+	for i := rate; i < len(all); i++ {
+		// all[i-rate] .. all[i] are rate+1 admissions; they must span at least
+		// a whole window.
+		if all[i]-all[i-rate] < window {
+			t.Fatalf("%d admissions within %v (from %d to %d), limit %d per %v",
+				rate+1, time.Duration(all[i]-all[i-rate]), all[i-rate], all[i], rate, time.Duration(window))
 		}
 	}
 }

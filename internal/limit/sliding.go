@@ -18,6 +18,7 @@ const MaxSlidingCapacity = 10_000
 type Sliding struct {
 	shards [shardCount]shard[slidingLog]
 	gcra   *GCRA
+	now    func() time.Time
 }
 
 type slidingLog struct {
@@ -47,24 +48,37 @@ func (l *slidingLog) push(t int64) {
 
 // NewSliding returns an empty sliding-window limiter.
 func NewSliding() *Sliding {
-	s := &Sliding{gcra: NewGCRA()}
+	s := &Sliding{gcra: NewGCRA(), now: time.Now}
 	for i := range s.shards {
 		s.shards[i].m = map[Key]*slidingLog{}
 	}
 	return s
 }
 
+// WithClock makes the limiter read time from now (tests move it by hand) and
+// returns it.
+func (s *Sliding) WithClock(now func() time.Time) *Sliding {
+	s.now = now
+	s.gcra.now = now
+	return s
+}
+
 // Allow implements RateLimiter.
-func (s *Sliding) Allow(k Key, rate, per float64, now time.Time) Decision {
+func (s *Sliding) Allow(k Key, rate, per float64) Decision {
 	capacity, window := normalise(rate, per)
 	if capacity > MaxSlidingCapacity {
-		return s.gcra.Allow(k, rate, per, now)
+		return s.gcra.Allow(k, rate, per)
 	}
-	t := now.UnixNano()
 	w := int64(window)
 	sh := &s.shards[shardOf(k)]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
+	// The clock is read under the lock, so admissions are recorded in the order
+	// they were decided and at the moment they were: read before the lock, a
+	// request that queued behind others would be recorded earlier than it was
+	// admitted, leave the window early and let more than `rate` through in some
+	// interval of `per`.
+	t := s.now().UnixNano()
 	l := sh.m[k]
 	if l == nil || l.capacity != int(capacity) || l.window != w {
 		l = &slidingLog{times: make([]int64, min(int(capacity), initialSlots)), capacity: int(capacity), window: w}
@@ -76,7 +90,7 @@ func (s *Sliding) Allow(k Key, rate, per float64, now time.Time) Decision {
 		l.head = (l.head + 1) % len(l.times)
 		l.n--
 	}
-	d := Decision{Limit: capacity}
+	d := Decision{Limit: capacity, At: t}
 	if int64(l.n) >= capacity {
 		d.RetryAfter = time.Duration(l.times[l.head] + w - t)
 		d.Reset = d.RetryAfter
@@ -124,6 +138,7 @@ func (s *Sliding) Sweep(now time.Time) {
 // see up to 2*rate-1 admissions (a full burst, then the refill).
 type GCRA struct {
 	shards [shardCount]shard[gcraCell]
+	now    func() time.Time
 }
 
 type gcraCell struct {
@@ -133,17 +148,22 @@ type gcraCell struct {
 
 // NewGCRA returns an empty GCRA limiter.
 func NewGCRA() *GCRA {
-	g := &GCRA{}
+	g := &GCRA{now: time.Now}
 	for i := range g.shards {
 		g.shards[i].m = map[Key]*gcraCell{}
 	}
 	return g
 }
 
+// WithClock makes the limiter read time from now and returns it.
+func (g *GCRA) WithClock(now func() time.Time) *GCRA {
+	g.now = now
+	return g
+}
+
 // Allow implements RateLimiter.
-func (g *GCRA) Allow(k Key, rate, per float64, now time.Time) Decision {
+func (g *GCRA) Allow(k Key, rate, per float64) Decision {
 	capacity, window := normalise(rate, per)
-	t := now.UnixNano()
 	interval := int64(window) / capacity
 	if interval <= 0 {
 		interval = 1
@@ -152,13 +172,14 @@ func (g *GCRA) Allow(k Key, rate, per float64, now time.Time) Decision {
 	sh := &g.shards[shardOf(k)]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
+	t := g.now().UnixNano() // under the lock, as in Sliding.Allow
 	c := sh.m[k]
 	if c == nil || c.interval != interval {
 		c = &gcraCell{tat: t, interval: interval}
 		sh.m[k] = c
 	}
 	tat := max(c.tat, t)
-	d := Decision{Limit: capacity}
+	d := Decision{Limit: capacity, At: t}
 	if tat-t > tau {
 		d.RetryAfter = time.Duration(tat - t - tau)
 		d.Reset = d.RetryAfter
