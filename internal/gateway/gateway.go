@@ -91,13 +91,13 @@ func New(opts Options) *Gateway {
 		opts.Now = time.Now
 	}
 	g := &Gateway{
-		opts:         opts,
-		log:          opts.Log,
-		errorLog:     slog.NewLogLogger(opts.Log.Handler(), slog.LevelWarn),
-		transports:   newTransportPool(opts.ProxyTimeout),
-		buffers:      newBufferPool(),
-		sessions:     newSessionCache(opts.NegativeCacheTTL),
-		ietf:         opts.RateLimitHeaders == "ietf",
+		opts:       opts,
+		log:        opts.Log,
+		errorLog:   slog.NewLogLogger(opts.Log.Handler(), slog.LevelWarn),
+		transports: newTransportPool(opts.ProxyTimeout),
+		buffers:    newBufferPool(),
+		sessions:   newSessionCache(opts.NegativeCacheTTL),
+		ietf:       opts.RateLimitHeaders == "ietf",
 		// Right secrets always pass; 20 wrong ones a minute per address leave
 		// room for a script's retries before its wrong ones get 429.
 		authFailures: authguard.New(authguard.Options{Door: "control API", Max: 20, Log: opts.Log}),
