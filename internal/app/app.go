@@ -104,6 +104,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writ
 		RateLimitHeaders: cfg.RateLimitHeaders,
 		Secret:           secret,
 		ProxyTimeout:     time.Duration(cfg.ProxyTimeout),
+		BodyReadTimeout:  time.Duration(cfg.BodyReadTimeout),
 		Log:              log,
 		Version:          VersionString(),
 	})
@@ -136,12 +137,17 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writ
 		ln.Close()
 		return fmt.Errorf("dashboard listen: %w", err)
 	}
+	maxConns, reserve := connectionCap(cfg.MaxConnections, raiseFileLimit())
+	lln := httpx.NewLimitedListener(ln, maxConns, reserve)
+	ln = lln
 	srv := httpx.NewServer(cfg.GatewayAddr, gw, httpx.ProxyTimeouts, log)
+	srv.ConnContext = httpx.ConnContext
 	dsrv := httpx.NewServer(cfg.DashboardAddr, dash, httpx.DefaultTimeouts, log)
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
 	go func() { errc <- dsrv.Serve(dln) }()
-	log.Info("listening", "gateway", ln.Addr().String(), "dashboard", dln.Addr().String(), "data_dir", cfg.DataDir, "version", VersionString())
+	log.Info("listening", "gateway", ln.Addr().String(), "dashboard", dln.Addr().String(), "data_dir", cfg.DataDir,
+		"max_connections", maxConns, "reserve_connections", reserve, "version", VersionString())
 	fmt.Fprintf(out, "Tollgate gateway listening on %s (control API under /tyk/)\n", ln.Addr())
 	fmt.Fprintf(out, "Tollgate dashboard listening on http://%s (API under /api/)\n", dln.Addr())
 
@@ -184,8 +190,20 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writ
 		return fmt.Errorf("gateway server: %w", err)
 	case <-ctx.Done():
 	}
-	log.Info("shutting down; waiting for in-flight requests", "timeout", ShutdownTimeout.String())
 	gw.SetDraining()
+	if d := time.Duration(cfg.DrainPeriod); d > 0 {
+		// /ready now answers 503 while everything is still served, so a load
+		// balancer takes this node out before its listeners close.
+		log.Info("draining: /ready answers 503 while requests are still served", "drain_period", d.String())
+		drain := time.NewTimer(d)
+		select {
+		case <-drain.C:
+		case err := <-errc:
+			drain.Stop()
+			return fmt.Errorf("server: %w", err)
+		}
+	}
+	log.Info("shutting down; waiting for in-flight requests", "timeout", ShutdownTimeout.String())
 	sctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -199,6 +217,21 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writ
 	wg.Wait()
 	log.Info("stopped")
 	return nil
+}
+
+// connectionCap returns the gateway's connection cap and the reserve above it kept
+// for health checks. Unless configured, three quarters of the open-file limit (less
+// a margin for the store, logs and listeners) go to client connections; the rest is
+// left for upstream connections, which only requests that passed their checks hold.
+func connectionCap(configured int, fileLimit uint64) (limit, reserve int) {
+	limit = configured
+	if limit == 0 {
+		limit = 4096
+		if fileLimit > 2048 {
+			limit = int((fileLimit - 1024) * 3 / 4)
+		}
+	}
+	return limit, min(max(64, limit/100), 1024)
 }
 
 // loadAppsDir loads every *.json file in dir as a Tyk classic API definition,

@@ -81,6 +81,17 @@ type Config struct {
 	// AdminsSeeAccessKeys lets dashboard administrators read other users' access
 	// keys (they can always reset them). Off by default.
 	AdminsSeeAccessKeys bool `json:"admins_see_access_keys"`
+	// DrainPeriod is how long, after SIGTERM, /ready answers 503 while requests
+	// are still served, so load balancers stop sending traffic before the
+	// listeners close.
+	DrainPeriod Duration `json:"drain_period"`
+	// BodyReadTimeout cuts a gateway connection whose request body sends nothing
+	// for this long (a stalled or deliberately slow client).
+	BodyReadTimeout Duration `json:"body_read_timeout"`
+	// MaxConnections caps the gateway's concurrent client connections; 0 derives
+	// it from the open-file limit. Past it, a small reserve of connections is
+	// served /hello and /ready only, so health checks get through a flood.
+	MaxConnections int `json:"max_connections"`
 }
 
 // Defaults returns the configuration used when nothing is set.
@@ -95,6 +106,7 @@ func Defaults() Config {
 		ProxyTimeout:       Duration(30 * time.Second),
 		QuotaFlushInterval: Duration(time.Second),
 		RateLimitHeaders:   "quotas",
+		BodyReadTimeout:    Duration(30 * time.Second),
 	}
 }
 
@@ -130,6 +142,17 @@ func boolean(p func(c *Config) *bool) func(*Config, string) error {
 	}
 }
 
+func integer(p func(c *Config) *int) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("invalid integer %q", v)
+		}
+		*p(c) = n
+		return nil
+	}
+}
+
 var fields = []field{
 	{"data-dir", "TOLLGATE_DATA_DIR", "directory for the embedded store and generated secrets", str(func(c *Config) *string { return &c.DataDir })},
 	{"gateway-addr", "TOLLGATE_GATEWAY_ADDR", "gateway listen address (host:port)", str(func(c *Config) *string { return &c.GatewayAddr })},
@@ -144,6 +167,9 @@ var fields = []field{
 	{"rate-limit-headers", "TOLLGATE_RATE_LIMIT_HEADERS", "quotas (Tyk's X-RateLimit-*) or ietf (RateLimit-*)", str(func(c *Config) *string { return &c.RateLimitHeaders })},
 	{"allow-master-keys", "TOLLGATE_ALLOW_MASTER_KEYS", "let keys without access rights reach every API", boolean(func(c *Config) *bool { return &c.AllowMasterKeys })},
 	{"admins-see-access-keys", "TOLLGATE_ADMINS_SEE_ACCESS_KEYS", "let dashboard administrators read other users' access keys", boolean(func(c *Config) *bool { return &c.AdminsSeeAccessKeys })},
+	{"drain-period", "TOLLGATE_DRAIN_PERIOD", "after SIGTERM, answer /ready with 503 this long while still serving", dur(func(c *Config) *Duration { return &c.DrainPeriod })},
+	{"body-read-timeout", "TOLLGATE_BODY_READ_TIMEOUT", "cut a gateway connection whose request body stalls this long", dur(func(c *Config) *Duration { return &c.BodyReadTimeout })},
+	{"max-connections", "TOLLGATE_MAX_CONNECTIONS", "cap on concurrent gateway connections (0: from the open-file limit)", integer(func(c *Config) *int { return &c.MaxConnections })},
 }
 
 // Load builds a Config for a subcommand from its arguments and environment: defaults,
@@ -248,6 +274,15 @@ func (c Config) Validate() error {
 	}
 	if c.QuotaFlushInterval <= 0 || time.Duration(c.QuotaFlushInterval) > time.Minute {
 		errs = append(errs, errors.New("quota_flush_interval must be between 1ns and 1m"))
+	}
+	if c.DrainPeriod < 0 || time.Duration(c.DrainPeriod) > 10*time.Minute {
+		errs = append(errs, errors.New("drain_period must be between 0 and 10m"))
+	}
+	if c.BodyReadTimeout <= 0 || time.Duration(c.BodyReadTimeout) > time.Hour {
+		errs = append(errs, errors.New("body_read_timeout must be between 1ns and 1h"))
+	}
+	if c.MaxConnections < 0 {
+		errs = append(errs, errors.New("max_connections must not be negative (0 derives it from the open-file limit)"))
 	}
 	return errors.Join(errs...)
 }

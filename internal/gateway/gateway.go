@@ -22,6 +22,7 @@ import (
 	"github.com/tollgate/tollgate/internal/audit"
 	"github.com/tollgate/tollgate/internal/authguard"
 	"github.com/tollgate/tollgate/internal/events"
+	"github.com/tollgate/tollgate/internal/httpx"
 	"github.com/tollgate/tollgate/internal/keys"
 	"github.com/tollgate/tollgate/internal/limit"
 	"github.com/tollgate/tollgate/internal/manage"
@@ -50,6 +51,9 @@ type Options struct {
 	RateLimitHeaders string
 	// NegativeCacheTTL is how long an unknown key is remembered as unknown.
 	NegativeCacheTTL time.Duration
+	// BodyReadTimeout cuts a client whose request body sends nothing this long
+	// (default 30 s).
+	BodyReadTimeout time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -86,6 +90,9 @@ func New(opts Options) *Gateway {
 	}
 	if opts.NegativeCacheTTL <= 0 {
 		opts.NegativeCacheTTL = 2 * time.Second
+	}
+	if opts.BodyReadTimeout <= 0 {
+		opts.BodyReadTimeout = 30 * time.Second
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -235,6 +242,11 @@ func (g *Gateway) Close() {
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p := r.URL.Path
 	switch {
+	case httpx.IsOverflow(r.Context()) && p != "/hello" && p != "/ready":
+		// The listener is full: this connection is in the reserve kept for
+		// health checks (httpx.LimitedListener).
+		w.Header().Set("Connection", "close")
+		writeError(w, http.StatusServiceUnavailable, "Too many connections; retry later")
 	case p == "/hello":
 		g.hello(w, r)
 	case p == "/ready":
@@ -247,6 +259,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (g *Gateway) serveAPI(w http.ResponseWriter, r *http.Request) {
+	if r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {
+		defer guardBody(w, r, g.opts.BodyReadTimeout).done()
+	}
 	if hasDotSegment(r.URL.Path) {
 		writeError(w, http.StatusBadRequest, "Request path must not contain '.' or '..' segments")
 		return
