@@ -8,14 +8,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime/debug"
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/tollgate/tollgate/internal/accounts"
@@ -24,7 +25,6 @@ import (
 	"github.com/tollgate/tollgate/internal/dashboard"
 	"github.com/tollgate/tollgate/internal/events"
 	"github.com/tollgate/tollgate/internal/gateway"
-	"github.com/tollgate/tollgate/internal/httpx"
 	"github.com/tollgate/tollgate/internal/limit"
 	"github.com/tollgate/tollgate/internal/manage"
 	"github.com/tollgate/tollgate/internal/store"
@@ -105,6 +105,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writ
 		Secret:           secret,
 		ProxyTimeout:     time.Duration(cfg.ProxyTimeout),
 		BodyReadTimeout:  time.Duration(cfg.BodyReadTimeout),
+		ControlElsewhere: cfg.ControlAddr != "",
 		Log:              log,
 		Version:          VersionString(),
 	})
@@ -121,35 +122,50 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writ
 	if err := firstRun(ctx, acct, out); err != nil {
 		return err
 	}
+	trusted, err := config.ParseCIDRs(cfg.TrustedProxies) // validated by config.Validate
+	if err != nil {
+		return err
+	}
 	rec := &audit.Recorder{Store: db, Log: log}
 	gw.SetAudit(rec)
 	dash := dashboard.New(dashboard.Options{
 		Accounts: acct, APIs: apis, Keys: keySvc, Store: db, Audit: rec, AdminSecret: secret, Log: log,
-		AdminsSeeAccessKeys: cfg.AdminsSeeAccessKeys,
+		AdminsSeeAccessKeys: cfg.AdminsSeeAccessKeys, TrustedProxies: trusted,
 	})
 
-	ln, err := net.Listen("tcp", cfg.GatewayAddr)
+	ls, err := listen(cfg, gw, dash, log, out)
 	if err != nil {
-		return fmt.Errorf("gateway listen: %w", err)
+		return err
 	}
-	dln, err := net.Listen("tcp", cfg.DashboardAddr)
-	if err != nil {
-		ln.Close()
-		return fmt.Errorf("dashboard listen: %w", err)
+	errc := ls.errc
+	log.Info("listening", "gateway", cfg.GatewayAddr, "dashboard", cfg.DashboardAddr, "control", cfg.ControlAddr,
+		"data_dir", cfg.DataDir, "version", VersionString())
+
+	// Certificates are reloaded when their files change, and at once on SIGHUP.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	certCtx, stopCerts := context.WithCancel(context.Background())
+	defer stopCerts()
+	for _, c := range ls.certs {
+		go c.Watch(certCtx, 2*time.Second)
 	}
-	maxConns, reserve := connectionCap(cfg.MaxConnections, raiseFileLimit())
-	lln := httpx.NewLimitedListener(ln, maxConns, reserve)
-	ln = lln
-	srv := httpx.NewServer(cfg.GatewayAddr, gw, httpx.ProxyTimeouts, log)
-	srv.ConnContext = httpx.ConnContext
-	dsrv := httpx.NewServer(cfg.DashboardAddr, dash, httpx.DefaultTimeouts, log)
-	errc := make(chan error, 2)
-	go func() { errc <- srv.Serve(ln) }()
-	go func() { errc <- dsrv.Serve(dln) }()
-	log.Info("listening", "gateway", ln.Addr().String(), "dashboard", dln.Addr().String(), "data_dir", cfg.DataDir,
-		"max_connections", maxConns, "reserve_connections", reserve, "version", VersionString())
-	fmt.Fprintf(out, "Tollgate gateway listening on %s (control API under /tyk/)\n", ln.Addr())
-	fmt.Fprintf(out, "Tollgate dashboard listening on http://%s (API under /api/)\n", dln.Addr())
+	go func() {
+		for {
+			select {
+			case <-certCtx.Done():
+				return
+			case <-hup:
+				for _, c := range ls.certs {
+					if err := c.Reload(); err != nil {
+						log.Error("SIGHUP: could not reload a certificate; still serving the previous one", "error", err.Error())
+					} else {
+						log.Info("SIGHUP: tls certificate reloaded")
+					}
+				}
+			}
+		}
+	}()
 
 	// Quota counts reach the store every flush interval (what a crash can lose) and
 	// once more after the last request on shutdown.
@@ -207,7 +223,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writ
 	sctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
 	defer cancel()
 	var wg sync.WaitGroup
-	for _, sv := range []*http.Server{srv, dsrv} {
+	for _, sv := range ls.servers {
 		wg.Go(func() {
 			if err := sv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				log.Warn("shutdown did not finish cleanly", "addr", sv.Addr, "error", err.Error())

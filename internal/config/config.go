@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -92,6 +93,23 @@ type Config struct {
 	// it from the open-file limit. Past it, a small reserve of connections is
 	// served /hello and /ready only, so health checks get through a flood.
 	MaxConnections int `json:"max_connections"`
+	// ControlAddr, when set, serves the /tyk/ control API (with /hello and /ready)
+	// on its own listener instead of the gateway's, as Tyk's control_api_port does.
+	ControlAddr string `json:"control_addr"`
+	// GatewayTLSCert and GatewayTLSKey serve the gateway (and the control
+	// listener) over HTTPS; the files are reloaded when they change or on SIGHUP.
+	GatewayTLSCert string `json:"gateway_tls_cert"`
+	GatewayTLSKey  string `json:"gateway_tls_key"`
+	// DashboardTLSCert and DashboardTLSKey serve the dashboard over HTTPS.
+	DashboardTLSCert string `json:"dashboard_tls_cert"`
+	DashboardTLSKey  string `json:"dashboard_tls_key"`
+	// ControlClientCA, a PEM file of CA certificates, makes the control listener
+	// require client certificates signed by one of them.
+	ControlClientCA string `json:"control_client_ca"`
+	// TrustedProxies lists the addresses (CIDRs, comma-separated) of
+	// TLS-terminating proxies in front of the dashboard whose X-Forwarded-Proto is
+	// believed, so its cookies are marked Secure.
+	TrustedProxies string `json:"trusted_proxies"`
 }
 
 // Defaults returns the configuration used when nothing is set.
@@ -167,6 +185,13 @@ var fields = []field{
 	{"rate-limit-headers", "TOLLGATE_RATE_LIMIT_HEADERS", "quotas (Tyk's X-RateLimit-*) or ietf (RateLimit-*)", str(func(c *Config) *string { return &c.RateLimitHeaders })},
 	{"allow-master-keys", "TOLLGATE_ALLOW_MASTER_KEYS", "let keys without access rights reach every API", boolean(func(c *Config) *bool { return &c.AllowMasterKeys })},
 	{"admins-see-access-keys", "TOLLGATE_ADMINS_SEE_ACCESS_KEYS", "let dashboard administrators read other users' access keys", boolean(func(c *Config) *bool { return &c.AdminsSeeAccessKeys })},
+	{"control-addr", "TOLLGATE_CONTROL_ADDR", "serve the /tyk/ control API on its own address instead of the gateway's", str(func(c *Config) *string { return &c.ControlAddr })},
+	{"gateway-tls-cert", "TOLLGATE_GATEWAY_TLS_CERT", "PEM certificate: serve the gateway (and control listener) over HTTPS", str(func(c *Config) *string { return &c.GatewayTLSCert })},
+	{"gateway-tls-key", "TOLLGATE_GATEWAY_TLS_KEY", "PEM private key for --gateway-tls-cert", str(func(c *Config) *string { return &c.GatewayTLSKey })},
+	{"dashboard-tls-cert", "TOLLGATE_DASHBOARD_TLS_CERT", "PEM certificate: serve the dashboard over HTTPS", str(func(c *Config) *string { return &c.DashboardTLSCert })},
+	{"dashboard-tls-key", "TOLLGATE_DASHBOARD_TLS_KEY", "PEM private key for --dashboard-tls-cert", str(func(c *Config) *string { return &c.DashboardTLSKey })},
+	{"control-client-ca", "TOLLGATE_CONTROL_CLIENT_CA", "PEM CA certificates: the control listener requires client certificates they signed", str(func(c *Config) *string { return &c.ControlClientCA })},
+	{"trusted-proxies", "TOLLGATE_TRUSTED_PROXIES", "comma-separated CIDRs of TLS-terminating proxies whose X-Forwarded-Proto the dashboard believes", str(func(c *Config) *string { return &c.TrustedProxies })},
 	{"drain-period", "TOLLGATE_DRAIN_PERIOD", "after SIGTERM, answer /ready with 503 this long while still serving", dur(func(c *Config) *Duration { return &c.DrainPeriod })},
 	{"body-read-timeout", "TOLLGATE_BODY_READ_TIMEOUT", "cut a gateway connection whose request body stalls this long", dur(func(c *Config) *Duration { return &c.BodyReadTimeout })},
 	{"max-connections", "TOLLGATE_MAX_CONNECTIONS", "cap on concurrent gateway connections (0: from the open-file limit)", integer(func(c *Config) *int { return &c.MaxConnections })},
@@ -246,6 +271,25 @@ func (c Config) Validate() error {
 	if c.GatewayAddr == c.DashboardAddr {
 		errs = append(errs, errors.New("gateway_addr and dashboard_addr must differ"))
 	}
+	if c.ControlAddr != "" {
+		if err := validateAddr(c.ControlAddr); err != nil {
+			errs = append(errs, fmt.Errorf("control_addr: %w", err))
+		}
+		if c.ControlAddr == c.GatewayAddr || c.ControlAddr == c.DashboardAddr {
+			errs = append(errs, errors.New("control_addr must differ from gateway_addr and dashboard_addr"))
+		}
+	}
+	for _, pair := range [][3]string{{"gateway_tls", c.GatewayTLSCert, c.GatewayTLSKey}, {"dashboard_tls", c.DashboardTLSCert, c.DashboardTLSKey}} {
+		if (pair[1] == "") != (pair[2] == "") {
+			errs = append(errs, fmt.Errorf("%s_cert and %s_key must be set together", pair[0], pair[0]))
+		}
+	}
+	if c.ControlClientCA != "" && (c.ControlAddr == "" || c.GatewayTLSCert == "") {
+		errs = append(errs, errors.New("control_client_ca needs control_addr and gateway_tls_cert: client certificates are checked on the control listener, which serves the gateway's certificate"))
+	}
+	if _, err := ParseCIDRs(c.TrustedProxies); err != nil {
+		errs = append(errs, fmt.Errorf("trusted_proxies: %w", err))
+	}
 	if err := ValidateSecret(c.Secret, true); err != nil {
 		errs = append(errs, err)
 	}
@@ -316,4 +360,29 @@ func validateAddr(addr string) error {
 		return fmt.Errorf("invalid port %q", port)
 	}
 	return nil
+}
+
+// ParseCIDRs reads a comma-separated list of CIDRs (a bare address means just it).
+func ParseCIDRs(list string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for part := range strings.SplitSeq(list, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		if !strings.Contains(part, "/") {
+			a, err := netip.ParseAddr(part)
+			if err != nil {
+				return nil, fmt.Errorf("%q is not an address or CIDR", part)
+			}
+			out = append(out, netip.PrefixFrom(a, a.BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(part)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not an address or CIDR", part)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }

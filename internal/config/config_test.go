@@ -67,6 +67,14 @@ func TestLoadRejects(t *testing.T) {
 		{"zero timeout", []string{"--proxy-timeout", "0s"}, nil, "proxy_timeout must be positive"},
 		{"bad limiter", []string{"--rate-limiter", "bucket"}, nil, "rate_limiter"},
 		{"bad bool", []string{"--allow-master-keys", "perhaps"}, nil, "invalid boolean"},
+		{"cert without key", []string{"--gateway-tls-cert", "c.pem"}, nil, "gateway_tls_cert and gateway_tls_key must be set together"},
+		{"client CA without control listener", []string{"--control-client-ca", "ca.pem"}, nil, "control_client_ca needs control_addr"},
+		{"control addr taken", []string{"--gateway-addr", "127.0.0.1:1", "--control-addr", "127.0.0.1:1"}, nil, "control_addr must differ"},
+		{"bad trusted proxy", []string{"--trusted-proxies", "10.0.0.0/8, nonsense"}, nil, `"nonsense" is not an address or CIDR`},
+		{"negative connections", []string{"--max-connections", "-1"}, nil, "max_connections must not be negative"},
+		{"bad connections", []string{"--max-connections", "many"}, nil, "invalid integer"},
+		{"zero body timeout", []string{"--body-read-timeout", "0s"}, nil, "body_read_timeout"},
+		{"long drain", []string{"--drain-period", "1h"}, nil, "drain_period"},
 		{"unknown flag", []string{"--nope"}, nil, "flag provided but not defined"},
 	}
 	for _, tt := range tests {

@@ -12,7 +12,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tollgate/tollgate/internal/accounts"
@@ -38,6 +40,9 @@ type Options struct {
 	// quietly borrow it.
 	AdminsSeeAccessKeys bool
 	Log                 *slog.Logger
+	// TrustedProxies are TLS-terminating proxies whose X-Forwarded-Proto is
+	// believed: behind them the dashboard's cookies are Secure too.
+	TrustedProxies []netip.Prefix
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -182,6 +187,29 @@ func caller(r *http.Request) principal {
 func actor(r *http.Request) audit.Actor {
 	p := caller(r)
 	return audit.Actor{OrgID: p.user.OrgID, ID: p.user.ID, Email: p.user.Email, Remote: clientIP(r)}
+}
+
+// https reports whether the browser reached the dashboard over HTTPS: directly, or
+// through a trusted TLS-terminating proxy that says so. Cookies are then Secure, so a
+// browser never sends them over plain HTTP.
+func (s *Server) https(r *http.Request) bool {
+	if r.TLS != nil {
+		return true
+	}
+	if len(s.opts.TrustedProxies) == 0 || !strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") {
+		return false
+	}
+	a, err := netip.ParseAddr(clientIP(r))
+	if err != nil {
+		return false
+	}
+	a = a.Unmap()
+	for _, p := range s.opts.TrustedProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 func clientIP(r *http.Request) string {

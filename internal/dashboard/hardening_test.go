@@ -4,12 +4,14 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/tollgate/tollgate/internal/accounts"
+	"github.com/tollgate/tollgate/internal/config"
 )
 
 var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
@@ -258,5 +260,37 @@ func TestSafeNext(t *testing.T) {
 	status, loc := b.login("a@a.io", "password-a", "/\t/evil.example")
 	if status != 303 || loc != "/keys" {
 		t.Errorf("login with next=/%%09/evil.example: %d %q, want 303 /keys", status, loc)
+	}
+}
+
+// TestSecureCookiesBehindTrustedProxy: behind a TLS-terminating proxy the operator
+// declared, cookies are Secure; an untrusted client cannot switch that on or off by
+// sending the header itself.
+func TestSecureCookiesBehindTrustedProxy(t *testing.T) {
+	e := newEnv(t)
+	for _, tt := range []struct {
+		name    string
+		trusted string
+		proto   string
+		secure  bool
+	}{
+		{"no proxy declared", "", "https", false},
+		{"trusted proxy says https", "127.0.0.1/32", "https", true},
+		{"trusted proxy says http", "127.0.0.1", "http", false},
+		{"header from an untrusted address", "10.0.0.0/8", "https", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			prefixes, err := config.ParseCIDRs(tt.trusted)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := &Server{opts: Options{TrustedProxies: prefixes}}
+			r := httptest.NewRequest("GET", e.dash.URL+"/login", nil)
+			r.RemoteAddr = "127.0.0.1:5555"
+			r.Header.Set("X-Forwarded-Proto", tt.proto)
+			if got := s.https(r); got != tt.secure {
+				t.Errorf("https = %v, want %v", got, tt.secure)
+			}
+		})
 	}
 }

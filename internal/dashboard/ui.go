@@ -198,7 +198,7 @@ func (u *ui) loginPage(w http.ResponseWriter, r *http.Request) {
 
 func (u *ui) showLogin(w http.ResponseWriter, r *http.Request, status int, email, msg string) {
 	tok := randomToken()
-	setCookie(w, r, loginCSRFCookie, tok, 0)
+	setCookie(w, u.s.https(r), loginCSRFCookie, tok, 0)
 	next := r.URL.Query().Get("next")
 	if r.Method == http.MethodPost {
 		next = r.PostFormValue("next")
@@ -270,8 +270,8 @@ func (u *ui) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tok, _ := u.sessions.create(user, now)
-	setCookie(w, r, sessionCookie, tok, sessionMaxAge)
-	setCookie(w, r, loginCSRFCookie, "", -1)
+	setCookie(w, u.s.https(r), sessionCookie, tok, sessionMaxAge)
+	setCookie(w, u.s.https(r), loginCSRFCookie, "", -1)
 	http.Redirect(w, r, safeNext(r.PostFormValue("next")), http.StatusSeeOther)
 }
 
@@ -280,6 +280,6 @@ func (u *ui) logout(w http.ResponseWriter, r *http.Request) {
 	if sess != nil && r.ParseForm() == nil && sameToken(r.PostFormValue("csrf"), sess.csrf) {
 		u.sessions.destroy(r)
 	}
-	setCookie(w, r, sessionCookie, "", -1)
+	setCookie(w, u.s.https(r), sessionCookie, "", -1)
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }

@@ -278,7 +278,7 @@ func (u *ui) renewSession(w http.ResponseWriter, r *http.Request, c *uiCtx) (*ui
 	}
 	u.sessions.destroyUser(x.ID)
 	tok, sess := u.sessions.create(x, u.s.now())
-	setCookie(w, r, sessionCookie, tok, sessionMaxAge)
+	setCookie(w, u.s.https(r), sessionCookie, tok, sessionMaxAge)
 	return &uiCtx{user: x, perms: c.perms, sess: sess}, nil
 }
 

@@ -119,9 +119,9 @@ func (ws *webSessions) popFlash(s *webSession) string {
 	return f
 }
 
-func setCookie(w http.ResponseWriter, r *http.Request, name, value string, maxAge time.Duration) {
+func setCookie(w http.ResponseWriter, secure bool, name, value string, maxAge time.Duration) {
 	http.SetCookie(w, &http.Cookie{
-		Name: name, Value: value, Path: "/", HttpOnly: true, Secure: r.TLS != nil,
+		Name: name, Value: value, Path: "/", HttpOnly: true, Secure: secure,
 		SameSite: http.SameSiteStrictMode, MaxAge: int(maxAge.Seconds()),
 	})
 }

@@ -54,6 +54,9 @@ type Options struct {
 	// BodyReadTimeout cuts a client whose request body sends nothing this long
 	// (default 30 s).
 	BodyReadTimeout time.Duration
+	// ControlElsewhere takes /tyk/ off the proxy listener: ControlHandler serves it
+	// on its own (--control-addr), and the proxy treats /tyk/... like any path.
+	ControlElsewhere bool
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -251,11 +254,28 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.hello(w, r)
 	case p == "/ready":
 		g.ready(w, r)
-	case p == "/tyk" || strings.HasPrefix(p, "/tyk/"):
+	case !g.opts.ControlElsewhere && (p == "/tyk" || strings.HasPrefix(p, "/tyk/")):
 		g.control.ServeHTTP(w, r)
 	default:
 		g.serveAPI(w, r)
 	}
+}
+
+// ControlHandler serves the /tyk/ control API with /hello and /ready, for a control
+// listener of its own.
+func (g *Gateway) ControlHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch p := r.URL.Path; {
+		case p == "/hello":
+			g.hello(w, r)
+		case p == "/ready":
+			g.ready(w, r)
+		case p == "/tyk" || strings.HasPrefix(p, "/tyk/"):
+			g.control.ServeHTTP(w, r)
+		default:
+			writeError(w, http.StatusNotFound, "Not found: this listener serves the control API under /tyk/")
+		}
+	})
 }
 
 func (g *Gateway) serveAPI(w http.ResponseWriter, r *http.Request) {

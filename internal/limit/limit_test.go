@@ -318,18 +318,20 @@ func allowAt(rl RateLimiter, k Key, rate, per float64, t time.Time) Decision {
 // (admissions were recorded out of order, earlier than decided).
 func TestNoWindowHoldsMoreThanRate(t *testing.T) {
 	const (
-		rate    = 50
-		per     = 0.02 // 20 ms: many windows pass during the test
-		workers = 64
-		calls   = 400
+		rate     = 50
+		per      = 0.02 // 20 ms: many windows pass during the test
+		workers  = 64
+		maxCalls = 200_000 // per worker: bounds the test on a very fast machine
+		runFor   = 200 * time.Millisecond
 	)
 	s := NewSliding()
 	k := key("flood")
 	times := make([][]int64, workers)
+	start := time.Now()
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Go(func() {
-			for range calls {
+			for i := 0; i < maxCalls && time.Since(start) < runFor; i++ {
 				if d := s.Allow(k, rate, per); d.Allowed {
 					times[w] = append(times[w], d.At)
 				}

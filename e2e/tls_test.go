@@ -1,0 +1,226 @@
+package e2e
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// testCA is a certificate authority made in the test.
+type testCA struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+	pool *x509.CertPool
+	pem  []byte
+}
+
+func newTestCA(t *testing.T) *testCA {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "tollgate test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return &testCA{cert: cert, key: key, pool: pool, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
+}
+
+// issue signs a certificate for 127.0.0.1 (server) or a client, returning PEM cert and key.
+func (ca *testCA) issue(t *testing.T, serial int64, client bool) (certPEM, keyPEM []byte) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: "tollgate test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}}
+	if client {
+		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+	} else {
+		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, _ := x509.MarshalECPrivateKey(key)
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
+}
+
+// TestTLSListeners: the gateway and dashboard serve HTTPS (HTTP/2, TLS 1.2 at least),
+// the control API moves to its own listener that requires a client certificate, the
+// dashboard's cookies are Secure, and a renewed certificate is picked up without a
+// restart.
+func TestTLSListeners(t *testing.T) {
+	ca := newTestCA(t)
+	dir := t.TempDir()
+	certFile, keyFile, caFile := filepath.Join(dir, "gw.pem"), filepath.Join(dir, "gw.key"), filepath.Join(dir, "ca.pem")
+	write := func(serial int64) {
+		c, k := ca.issue(t, serial, false)
+		// Write the key first and the certificate last, each atomically, so the
+		// reloader never sees a certificate without its key.
+		for _, f := range []struct {
+			path string
+			data []byte
+		}{{keyFile, k}, {certFile, c}} {
+			tmp := f.path + ".tmp"
+			if err := os.WriteFile(tmp, f.data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(tmp, f.path); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	write(100)
+	if err := os.WriteFile(caFile, ca.pem, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	control := freeAddrs(t, 1)[0]
+	p := startTLSServe(t, []string{
+		"--gateway-tls-cert", certFile, "--gateway-tls-key", keyFile,
+		"--dashboard-tls-cert", certFile, "--dashboard-tls-key", keyFile,
+		"--control-addr", control, "--control-client-ca", caFile,
+	})
+
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.pool}, ForceAttemptHTTP2: true, DisableKeepAlives: true}
+	c := &http.Client{Timeout: 5 * time.Second, Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	get := func(url string, hdr map[string]string) (*http.Response, string) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", url, nil)
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatalf("GET %s: %v", url, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+
+	resp, _ := get("https://"+p.gw+"/hello", nil)
+	if resp.StatusCode != 200 || resp.Proto != "HTTP/2.0" {
+		t.Errorf("gateway /hello over TLS: %d %s, want 200 over HTTP/2", resp.StatusCode, resp.Proto)
+	}
+	if resp, _ := get("https://"+p.gw+"/tyk/apis", map[string]string{"x-tyk-authorization": testSecret}); resp.StatusCode != 404 {
+		t.Errorf("/tyk/ on the proxy listener with --control-addr: %d, want 404", resp.StatusCode)
+	}
+
+	// TLS 1.1 is refused.
+	old := &tls.Config{RootCAs: ca.pool, MaxVersion: tls.VersionTLS11}
+	if conn, err := tls.Dial("tcp", p.gw, old); err == nil {
+		conn.Close()
+		t.Error("a TLS 1.1 handshake succeeded")
+	}
+
+	// The control listener wants a client certificate signed by the CA.
+	if conn, err := tls.Dial("tcp", control, &tls.Config{RootCAs: ca.pool}); err == nil {
+		// TLS 1.3 reports a missing client certificate on the first read.
+		_ = conn.SetDeadline(time.Now().Add(3 * time.Second))
+		_, _ = io.WriteString(conn, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
+		if _, err := conn.Read(make([]byte, 1)); err == nil {
+			t.Error("the control listener answered a client without a certificate")
+		}
+		conn.Close()
+	}
+	cc, ck := ca.issue(t, 200, true)
+	clientCert, err := tls.X509KeyPair(cc, ck)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withCert := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.pool, Certificates: []tls.Certificate{clientCert}}}}
+	req, _ := http.NewRequest("GET", "https://"+control+"/tyk/apis", nil)
+	req.Header.Set("x-tyk-authorization", testSecret)
+	cresp, err := withCert.Do(req)
+	if err != nil {
+		t.Fatalf("control API with a client certificate: %v", err)
+	}
+	cresp.Body.Close()
+	if cresp.StatusCode != 200 {
+		t.Errorf("control API with a client certificate: %d, want 200", cresp.StatusCode)
+	}
+
+	// The dashboard's cookies are Secure over HTTPS.
+	resp, _ = get("https://"+p.dash+"/login", nil)
+	if ck := resp.Header.Get("Set-Cookie"); !strings.Contains(ck, "Secure") {
+		t.Errorf("dashboard cookie over HTTPS lacks Secure: %q", ck)
+	}
+
+	// A renewed certificate is served without a restart: on a file change, and
+	// at once on SIGHUP.
+	serial := func() int64 {
+		conn, err := tls.Dial("tcp", p.gw, &tls.Config{RootCAs: ca.pool})
+		if err != nil {
+			t.Fatalf("dial: %v", err)
+		}
+		defer conn.Close()
+		return conn.ConnectionState().PeerCertificates[0].SerialNumber.Int64()
+	}
+	if s := serial(); s != 100 {
+		t.Fatalf("serving serial %d, want 100", s)
+	}
+	write(101)
+	if !waitFor(10*time.Second, func() bool { return serial() == 101 }) {
+		t.Error("a changed certificate file was not picked up within 10 s")
+	}
+	write(102)
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	if !waitFor(5*time.Second, func() bool { return serial() == 102 }) {
+		t.Error("SIGHUP did not reload the certificate")
+	}
+	if p.exited() {
+		t.Fatal("SIGHUP stopped the process")
+	}
+}
+
+// startTLSServe starts tollgate serve with TLS flags; startServe's readiness probe
+// speaks plain HTTP, so this one waits for the announcement and a TCP connect.
+func startTLSServe(t *testing.T, args []string) *proc {
+	t.Helper()
+	addrs := freeAddrs(t, 2)
+	p := &proc{gw: addrs[0], dash: addrs[1], secret: testSecret, dataDir: filepath.Join(t.TempDir(), "data"),
+		stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, done: make(chan struct{})}
+	all := append([]string{"serve", "--data-dir", p.dataDir, "--gateway-addr", p.gw, "--dashboard-addr", p.dash, "--secret", testSecret}, args...)
+	p.cmd = exec.Command(binary, all...)
+	p.cmd.Env = cleanEnv()
+	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() { p.cleanup(t) })
+	if !waitFor(20*time.Second, func() bool {
+		return p.exited() || strings.Contains(p.stdout.String(), "Tollgate dashboard listening")
+	}) || p.exited() {
+		t.Fatalf("tollgate serve with TLS did not start\nstdout:\n%s\nstderr:\n%s", p.stdout.String(), p.stderr.String())
+	}
+	return p
+}
