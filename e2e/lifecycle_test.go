@@ -76,6 +76,8 @@ func TestAppsDirInvalidFileStopsStart(t *testing.T) {
 			`{"name":"t","api_id":"t","use_keyless":true,"proxy":{"listen_path":"/t","target_url":"ftp://example.com"}}`, `target_url "ftp://example.com"`},
 		{"duplicate listen path", "zz-dup.json",
 			`{"name":"d","api_id":"d","use_keyless":true,"proxy":{"listen_path":"/good","target_url":"http://127.0.0.1:9"}}`, `"/good" is already used by API good`},
+		{"another organisation's path", "zz-hijack.json",
+			`{"name":"h","api_id":"h","org_id":"other-org","use_keyless":true,"proxy":{"listen_path":"/good/sub","target_url":"http://127.0.0.1:9"}}`, "another organisation's API serves"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

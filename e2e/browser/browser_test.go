@@ -336,3 +336,35 @@ func TestTutorialInBrowser(t *testing.T) {
 		t.Fatalf("after logout /users is at %s", loc)
 	}
 }
+
+// TestChangeOwnPasswordInBrowser: on their own page a user changes their password
+// (the current one is asked for), stays logged in, and logs in with the new one.
+func TestChangeOwnPasswordInBrowser(t *testing.T) {
+	chromium(t)
+	s := startServer(t)
+	ctx := browser(t)
+	base := "http://" + s.dashboard
+	do(t, ctx, loginSteps(base, "admin@tollgate.local", s.password)...)
+	do(t, ctx,
+		chromedp.WaitVisible(`//nav//a[text()="Users"]`),
+		chromedp.Click(`//nav//a[text()="Users"]`),
+		chromedp.Click(`//a[text()="Edit"]`),
+		chromedp.WaitVisible(chromedp.CSS("#change-password")),
+		chromedp.SendKeys(chromedp.CSS("#current_password"), "not-the-password"),
+		chromedp.SendKeys(chromedp.CSS("#new_password"), "my-new-password-1"),
+		chromedp.SendKeys(chromedp.CSS("#confirm_password"), "my-new-password-1"),
+		chromedp.Click(`//button[text()="Change password"]`),
+		chromedp.WaitVisible(`//p[@class="ferr" and text()="The current password is wrong."]`),
+		chromedp.SendKeys(chromedp.CSS("#current_password"), s.password),
+		chromedp.SendKeys(chromedp.CSS("#new_password"), "my-new-password-1"),
+		chromedp.SendKeys(chromedp.CSS("#confirm_password"), "my-new-password-1"),
+		chromedp.Click(`//button[text()="Change password"]`),
+		chromedp.WaitVisible(`//*[contains(text(), "Password changed.")]`),
+	)
+	screenshot(t, ctx, "password-changed")
+	// Still logged in; after logging out, only the new password works.
+	do(t, ctx, chromedp.Navigate(base+"/keys"), chromedp.WaitVisible(`//nav//a[text()="Users"]`))
+	do(t, ctx, chromedp.Click(`//button[text()="Log out"]`), chromedp.WaitVisible(chromedp.CSS("#email")))
+	do(t, ctx, loginSteps(base, "admin@tollgate.local", "my-new-password-1")...)
+	do(t, ctx, chromedp.WaitVisible(`//nav//a[text()="Users"]`))
+}

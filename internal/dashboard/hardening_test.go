@@ -294,3 +294,24 @@ func TestSecureCookiesBehindTrustedProxy(t *testing.T) {
 		})
 	}
 }
+
+// TestWebUIRouteHijackRefused: the web UI's API form refuses a listen path below
+// another organisation's API, naming nothing of it.
+func TestWebUIRouteHijackRefused(t *testing.T) {
+	e := newEnv(t)
+	if status, body := e.call(t, e.dash, "POST", "/api/apis", apiBody("bsecretapi", "/b-api/", e.upstream.URL), e.as("b")); status != 200 {
+		t.Fatalf("org B's API: %d %s", status, body)
+	}
+	b := newBrowser(t, e)
+	if status, _ := b.login("a@a.io", "password-a", ""); status != 303 {
+		t.Fatal("login")
+	}
+	form := url.Values{"csrf": {b.csrf("/apis/new")}, "name": {"mine"}, "listen_path": {"/b-api/sub/"}, "target_url": {e.upstream.URL}, "active": {"on"}}
+	status, body, _ := b.post("/apis/new", form)
+	if status != 409 && status != 400 {
+		t.Fatalf("API form below another organisation's path: %d, want 400 or 409", status)
+	}
+	if !strings.Contains(body, "another organisation") || strings.Contains(body, "bsecretapi") {
+		t.Errorf("the page should say why without naming org B's API:\n%s", body)
+	}
+}
