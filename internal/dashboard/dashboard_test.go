@@ -56,7 +56,9 @@ func newEnv(t *testing.T) *env {
 	}
 	sealer, _ := accounts.NewSealer(make([]byte, 32))
 	acct := &accounts.Service{Store: db, Sealer: sealer, BcryptCost: bcrypt.MinCost}
-	d := New(Options{Accounts: acct, APIs: apis, Keys: keySvc, Store: db, Audit: &audit.Recorder{Store: db}, AdminSecret: adminSecret})
+	rec := &audit.Recorder{Store: db}
+	gw.SetAudit(rec)
+	d := New(Options{Accounts: acct, APIs: apis, Keys: keySvc, Store: db, Audit: rec, AdminSecret: adminSecret})
 	e := &env{dash: httptest.NewServer(d), gw: httptest.NewServer(gw), acct: acct, keys: map[string]string{}, ids: map[string]string{}}
 	t.Cleanup(e.dash.Close)
 	t.Cleanup(e.gw.Close)

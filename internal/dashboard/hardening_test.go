@@ -315,3 +315,26 @@ func TestWebUIRouteHijackRefused(t *testing.T) {
 		t.Errorf("the page should say why without naming org B's API:\n%s", body)
 	}
 }
+
+// TestControlAPIChangesInOrgAudit: an API changed or deleted through /tyk/ shows in
+// its organisation's audit log.
+func TestControlAPIChangesInOrgAudit(t *testing.T) {
+	e := newEnv(t)
+	if status, body := e.call(t, e.dash, "POST", "/api/apis", apiBody("tykchanged", "/tykchanged/", e.upstream.URL), e.as("a")); status != 200 {
+		t.Fatalf("create: %d %s", status, body)
+	}
+	def := strings.TrimSuffix(strings.TrimPrefix(apiBody("tykchanged", "/tykchanged-2/", e.upstream.URL), `{"api_definition":`), "}")
+	admin := map[string]string{"x-tyk-authorization": adminSecret}
+	if status, body := e.call(t, e.gw, "PUT", "/tyk/apis/tykchanged", def, admin); status != 200 {
+		t.Fatalf("PUT /tyk/apis: %d %s", status, body)
+	}
+	if status, body := e.call(t, e.gw, "DELETE", "/tyk/apis/tykchanged", "", admin); status != 200 {
+		t.Fatalf("DELETE /tyk/apis: %d %s", status, body)
+	}
+	_, body := e.call(t, e.dash, "GET", "/api/audit?p=-1", "", e.as("a"))
+	for _, action := range []string{"update", "delete"} {
+		if !strings.Contains(body, `"action":"`+action+`","object_type":"api","object_id":"tykchanged"`) {
+			t.Errorf("org A's audit lacks the /tyk/ %s:\n%s", action, body)
+		}
+	}
+}

@@ -169,21 +169,27 @@ func (g *Gateway) updateAPI(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if _, err := g.opts.APIs.Update(r.Context(), id, body); err != nil {
+	d, err := g.opts.APIs.Update(r.Context(), id, body)
+	if err != nil {
 		return apiError(err)
 	}
 	g.log.Info("API updated", "api_id", id)
-	g.audit.Record(r.Context(), adminActor(r), "", "update", "api", id, "")
+	// The entry carries the API's organisation, so its GET /api/audit shows it.
+	g.audit.Record(r.Context(), adminActor(r), d.OrgID(), "update", "api", id, d.Name())
 	return httpx.WriteJSON(w, http.StatusOK, modifyReply{Key: id, Status: "ok", Action: "modified"})
 }
 
 func (g *Gateway) deleteAPI(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
+	a, err := g.opts.APIs.Get(r.Context(), id)
+	if err != nil {
+		return apiError(err)
+	}
 	if err := g.opts.APIs.Delete(r.Context(), id); err != nil {
 		return apiError(err)
 	}
 	g.log.Info("API deleted", "api_id", id)
-	g.audit.Record(r.Context(), adminActor(r), "", "delete", "api", id, "")
+	g.audit.Record(r.Context(), adminActor(r), a.OrgID, "delete", "api", id, "")
 	return httpx.WriteJSON(w, http.StatusOK, modifyReply{Key: id, Status: "ok", Action: "deleted"})
 }
 
