@@ -206,6 +206,12 @@ type serveOpts struct {
 	secret   string // default: testSecret
 	noSecret bool   // start without --secret (generation test)
 	args     []string
+	// mayExit returns the process when it exits before it is ready, for tests that
+	// expect a refusal to start.
+	mayExit bool
+	// tls: the listeners speak HTTPS, so readiness is the announcement alone (the
+	// /ready probe speaks plain HTTP).
+	tls bool
 }
 
 // proc is a running `tollgate serve`.
@@ -271,6 +277,9 @@ func startServe(t *testing.T, o serveOpts) *proc {
 			if !strings.Contains(p.stdout.String(), announced) {
 				return false
 			}
+			if o.tls {
+				return strings.Contains(p.stdout.String(), "Tollgate dashboard listening")
+			}
 			resp, err := client.Get("http://" + p.gw + "/ready")
 			if err != nil {
 				return false
@@ -283,6 +292,8 @@ func startServe(t *testing.T, o serveOpts) *proc {
 		case p.exited() && strings.Contains(p.stderr.String(), "address already in use") && attempt < 3:
 			t.Logf("port taken, retrying: %s", strings.TrimSpace(p.stderr.String()))
 			continue
+		case p.exited() && o.mayExit:
+			return p
 		case p.exited():
 			t.Fatalf("tollgate serve exited with %d before it was ready\nstdout:\n%s\nstderr:\n%s", p.exitCode(), p.stdout.String(), p.stderr.String())
 		case !ready:

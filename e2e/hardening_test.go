@@ -16,7 +16,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -264,39 +263,7 @@ func hardWantLoggedIn(t *testing.T, what string, r response) string {
 // as the process is ready or has exited, so a test can accept a refusal to start.
 func hardLaunch(t *testing.T, dataDir string, extra ...string) *proc {
 	t.Helper()
-	addrs := freeAddrs(t, 2)
-	p := &proc{gw: addrs[0], dash: addrs[1], secret: testSecret, dataDir: dataDir,
-		stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, done: make(chan struct{})}
-	args := append([]string{"serve", "--data-dir", dataDir, "--gateway-addr", p.gw, "--dashboard-addr", p.dash,
-		"--secret", testSecret}, extra...)
-	p.cmd = exec.Command(binary, args...)
-	p.cmd.Env = cleanEnv()
-	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() { p.cleanup(t) })
-	announced := "Tollgate gateway listening on " + p.gw + " "
-	ok := waitFor(20*time.Second, func() bool {
-		if p.exited() {
-			return true
-		}
-		if !strings.Contains(p.stdout.String(), announced) {
-			return false
-		}
-		resp, err := client.Get("http://" + p.gw + "/ready")
-		if err != nil {
-			return false
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
-	if !ok {
-		t.Fatalf("tollgate serve neither exited nor became ready within 20 s\nstderr:\n%s", p.stderr.String())
-	}
-	return p
+	return startServe(t, serveOpts{dataDir: dataDir, args: extra, mayExit: true})
 }
 
 // hardMedian is the median of ds.

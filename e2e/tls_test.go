@@ -13,7 +13,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -101,11 +100,11 @@ func TestTLSListeners(t *testing.T) {
 		t.Fatal(err)
 	}
 	control := freeAddrs(t, 1)[0]
-	p := startTLSServe(t, []string{
+	p := startServe(t, serveOpts{tls: true, args: []string{
 		"--gateway-tls-cert", certFile, "--gateway-tls-key", keyFile,
 		"--dashboard-tls-cert", certFile, "--dashboard-tls-key", keyFile,
 		"--control-addr", control, "--control-client-ca", caFile,
-	})
+	}})
 
 	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.pool}, ForceAttemptHTTP2: true, DisableKeepAlives: true}
 	c := &http.Client{Timeout: 5 * time.Second, Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -199,28 +198,4 @@ func TestTLSListeners(t *testing.T) {
 	if p.exited() {
 		t.Fatal("SIGHUP stopped the process")
 	}
-}
-
-// startTLSServe starts tollgate serve with TLS flags; startServe's readiness probe
-// speaks plain HTTP, so this one waits for the announcement and a TCP connect.
-func startTLSServe(t *testing.T, args []string) *proc {
-	t.Helper()
-	addrs := freeAddrs(t, 2)
-	p := &proc{gw: addrs[0], dash: addrs[1], secret: testSecret, dataDir: filepath.Join(t.TempDir(), "data"),
-		stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, done: make(chan struct{})}
-	all := append([]string{"serve", "--data-dir", p.dataDir, "--gateway-addr", p.gw, "--dashboard-addr", p.dash, "--secret", testSecret}, args...)
-	p.cmd = exec.Command(binary, all...)
-	p.cmd.Env = cleanEnv()
-	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() { p.cleanup(t) })
-	if !waitFor(20*time.Second, func() bool {
-		return p.exited() || strings.Contains(p.stdout.String(), "Tollgate dashboard listening")
-	}) || p.exited() {
-		t.Fatalf("tollgate serve with TLS did not start\nstdout:\n%s\nstderr:\n%s", p.stdout.String(), p.stderr.String())
-	}
-	return p
 }

@@ -20,9 +20,7 @@ type LimitedListener struct {
 	Max, Reserve     int64
 	OverflowDeadline time.Duration
 
-	open     atomic.Int64
-	refused  atomic.Int64
-	overflow atomic.Int64
+	open atomic.Int64
 }
 
 // NewLimitedListener wraps l.
@@ -40,25 +38,17 @@ func (l *LimitedListener) Accept() (net.Conn, error) {
 		n := l.open.Add(1)
 		if n > l.Max+l.Reserve {
 			l.open.Add(-1)
-			l.refused.Add(1)
 			c.Close()
 			continue
 		}
 		lc := &limitedConn{Conn: c, l: l}
 		if n > l.Max {
 			lc.overflow = true
-			l.overflow.Add(1)
 			_ = c.SetDeadline(time.Now().Add(l.OverflowDeadline))
 		}
 		return lc, nil
 	}
 }
-
-// Open is the number of connections open now.
-func (l *LimitedListener) Open() int64 { return l.open.Load() }
-
-// Refused is how many connections were closed at once for want of room.
-func (l *LimitedListener) Refused() int64 { return l.refused.Load() }
 
 type limitedConn struct {
 	net.Conn
