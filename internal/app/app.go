@@ -20,12 +20,7 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/internal/accounts"
-	"github.com/tollgate/tollgate/internal/audit"
 	"github.com/tollgate/tollgate/internal/config"
-	"github.com/tollgate/tollgate/internal/dashboard"
-	"github.com/tollgate/tollgate/internal/events"
-	"github.com/tollgate/tollgate/internal/gateway"
-	"github.com/tollgate/tollgate/internal/limit"
 	"github.com/tollgate/tollgate/internal/manage"
 	"github.com/tollgate/tollgate/internal/store"
 	"github.com/tollgate/tollgate/internal/store/sqlite"
@@ -61,79 +56,22 @@ func NewLogger(cfg config.Config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// Serve runs the gateway (and, later, the dashboard) until ctx is cancelled, then
-// shuts down gracefully. ready, when not nil, receives the bound gateway address once
-// it is listening. Announcements meant for the operator go to out.
+// Serve runs `tollgate serve`: every component of a node, its listeners and its
+// background loops, until ctx is cancelled; then it drains, shuts the servers down
+// gracefully and flushes the quota counts. Announcements meant for the operator go
+// to out.
 func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer) error {
 	if err := secureDataDir(cfg.DataDir, log); err != nil {
 		return err
 	}
-	secret, err := resolveSecret(cfg, out)
+	n, err := New(ctx, cfg, log, out, Deps{})
 	if err != nil {
 		return err
 	}
-	dbPath := filepath.Join(cfg.DataDir, "tollgate.db")
-	db, err := sqlite.Open(ctx, dbPath)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
+	defer n.Close()
+	gw := n.Gateway
 
-	bus := &events.Bus{}
-	var rl limit.RateLimiter = limit.NewSliding()
-	if cfg.RateLimiter == "gcra" {
-		rl = limit.NewGCRA()
-	}
-	limits := &limit.Engine{Rate: rl, Quotas: limit.NewQuotas(db)}
-	if err := limits.Quotas.Load(ctx); err != nil {
-		return err
-	}
-	keySvc := &manage.Keys{Store: db, Events: bus, Limits: limits, AllowMasterKeys: cfg.AllowMasterKeys}
-	apis := &manage.APIs{Store: db, Events: bus, Keys: keySvc}
-	if cfg.AppsDir != "" {
-		if err := loadAppsDir(ctx, apis, cfg.AppsDir, log); err != nil {
-			return err
-		}
-	}
-	gw := gateway.New(gateway.Options{
-		Store:            db,
-		APIs:             apis,
-		Keys:             keySvc,
-		Limits:           limits,
-		AllowMasterKeys:  cfg.AllowMasterKeys,
-		RateLimitHeaders: cfg.RateLimitHeaders,
-		Secret:           secret,
-		ProxyTimeout:     time.Duration(cfg.ProxyTimeout),
-		BodyReadTimeout:  time.Duration(cfg.BodyReadTimeout),
-		ControlElsewhere: cfg.ControlAddr != "",
-		Log:              log,
-		Version:          VersionString(),
-	})
-	defer gw.Close()
-	gw.Watch(bus)
-	if err := gw.Reload(ctx); err != nil {
-		return err
-	}
-
-	acct, err := openAccounts(cfg, db)
-	if err != nil {
-		return err
-	}
-	if err := firstRun(ctx, acct, out); err != nil {
-		return err
-	}
-	trusted, err := config.ParseCIDRs(cfg.TrustedProxies) // validated by config.Validate
-	if err != nil {
-		return err
-	}
-	rec := &audit.Recorder{Store: db, Log: log}
-	gw.SetAudit(rec)
-	dash := dashboard.New(dashboard.Options{
-		Accounts: acct, APIs: apis, Keys: keySvc, Store: db, Audit: rec, AdminSecret: secret, Log: log,
-		AdminsSeeAccessKeys: cfg.AdminsSeeAccessKeys, TrustedProxies: trusted,
-	})
-
-	ls, err := listen(cfg, gw, dash, log, out)
+	ls, err := listen(cfg, gw, n.Dashboard, log, out)
 	if err != nil {
 		return err
 	}
@@ -167,38 +105,17 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writ
 		}
 	}()
 
-	// Quota counts reach the store every flush interval (what a crash can lose) and
-	// once more after the last request on shutdown.
+	// The loops stop after the servers (deferred calls run last in, first out),
+	// so the last quota flush counts the last request.
 	bgCtx, stopBg := context.WithCancel(context.Background())
 	bgDone := make(chan struct{})
 	go func() {
 		defer close(bgDone)
-		flush := time.NewTicker(time.Duration(cfg.QuotaFlushInterval))
-		defer flush.Stop()
-		sweep := time.NewTicker(30 * time.Second)
-		defer sweep.Stop()
-		for {
-			select {
-			case <-bgCtx.Done():
-				return
-			case <-flush.C:
-				if err := limits.Quotas.Flush(bgCtx); err != nil {
-					log.Error("flush quota counters", "error", err.Error())
-				}
-			case now := <-sweep.C:
-				limits.Sweep(now)
-				if err := db.Checkpoint(bgCtx); err != nil {
-					log.Warn("sqlite checkpoint", "error", err.Error())
-				}
-			}
-		}
+		_ = n.Run(bgCtx)
 	}()
 	defer func() {
 		stopBg()
 		<-bgDone
-		if err := limits.Quotas.Flush(context.Background()); err != nil {
-			log.Error("final flush of quota counters", "error", err.Error())
-		}
 	}()
 
 	select {
@@ -280,8 +197,9 @@ func loadAppsDir(ctx context.Context, apis *manage.APIs, dir string, log *slog.L
 	return nil
 }
 
-// openAccounts builds the accounts service with the data dir's encryption key.
-func openAccounts(cfg config.Config, db store.Store) (*accounts.Service, error) {
+// openAccounts builds the accounts service with the data dir's encryption key;
+// bcryptCost 0 is the default cost.
+func openAccounts(cfg config.Config, db store.Store, bcryptCost int) (*accounts.Service, error) {
 	key, err := accounts.LoadOrCreateKey(cfg.DataDir)
 	if err != nil {
 		return nil, err
@@ -290,7 +208,7 @@ func openAccounts(cfg config.Config, db store.Store) (*accounts.Service, error) 
 	if err != nil {
 		return nil, err
 	}
-	acct := &accounts.Service{Store: db, Sealer: sealer}
+	acct := &accounts.Service{Store: db, Sealer: sealer, BcryptCost: bcryptCost}
 	go acct.WarmUp()
 	return acct, nil
 }
@@ -299,15 +217,15 @@ func openAccounts(cfg config.Config, db store.Store) (*accounts.Service, error) 
 const DefaultAdminEmail = "admin@tollgate.local"
 
 // firstRun creates an organisation and an administrator when the store has no users,
-// and shows their credentials once.
-func firstRun(ctx context.Context, acct *accounts.Service, out io.Writer) error {
+// and shows their credentials once. It returns nil when the store had users.
+func firstRun(ctx context.Context, acct *accounts.Service, out io.Writer) (*accounts.Bootstrapped, error) {
 	n, err := acct.Store.CountUsers(ctx)
 	if err != nil || n > 0 {
-		return err
+		return nil, err
 	}
 	b, err := acct.Bootstrap(ctx, "Default Organisation", DefaultAdminEmail, "")
 	if err != nil {
-		return fmt.Errorf("first run: %w", err)
+		return nil, fmt.Errorf("first run: %w", err)
 	}
 	fmt.Fprintf(out, "\nFirst run: created an administrator for the dashboard.\n\n"+
 		"    e-mail:                              %s\n"+
@@ -318,7 +236,7 @@ func firstRun(ctx context.Context, acct *accounts.Service, out io.Writer) error 
 		"GET /api/users/me; change the password on the user's page. Lost it? Run\n"+
 		"tollgate users reset-password --email %s\n\n",
 		b.Email, b.Password, b.AccessKey, b.OrgID, b.Email)
-	return nil
+	return &b, nil
 }
 
 // ResetPassword gives the user with this e-mail, in the store under dataDir, a new
@@ -337,7 +255,7 @@ func ResetPassword(ctx context.Context, dataDir, email string) (string, error) {
 		return "", err
 	}
 	defer db.Close()
-	acct, err := openAccounts(config.Config{DataDir: dataDir}, db)
+	acct, err := openAccounts(config.Config{DataDir: dataDir}, db, 0)
 	if err != nil {
 		return "", err
 	}
@@ -355,7 +273,7 @@ func Bootstrap(ctx context.Context, dataDir, orgName, email, password string) (a
 		return accounts.Bootstrapped{}, err
 	}
 	defer db.Close()
-	acct, err := openAccounts(config.Config{DataDir: dataDir}, db)
+	acct, err := openAccounts(config.Config{DataDir: dataDir}, db, 0)
 	if err != nil {
 		return accounts.Bootstrapped{}, err
 	}

@@ -86,6 +86,10 @@ type Config struct {
 	// are still served, so load balancers stop sending traffic before the
 	// listeners close.
 	DrainPeriod Duration `json:"drain_period"`
+	// SessionCacheTTL bounds how long the gateway uses a cached key session
+	// before reading it from the store again: if a change event is ever lost, a
+	// revoked key lives on this long at most.
+	SessionCacheTTL Duration `json:"session_cache_ttl"`
 	// BodyReadTimeout cuts a gateway connection whose request body sends nothing
 	// for this long (a stalled or deliberately slow client).
 	BodyReadTimeout Duration `json:"body_read_timeout"`
@@ -125,6 +129,7 @@ func Defaults() Config {
 		QuotaFlushInterval: Duration(time.Second),
 		RateLimitHeaders:   "quotas",
 		BodyReadTimeout:    Duration(30 * time.Second),
+		SessionCacheTTL:    Duration(30 * time.Second),
 	}
 }
 
@@ -192,6 +197,7 @@ var fields = []field{
 	{"dashboard-tls-key", "TOLLGATE_DASHBOARD_TLS_KEY", "PEM private key for --dashboard-tls-cert", str(func(c *Config) *string { return &c.DashboardTLSKey })},
 	{"control-client-ca", "TOLLGATE_CONTROL_CLIENT_CA", "PEM CA certificates: the control listener requires client certificates they signed", str(func(c *Config) *string { return &c.ControlClientCA })},
 	{"trusted-proxies", "TOLLGATE_TRUSTED_PROXIES", "comma-separated CIDRs of TLS-terminating proxies whose X-Forwarded-Proto the dashboard believes", str(func(c *Config) *string { return &c.TrustedProxies })},
+	{"session-cache-ttl", "TOLLGATE_SESSION_CACHE_TTL", "longest time a cached key session is used before the store is read again", dur(func(c *Config) *Duration { return &c.SessionCacheTTL })},
 	{"drain-period", "TOLLGATE_DRAIN_PERIOD", "after SIGTERM, answer /ready with 503 this long while still serving", dur(func(c *Config) *Duration { return &c.DrainPeriod })},
 	{"body-read-timeout", "TOLLGATE_BODY_READ_TIMEOUT", "cut a gateway connection whose request body stalls this long", dur(func(c *Config) *Duration { return &c.BodyReadTimeout })},
 	{"max-connections", "TOLLGATE_MAX_CONNECTIONS", "cap on concurrent gateway connections (0: from the open-file limit)", integer(func(c *Config) *int { return &c.MaxConnections })},
@@ -321,6 +327,9 @@ func (c Config) Validate() error {
 	}
 	if c.DrainPeriod < 0 || time.Duration(c.DrainPeriod) > 10*time.Minute {
 		errs = append(errs, errors.New("drain_period must be between 0 and 10m"))
+	}
+	if c.SessionCacheTTL < Duration(100*time.Millisecond) || time.Duration(c.SessionCacheTTL) > 10*time.Minute {
+		errs = append(errs, errors.New("session_cache_ttl must be between 100ms and 10m"))
 	}
 	if c.BodyReadTimeout <= 0 || time.Duration(c.BodyReadTimeout) > time.Hour {
 		errs = append(errs, errors.New("body_read_timeout must be between 1ns and 1h"))

@@ -75,6 +75,8 @@ func TestLoadRejects(t *testing.T) {
 		{"bad connections", []string{"--max-connections", "many"}, nil, "invalid integer"},
 		{"zero body timeout", []string{"--body-read-timeout", "0s"}, nil, "body_read_timeout"},
 		{"long drain", []string{"--drain-period", "1h"}, nil, "drain_period"},
+		{"tiny session cache ttl", []string{"--session-cache-ttl", "1ms"}, nil, "session_cache_ttl must be between 100ms and 10m"},
+		{"session cache ttl from env", nil, map[string]string{"TOLLGATE_SESSION_CACHE_TTL": "1h"}, "session_cache_ttl"},
 		{"unknown flag", []string{"--nope"}, nil, "flag provided but not defined"},
 	}
 	for _, tt := range tests {

@@ -36,16 +36,9 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
-	"golang.org/x/crypto/bcrypt"
 
 	"github.com/tollgate/tollgate/internal/accounts"
-	"github.com/tollgate/tollgate/internal/audit"
-	"github.com/tollgate/tollgate/internal/dashboard"
-	"github.com/tollgate/tollgate/internal/events"
-	"github.com/tollgate/tollgate/internal/gateway"
-	"github.com/tollgate/tollgate/internal/limit"
-	"github.com/tollgate/tollgate/internal/manage"
-	"github.com/tollgate/tollgate/internal/store/sqlite"
+	"github.com/tollgate/tollgate/internal/apptest"
 )
 
 // specDir is where Tyk's OpenAPI files live: ../shared/spec beside the repository.
@@ -107,9 +100,10 @@ func loadContracts(t *testing.T) map[string]*contract {
 	return out
 }
 
-const adminSecret = "contract-test-admin-secret"
+const adminSecret = apptest.Secret
 
-// env is the gateway and the dashboard over one store, as `tollgate serve` wires them.
+// env is the gateway and the dashboard over one store, built by the constructor
+// `tollgate serve` uses.
 type env struct {
 	gw, dash *httptest.Server
 	keys     map[string]string // dashboard access keys by user name
@@ -119,29 +113,9 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "contract.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	bus := &events.Bus{}
-	limits := &limit.Engine{Rate: limit.NewSliding(), Quotas: limit.NewQuotas(db)}
-	keySvc := &manage.Keys{Store: db, Events: bus, Limits: limits}
-	apis := &manage.APIs{Store: db, Events: bus, Keys: keySvc}
-	gw := gateway.New(gateway.Options{Store: db, APIs: apis, Keys: keySvc, Limits: limits, Secret: adminSecret, Version: "contract-test"})
-	gw.Watch(bus)
-	if err := gw.Reload(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	sealer, _ := accounts.NewSealer(make([]byte, 32))
-	acct := &accounts.Service{Store: db, Sealer: sealer, BcryptCost: bcrypt.MinCost}
-	rec := &audit.Recorder{Store: db}
-	gw.SetAudit(rec)
-	d := dashboard.New(dashboard.Options{Accounts: acct, APIs: apis, Keys: keySvc, Store: db, Audit: rec, AdminSecret: adminSecret})
-	e := &env{gw: httptest.NewServer(gw), dash: httptest.NewServer(d), keys: map[string]string{}}
-	t.Cleanup(e.gw.Close)
-	t.Cleanup(e.dash.Close)
-
+	n := apptest.New(t, apptest.Options{})
+	e := &env{gw: n.Gateway, dash: n.Dashboard, keys: map[string]string{}}
+	acct := n.Node.Accounts
 	b, err := acct.Bootstrap(t.Context(), "Contract Org", "admin@contract.io", "contract-password")
 	if err != nil {
 		t.Fatal(err)

@@ -26,6 +26,10 @@ const (
 	msgNoVersion      = "Version information not found"
 	msgUnknownVersion = "This API version does not seem to exist"
 	msgVersionExpired = "Api Version has expired, please check documentation or contact administrator"
+	// Not Tyk's: Tyk has no verdict for a limiter or store that cannot answer. A
+	// 503 tells the client to retry; a 401/403 would look like a bad key.
+	msgLimitsUnavailable = "Service temporarily unavailable: rate limits and quotas could not be checked, please retry"
+	msgKeysUnavailable   = "Service temporarily unavailable: the key could not be looked up, please retry"
 )
 
 // verdict is the outcome of the request checks. status 0 means admitted.
@@ -55,6 +59,10 @@ func (g *Gateway) check(w http.ResponseWriter, r *http.Request, rt *route) bool 
 		setIETFHeaders(h, v.rate)
 		writeError(w, v.status, v.msg)
 		return false
+	case v.status == http.StatusServiceUnavailable:
+		h.Set("Retry-After", "1")
+		writeError(w, v.status, v.msg)
+		return false
 	case v.status != 0:
 		writeError(w, v.status, v.msg)
 		return false
@@ -80,7 +88,8 @@ func (g *Gateway) check(w http.ResponseWriter, r *http.Request, rt *route) bool 
 // authorize runs the checks in order: key, session state, expiry, access rights
 // (API, version, allowed_urls), the key's rate limit, the API-level limit, then the
 // quota. Checking the API-level limit before the quota means a request the API
-// refuses never costs the key quota (Tyk charges it). It writes nothing but *v
+// refuses never costs the key quota (Tyk charges it). A store or limiter that cannot
+// answer gives 503, never 401/403: the key may be perfectly good. It writes nothing but *v
 // (filled in place: the verdict is large enough for copies to show in profiles) and,
 // for a cached key, allocates nothing.
 func (g *Gateway) authorize(r *http.Request, rt *route, now time.Time, v *verdict) {
@@ -103,7 +112,7 @@ func (g *Gateway) authorize(r *http.Request, rt *route, now time.Time, v *verdic
 		c, err := g.session(r, h, now)
 		if err != nil {
 			g.log.Error("key lookup failed", "key", h.Short(), "error", err.Error())
-			*v = verdict{status: http.StatusInternalServerError, msg: "There was a problem proxying the request"}
+			*v = verdict{status: http.StatusServiceUnavailable, msg: msgKeysUnavailable}
 			return
 		}
 		if c == nil {
@@ -118,7 +127,7 @@ func (g *Gateway) authorize(r *http.Request, rt *route, now time.Time, v *verdic
 			*v = verdict{status: http.StatusUnauthorized, msg: msgExpired}
 			return
 		}
-		right, ok := c.Access(rt.apiID, g.opts.AllowMasterKeys)
+		right, ok := c.Access(rt.apiID, g.allowMaster)
 		// A key opens only its own organisation's APIs, whatever its access rights
 		// say (Tyk answers an org mismatch the same way): an id another
 		// organisation uses is never a grant.
@@ -150,7 +159,12 @@ func (g *Gateway) authorize(r *http.Request, rt *route, now time.Time, v *verdic
 			lim.QuotaMax = 0
 		}
 		if lim.RateLimited() {
-			v.rate = g.opts.Limits.Rate.Allow(limit.Key{Hash: h, Scope: lim.Scope}, lim.Rate, lim.Per)
+			d, err := g.opts.Limits.Rate.Allow(r.Context(), limit.Key{Hash: h, Scope: lim.Scope}, lim.Rate, lim.Per)
+			if err != nil {
+				g.limitsFailed(v, err)
+				return
+			}
+			v.rate = d
 			if !v.rate.Allowed {
 				*v = verdict{status: http.StatusTooManyRequests, msg: msgRateLimited, rate: v.rate}
 				return
@@ -159,7 +173,11 @@ func (g *Gateway) authorize(r *http.Request, rt *route, now time.Time, v *verdic
 		}
 	}
 	if rt.globalRate > 0 {
-		d := g.opts.Limits.Rate.Allow(rt.globalKey, rt.globalRate, rt.globalPer)
+		d, err := g.opts.Limits.Rate.Allow(r.Context(), rt.globalKey, rt.globalRate, rt.globalPer)
+		if err != nil {
+			g.limitsFailed(v, err)
+			return
+		}
 		if !d.Allowed {
 			*v = verdict{status: http.StatusTooManyRequests, msg: msgAPIRateLimited, rate: d}
 			return
@@ -169,12 +187,30 @@ func (g *Gateway) authorize(r *http.Request, rt *route, now time.Time, v *verdic
 		v.quotaMax = -1
 		if lim.QuotaLimited() {
 			v.quotaMax = lim.QuotaMax
-			v.quota = g.opts.Limits.Quotas.Charge(limit.Key{Hash: h, Scope: lim.Scope}, lim.QuotaMax, lim.QuotaRenewal, now)
+			st, err := g.opts.Limits.Quotas.Charge(r.Context(), limit.Key{Hash: h, Scope: lim.Scope}, lim.QuotaMax, lim.QuotaRenewal)
+			if err != nil {
+				g.limitsFailed(v, err)
+				return
+			}
+			v.quota = st
 			if !v.quota.Allowed {
 				*v = verdict{status: http.StatusForbidden, msg: msgQuotaExceeded}
 				return
 			}
 		}
+	}
+	if g.limitsFailing.Load() && (v.rated || rt.globalRate > 0 || v.quotaMax > 0) && g.limitsFailing.CompareAndSwap(true, false) {
+		g.log.Info("rate limits and quotas answer again")
+	}
+}
+
+// limitsFailed sets the "limits unavailable" verdict. The failure is logged when
+// limits stop answering, not on every request they refuse meanwhile: a backend
+// outage under load would otherwise flood the log.
+func (g *Gateway) limitsFailed(v *verdict, err error) {
+	*v = verdict{status: http.StatusServiceUnavailable, msg: msgLimitsUnavailable}
+	if g.limitsFailing.CompareAndSwap(false, true) {
+		g.log.Error("rate limits and quotas unavailable; answering 503 until they recover", "error", err.Error())
 	}
 }
 

@@ -1,11 +1,12 @@
-package gateway
+package gateway_test
 
 import (
 	"bytes"
-	"log/slog"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/tollgate/tollgate/internal/apptest"
 )
 
 // lockedBuffer is a log sink safe for the server's goroutines.
@@ -30,7 +31,7 @@ func (l *lockedBuffer) String() string {
 // logged in aggregate, while the right secret from the same address keeps working.
 func TestControlSecretGuessing(t *testing.T) {
 	var logs lockedBuffer
-	e := newEnv(t, func(o *Options) { o.Log = slog.New(slog.NewTextHandler(&logs, nil)) })
+	e := newEnv(t, func(o *apptest.Options) { o.Log = &logs })
 	wrong := map[string]string{"X-Tyk-Authorization": "not-the-secret-at-all"}
 	statuses := map[int]int{}
 	for range 500 {
@@ -43,7 +44,7 @@ func TestControlSecretGuessing(t *testing.T) {
 	if status, body, _ := e.do(t, "GET", "/tyk/keys", "", admin); status != 200 {
 		t.Errorf("the right secret during the throttle: %d %s", status, body)
 	}
-	e.gw.authFailures.Flush()
+	e.gw.FlushAuthFailures()
 	out := logs.String()
 	if n := strings.Count(out, "\n"); n != 1 || !strings.Contains(out, "failures=500") {
 		t.Errorf("500 failures logged as %d lines, want one aggregated line:\n%s", n, out)

@@ -42,15 +42,17 @@ type Options struct {
 
 	// Keys manages key sessions for /tyk/keys and for lookups on cache misses.
 	Keys *manage.Keys
-	// Limits are this node's rate limiter and quotas.
+	// Limits are the rate limiter and quotas the gateway charges.
 	Limits *limit.Engine
-	// AllowMasterKeys lets keys without access rights reach every API.
-	AllowMasterKeys bool
 	// RateLimitHeaders is "quotas" (Tyk's X-RateLimit-* describe the quota) or "ietf"
 	// (RateLimit-* describe the rate limit).
 	RateLimitHeaders string
 	// NegativeCacheTTL is how long an unknown key is remembered as unknown.
 	NegativeCacheTTL time.Duration
+	// SessionCacheTTL bounds how long a cached session is used before it is read
+	// from the store again (default 30 s): the longest a revoked key can live on
+	// if its change event is lost.
+	SessionCacheTTL time.Duration
 	// BodyReadTimeout cuts a client whose request body sends nothing this long
 	// (default 30 s).
 	BodyReadTimeout time.Duration
@@ -74,7 +76,13 @@ type Gateway struct {
 	draining   atomic.Bool
 	sessions   *sessionCache
 	ietf       bool
-	audit      *audit.Recorder
+	// allowMaster is the key service's AllowMasterKeys: the rule that lets a key
+	// without access rights exist is the rule that lets it through.
+	allowMaster bool
+	// limitsFailing is set while the limiter or quota engine fails, so the outage
+	// is logged once rather than per request.
+	limitsFailing atomic.Bool
+	audit         *audit.Recorder
 	// authFailures throttles and reports wrong control-API secrets.
 	authFailures *authguard.Guard
 }
@@ -91,6 +99,9 @@ func New(opts Options) *Gateway {
 	if opts.ProxyTimeout <= 0 {
 		opts.ProxyTimeout = 30 * time.Second
 	}
+	if opts.SessionCacheTTL <= 0 {
+		opts.SessionCacheTTL = DefaultSessionCacheTTL
+	}
 	if opts.NegativeCacheTTL <= 0 {
 		opts.NegativeCacheTTL = 2 * time.Second
 	}
@@ -101,13 +112,14 @@ func New(opts Options) *Gateway {
 		opts.Now = time.Now
 	}
 	g := &Gateway{
-		opts:       opts,
-		log:        opts.Log,
-		errorLog:   slog.NewLogLogger(opts.Log.Handler(), slog.LevelWarn),
-		transports: newTransportPool(opts.ProxyTimeout),
-		buffers:    newBufferPool(),
-		sessions:   newSessionCache(opts.NegativeCacheTTL),
-		ietf:       opts.RateLimitHeaders == "ietf",
+		opts:        opts,
+		log:         opts.Log,
+		errorLog:    slog.NewLogLogger(opts.Log.Handler(), slog.LevelWarn),
+		transports:  newTransportPool(opts.ProxyTimeout),
+		buffers:     newBufferPool(),
+		sessions:    newSessionCache(opts.SessionCacheTTL, opts.NegativeCacheTTL),
+		ietf:        opts.RateLimitHeaders == "ietf",
+		allowMaster: opts.Keys != nil && opts.Keys.AllowMasterKeys,
 		// Right secrets always pass; 20 wrong ones a minute per address leave
 		// room for a script's retries before its wrong ones get 429.
 		authFailures: authguard.New(authguard.Options{Door: "control API", Max: 20, Log: opts.Log}),
@@ -116,14 +128,25 @@ func New(opts Options) *Gateway {
 	return g
 }
 
+// DefaultSessionCacheTTL is how long a cached session is used without reading the
+// store, unless configured.
+const DefaultSessionCacheTTL = 30 * time.Second
+
 // Watch subscribes the gateway to change events: API changes rebuild the routing
-// snapshot before Publish returns.
-func (g *Gateway) Watch(bus *events.Bus) {
-	bus.Subscribe(func(e events.Event) {
+// snapshot before the event's delivery returns (on one node: before Publish
+// returns); FlushAll drops every cached session and rebuilds the routes. It returns
+// the function that ends the subscription.
+func (g *Gateway) Watch(sub events.Subscriber) (cancel func()) {
+	return sub.Subscribe(func(e events.Event) {
 		switch e.Kind {
 		case events.APIsChanged:
 			if err := g.Reload(context.Background()); err != nil {
 				g.log.Error("rebuild routes after change", "error", err.Error())
+			}
+		case events.FlushAll:
+			g.sessions.flush()
+			if err := g.Reload(context.Background()); err != nil {
+				g.log.Error("rebuild routes after flush", "error", err.Error())
 			}
 		case events.KeyChanged:
 			if h, ok := keys.ParseHash(e.KeyHash); ok {

@@ -1,110 +1,68 @@
-package gateway
+package gateway_test
 
 import (
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/tollgate/tollgate/internal/app"
+	"github.com/tollgate/tollgate/internal/apptest"
+	"github.com/tollgate/tollgate/internal/config"
 	"github.com/tollgate/tollgate/internal/events"
-	"github.com/tollgate/tollgate/internal/limit"
+	"github.com/tollgate/tollgate/internal/gateway"
+	"github.com/tollgate/tollgate/internal/limit/limittest"
 	"github.com/tollgate/tollgate/internal/manage"
-	"github.com/tollgate/tollgate/internal/store/sqlite"
 )
 
-const testSecret = "test-secret-0123456789"
-
+// testEnv is a whole node (apptest) seen from the gateway's side.
 type testEnv struct {
-	gw    *Gateway
+	gw    *gateway.Gateway
 	srv   *httptest.Server
-	bus   *events.Bus
-	clock *fakeClock
+	clock *limittest.Clock
 	keys  *manage.Keys
+	bus   *events.Bus
 }
 
-// fakeClock is the injected clock tests move by hand instead of sleeping.
-type fakeClock struct{ ns atomic.Int64 }
+type envOption func(*apptest.Options)
 
-func newFakeClock() *fakeClock {
-	c := &fakeClock{}
-	c.ns.Store(time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC).UnixNano())
-	return c
+// withConfig edits the node's configuration.
+func withConfig(f func(*config.Config)) envOption {
+	return func(o *apptest.Options) { o.Config = f }
 }
 
-func (c *fakeClock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
-func (c *fakeClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
-
-type envOption func(*Options)
+// realClock runs the node on the real clock (load benchmarks).
+func realClock(o *apptest.Options) { o.ManualClock = false }
 
 func newEnv(t testing.TB, opts ...envOption) *testEnv {
 	t.Helper()
-	db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "t.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	bus := &events.Bus{}
-	clock := newFakeClock()
-	limits := &limit.Engine{Rate: limit.NewSliding().WithClock(clock.Now), Quotas: limit.NewQuotas(db)}
-	keySvc := &manage.Keys{Store: db, Events: bus, Limits: limits, Now: clock.Now}
-	o := Options{
-		Store:        db,
-		APIs:         &manage.APIs{Store: db, Events: bus, Keys: keySvc},
-		Keys:         keySvc,
-		Limits:       limits,
-		Secret:       testSecret,
-		ProxyTimeout: 2 * time.Second,
-		Version:      "test",
-		Now:          clock.Now,
-	}
+	o := apptest.Options{ManualClock: true}
 	for _, f := range opts {
 		f(&o)
 	}
-	keySvc.AllowMasterKeys = o.AllowMasterKeys
-	gw := New(o)
-	gw.Watch(bus)
-	if err := gw.Reload(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(gw)
-	t.Cleanup(srv.Close)
-	t.Cleanup(gw.Close)
-	return &testEnv{gw: gw, srv: srv, bus: bus, clock: clock, keys: keySvc}
+	e := apptest.New(t, o)
+	return &testEnv{gw: e.Node.Gateway, srv: e.Gateway, clock: e.Clock, keys: e.Node.Keys, bus: e.Node.Events}
 }
 
 // do sends a request; admin adds the control-API secret.
 func (e *testEnv) do(t testing.TB, method, path, body string, hdr map[string]string) (int, string, http.Header) {
 	t.Helper()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, err := http.NewRequest(method, e.srv.URL+path, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range hdr {
-		if k == "Host" {
-			req.Host = v
-			continue
-		}
-		req.Header.Set(k, v)
-	}
-	resp, err := e.srv.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b), resp.Header
+	r := apptest.Do(t, e.srv, method, path, body, hdr)
+	return r.Status, r.Body, r.Header
 }
 
-var admin = map[string]string{"X-Tyk-Authorization": testSecret}
+var admin = apptest.Admin
+
+// tykReply is the control API's answer to a change, as a Tyk client decodes it.
+type tykReply struct {
+	Key     string `json:"key"`
+	Status  string `json:"status"`
+	Action  string `json:"action"`
+	KeyHash string `json:"key_hash"`
+}
 
 // echoUpstream answers with what it received, as JSON.
 func echoUpstream(t testing.TB) *httptest.Server {
@@ -188,7 +146,7 @@ func TestControlAPI(t *testing.T) {
 func TestCreateGeneratesAPIID(t *testing.T) {
 	e := newEnv(t)
 	status, body, _ := e.do(t, "POST", "/tyk/apis", `{"name":"n","proxy":{"listen_path":"/n","target_url":"http://127.0.0.1:1"}}`, admin)
-	var r modifyReply
+	var r tykReply
 	if status != 200 || json.Unmarshal([]byte(body), &r) != nil || len(r.Key) != 32 || strings.Trim(r.Key, "0123456789abcdef") != "" {
 		t.Fatalf("status %d body %s: want a 32-hex api_id", status, body)
 	}
@@ -254,7 +212,7 @@ func TestProxying(t *testing.T) {
 }
 
 func TestUpstreamErrors(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, withConfig(func(c *config.Config) { c.ProxyTimeout = config.Duration(100 * time.Millisecond) }))
 	release := make(chan struct{})
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select {
@@ -267,7 +225,6 @@ func TestUpstreamErrors(t *testing.T) {
 	closed := httptest.NewServer(http.NotFoundHandler())
 	closedURL := closed.URL
 	closed.Close()
-	e.gw.transports = newTransportPool(100 * time.Millisecond)
 	for _, def := range []string{apiJSON("slow", "/slow", slow.URL, ""), apiJSON("down", "/down", closedURL, "")} {
 		if status, body, _ := e.do(t, "POST", "/tyk/apis", def, admin); status != 200 {
 			t.Fatalf("create: %d %s", status, body)
@@ -284,7 +241,7 @@ func TestUpstreamErrors(t *testing.T) {
 func TestHealth(t *testing.T) {
 	e := newEnv(t)
 	status, body, _ := e.do(t, "GET", "/hello", "", nil)
-	if status != 200 || !strings.Contains(body, `"status":"pass"`) || !strings.Contains(body, `"version":"test"`) {
+	if status != 200 || !strings.Contains(body, `"status":"pass"`) || !strings.Contains(body, `"version":"`+app.VersionString()+`"`) {
 		t.Errorf("/hello: %d %s", status, body)
 	}
 	if status, body, _ := e.do(t, "GET", "/ready", "", nil); status != 200 {

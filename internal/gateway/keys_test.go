@@ -1,4 +1,4 @@
-package gateway
+package gateway_test
 
 import (
 	"encoding/json"
@@ -9,6 +9,10 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tollgate/tollgate/internal/config"
+	"github.com/tollgate/tollgate/internal/events"
+	"github.com/tollgate/tollgate/internal/keys"
 )
 
 // keyedAPI is an authenticated API definition (header Authorization).
@@ -36,7 +40,7 @@ func mustCreateKey(t testing.TB, e *testEnv, path, body string) string {
 	if status != 200 {
 		t.Fatalf("create key: %d %s", status, resp)
 	}
-	var r modifyReply
+	var r tykReply
 	if err := json.Unmarshal([]byte(resp), &r); err != nil || r.Key == "" || r.Action != "added" || len(r.KeyHash) != 64 {
 		t.Fatalf("create key reply: %s", resp)
 	}
@@ -126,7 +130,7 @@ func TestKeyEnforcement(t *testing.T) {
 func TestMasterKeys(t *testing.T) {
 	for _, allow := range []bool{false, true} {
 		t.Run(fmt.Sprint("allow=", allow), func(t *testing.T) {
-			e := newEnv(t, func(o *Options) { o.AllowMasterKeys = allow })
+			e := newEnv(t, withConfig(func(c *config.Config) { c.AllowMasterKeys = allow }))
 			up := echoUpstream(t)
 			mustCreateAPI(t, e, keyedAPI("api1", "/api1/", up.URL, ""))
 			status, body, _ := e.do(t, "POST", "/tyk/keys", `{"rate":0}`, admin)
@@ -136,7 +140,7 @@ func TestMasterKeys(t *testing.T) {
 				}
 				return
 			}
-			var r modifyReply
+			var r tykReply
 			_ = json.Unmarshal([]byte(body), &r)
 			if status, body, _ := e.do(t, "GET", "/api1/x", "", auth(r.Key)); status != 200 {
 				t.Fatalf("master key refused: %d %s", status, body)
@@ -357,29 +361,61 @@ func TestNegativeCache(t *testing.T) {
 	e := newEnv(t)
 	up := echoUpstream(t)
 	mustCreateAPI(t, e, keyedAPI("api1", "/api1/", up.URL, ""))
-	lookups := 0
-	e.gw.sessions = newSessionCache(2 * time.Second)
 	for i := 0; i < 5; i++ {
 		if s, _, _ := e.do(t, "GET", "/api1/x", "", auth("random-key-123")); s != 403 {
 			t.Fatalf("random key: %d", s)
 		}
-		if _, ok, _ := e.gw.sessions.get(keysSum("random-key-123"), e.clock.Now().UnixNano()); ok {
-			lookups++
+		if !e.gw.SessionCached("random-key-123", e.clock.Now()) {
+			t.Fatalf("request %d: unknown key not negatively cached", i)
 		}
 	}
-	if lookups != 5 {
-		t.Fatalf("unknown key not negatively cached (%d/5 cached)", lookups)
-	}
 	e.clock.Advance(3 * time.Second)
-	if _, ok, _ := e.gw.sessions.get(keysSum("random-key-123"), e.clock.Now().UnixNano()); ok {
+	if e.gw.SessionCached("random-key-123", e.clock.Now()) {
 		t.Fatal("negative entry outlived its TTL")
+	}
+}
+
+// TestLostEventsAreBounded deletes a key behind the gateway's back, as a change event
+// lost between nodes would leave it: the cached session serves until
+// --session-cache-ttl, never after; a FlushAll event (what a transport sends after
+// it reconnects) ends it at once.
+func TestLostEventsAreBounded(t *testing.T) {
+	const ttl = 5 * time.Second
+	for _, tc := range []struct {
+		name string
+		end  func(e *testEnv)
+	}{
+		{"the cached session expires", func(e *testEnv) { e.clock.Advance(ttl) }},
+		{"flush-all drops it", func(e *testEnv) { e.bus.Publish(events.Event{Kind: events.FlushAll}) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, withConfig(func(c *config.Config) { c.SessionCacheTTL = config.Duration(ttl) }))
+			up := echoUpstream(t)
+			mustCreateAPI(t, e, keyedAPI("api1", "/api1/", up.URL, ""))
+			key := mustCreateKey(t, e, "/tyk/keys", `{"access_rights":`+rights("api1")+`}`)
+			if s, body, _ := e.do(t, "GET", "/api1/x", "", auth(key)); s != 200 {
+				t.Fatalf("new key: %d %s", s, body)
+			}
+			// Delete in the store only: no event reaches the gateway.
+			if err := e.keys.Store.DeleteKey(t.Context(), keys.Sum(key).String()); err != nil {
+				t.Fatal(err)
+			}
+			e.clock.Advance(ttl - time.Millisecond)
+			if s, _, _ := e.do(t, "GET", "/api1/x", "", auth(key)); s != 200 {
+				t.Fatalf("within the TTL the cached session serves (a lost event's cost): got %d", s)
+			}
+			tc.end(e)
+			if s, body, _ := e.do(t, "GET", "/api1/x", "", auth(key)); s != 403 {
+				t.Fatalf("deleted key still served: %d %s", s, body)
+			}
+		})
 	}
 }
 
 // TestIETFHeaders drives --rate-limit-headers ietf: successful responses describe the
 // rate limit with RateLimit-* instead of Tyk's quota-flavoured X-RateLimit-*.
 func TestIETFHeaders(t *testing.T) {
-	e := newEnv(t, func(o *Options) { o.RateLimitHeaders = "ietf" })
+	e := newEnv(t, withConfig(func(c *config.Config) { c.RateLimitHeaders = "ietf" }))
 	up := echoUpstream(t)
 	mustCreateAPI(t, e, keyedAPI("api1", "/api1/", up.URL, ""))
 	key := mustCreateKey(t, e, "/tyk/keys", `{"rate":3,"per":60,"quota_max":10,"quota_renewal_rate":60,"access_rights":`+rights("api1")+`}`)

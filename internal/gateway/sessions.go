@@ -10,12 +10,14 @@ import (
 
 // sessionCache keeps compiled sessions by key hash so that the request path does not
 // touch the store. Entries are dropped by change events (a key updated or deleted on
-// this node is refused or updated on the very next request). Unknown keys are cached
-// too, briefly, so a client trying random keys costs one store read per key per
-// negativeTTL rather than one per request.
+// this node is refused or updated on the very next request), and live at most ttl
+// anyway: an event lost on its way from another node can keep a revoked key alive
+// for that long, never longer. Unknown keys are cached too, briefly, so a client
+// trying random keys costs one store read per key per negativeTTL rather than one per
+// request.
 type sessionCache struct {
-	shards      [256]cacheShard
-	negativeTTL time.Duration
+	shards           [256]cacheShard
+	ttl, negativeTTL time.Duration
 }
 
 type cacheShard struct {
@@ -29,15 +31,15 @@ type cacheShard struct {
 
 type cacheEntry struct {
 	c     *session.Compiled // nil: the key does not exist
-	until int64             // for negative entries: unix nanoseconds
+	until int64             // unix nanoseconds: the entry is not used from then on
 }
 
 // maxNegativesPerShard bounds memory spent remembering unknown keys (256 shards ×
 // 4096 = about 1M entries, ~60 MB at worst). A full shard forgets its negatives.
 const maxNegativesPerShard = 4096
 
-func newSessionCache(negativeTTL time.Duration) *sessionCache {
-	c := &sessionCache{negativeTTL: negativeTTL}
+func newSessionCache(ttl, negativeTTL time.Duration) *sessionCache {
+	c := &sessionCache{ttl: ttl, negativeTTL: negativeTTL}
 	for i := range c.shards {
 		c.shards[i].m = map[keys.Hash]cacheEntry{}
 	}
@@ -52,7 +54,7 @@ func (c *sessionCache) get(h keys.Hash, now int64) (cacheEntry, bool, uint64) {
 	e, ok := sh.m[h]
 	gen := sh.gen
 	sh.mu.RUnlock()
-	if ok && e.c == nil && now >= e.until {
+	if ok && now >= e.until {
 		ok = false
 	}
 	return e, ok, gen
@@ -84,7 +86,7 @@ func (c *sessionCache) put(h keys.Hash, compiled *session.Compiled, now int64, g
 	if old, ok := sh.m[h]; ok && old.c == nil {
 		sh.negatives--
 	}
-	sh.m[h] = cacheEntry{c: compiled}
+	sh.m[h] = cacheEntry{c: compiled, until: now + int64(c.ttl)}
 }
 
 // drop forgets one key.

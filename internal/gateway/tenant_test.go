@@ -1,4 +1,4 @@
-package gateway
+package gateway_test
 
 import (
 	"encoding/json"
@@ -90,7 +90,7 @@ func TestDeletedAPIIDIsNeverRegranted(t *testing.T) {
 		t.Errorf("another organisation claiming a deleted id: %d %s; want 409 naming no one", status, body)
 	}
 	mustCreateAPI(t, e, orgAPI("x-api", "orgA", "/x/", up.URL, ""))
-	if status, body, _ := e.do(t, "GET", "/x/", "", map[string]string{"Authorization": both}); status != 403 || !strings.Contains(body, msgDisallowed) {
+	if status, body, _ := e.do(t, "GET", "/x/", "", map[string]string{"Authorization": both}); status != 403 || !strings.Contains(body, "Access to this API has been disallowed") {
 		t.Errorf("old key on the re-created API: %d %s; want 403", status, body)
 	}
 	if status, _, _ := e.do(t, "GET", "/y/", "", map[string]string{"Authorization": both}); status != 200 {
@@ -119,8 +119,8 @@ func TestKeyOpensOnlyItsOrganisation(t *testing.T) {
 		t.Fatal(err)
 	}
 	status, body, _ = e.do(t, "GET", "/b/", "", map[string]string{"Authorization": key})
-	if status != 403 || !strings.Contains(body, msgDisallowed) {
-		t.Errorf("org A key on org B's API: %d %s; want 403 %q", status, body, msgDisallowed)
+	if status != 403 || !strings.Contains(body, "Access to this API has been disallowed") {
+		t.Errorf("org A key on org B's API: %d %s; want 403 %q", status, body, "Access to this API has been disallowed")
 	}
 }
 

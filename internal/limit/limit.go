@@ -1,13 +1,18 @@
-// Package limit holds Tollgate's rate-limit and quota engines. Rate limiters answer
-// "may this request go now?" for a counter; Quotas count requests per renewal period
-// and persist the counts. Both key their counters by the key's hash plus a scope (""
-// for session-level limits shared by all of a key's APIs, or an API id).
+// Package limit holds Tollgate's rate-limit and quota engines behind two interfaces,
+// RateLimiter and QuotaEngine. Rate limiters answer "may this request go now?" for a
+// counter; quota engines count requests per renewal period. Both key their counters by
+// the key's hash plus a scope ("" for session-level limits shared by all of a key's
+// APIs, or an API id).
 //
-// The in-memory engines here serve a single node. They take a shard lock per call and
-// allocate nothing for a counter that already exists.
+// Every call takes a context and may fail: a shared backend (Redis) can time out, and
+// the gateway must then answer "limits unavailable" rather than guess. The in-memory
+// engines here serve a single node and never fail; they take a shard lock per call and
+// allocate nothing for a counter that already exists. limittest is the conformance
+// suite every engine runs.
 package limit
 
 import (
+	"context"
 	"math"
 	"sync"
 	"time"
@@ -46,13 +51,32 @@ type Decision struct {
 // Refused requests are not recorded, so a client that backs off recovers at once
 // instead of being locked out by its own rejected traffic.
 //
-// Allow reads the clock itself, under the counter's lock, so that the moment a
-// request is decided and the moment recorded for it are the same.
+// Allow reads the clock itself (in memory: under the counter's lock; in Redis: the
+// server's clock), so that the moment a request is decided and the moment recorded
+// for it are the same. An error means no decision could be made.
 type RateLimiter interface {
-	Allow(k Key, rate, per float64) Decision
-	// ResetHash forgets every counter of one key (after it is updated or deleted).
-	ResetHash(h keys.Hash)
-	// Sweep drops counters idle long enough to hold no state.
+	Allow(ctx context.Context, k Key, rate, per float64) (Decision, error)
+	// Reset forgets every counter of one key (after it is updated or deleted).
+	Reset(ctx context.Context, h keys.Hash) error
+}
+
+// QuotaEngine counts requests against quota_max per renewal period. Periods renew
+// lazily, as Tyk's do: a period starts at the first request after the previous one
+// ended, not on a calendar boundary. Like RateLimiter it reads its own clock.
+type QuotaEngine interface {
+	// Charge counts one request against max per renewal seconds (<= 0: never
+	// renews) if the period has room. A refused request is not counted.
+	Charge(ctx context.Context, k Key, max, renewal int64) (QuotaState, error)
+	// Peek returns a counter's state without charging it; found is false when the
+	// counter has not been used in its current period.
+	Peek(ctx context.Context, k Key, max int64) (st QuotaState, found bool, err error)
+	// Reset forgets every quota counter of one key.
+	Reset(ctx context.Context, h keys.Hash) error
+}
+
+// Sweeper is implemented by engines that keep counters in this process's memory:
+// Sweep drops counters idle long enough to hold no state.
+type Sweeper interface {
 	Sweep(now time.Time)
 }
 
@@ -88,4 +112,16 @@ func shardOf(k Key) int {
 type shard[E any] struct {
 	mu sync.Mutex
 	m  map[Key]*E
+}
+
+// forget drops every counter of one key from its shard (a key's counters all live in
+// the shard its hash picks).
+func forget[E any](sh *shard[E], h keys.Hash) {
+	sh.mu.Lock()
+	for k := range sh.m {
+		if k.Hash == h {
+			delete(sh.m, k)
+		}
+	}
+	sh.mu.Unlock()
 }

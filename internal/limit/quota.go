@@ -11,17 +11,14 @@ import (
 	"github.com/tollgate/tollgate/internal/store"
 )
 
-// Quotas counts requests against quota_max per renewal period. Counts live in memory
-// and are written to the durable store by Flush (every quota_flush_interval and on
-// shutdown), so a clean restart loses nothing and a crash loses at most one flush
-// interval of counting.
-//
-// Periods renew lazily, as Tyk's do: a period starts at the first request after the
-// previous one ended, not on a calendar boundary.
+// Quotas is the in-memory QuotaEngine. Counts live in memory and are written to the
+// durable store by Flush (every quota_flush_interval and on shutdown), so a clean
+// restart loses nothing and a crash loses at most one flush interval of counting.
 type Quotas struct {
 	shards  [shardCount]quotaShard
 	store   store.CounterStore
-	flushMu sync.Mutex // orders Flush against ResetHash so a reset counter is not resurrected
+	flushMu sync.Mutex // orders Flush against Reset so a reset counter is not resurrected
+	now     func() time.Time
 }
 
 type quotaShard struct {
@@ -38,10 +35,17 @@ type quotaCount struct {
 
 // NewQuotas returns empty quotas persisted to cs (nil: memory only).
 func NewQuotas(cs store.CounterStore) *Quotas {
-	q := &Quotas{store: cs}
+	q := &Quotas{store: cs, now: time.Now}
 	for i := range q.shards {
 		q.shards[i].m = map[Key]*quotaCount{}
 	}
+	return q
+}
+
+// WithClock makes the quotas read time from now (tests move it by hand) and returns
+// them.
+func (q *Quotas) WithClock(now func() time.Time) *Quotas {
+	q.now = now
 	return q
 }
 
@@ -54,13 +58,16 @@ type QuotaState struct {
 	RenewsAt time.Time
 }
 
-// Charge counts one request against max per renewal seconds (<= 0: never renews) if
-// the period has room. A refused request is not counted.
-func (q *Quotas) Charge(k Key, max, renewal int64, now time.Time) QuotaState {
-	t := now.UnixNano()
+// Charge implements QuotaEngine; it never fails.
+func (q *Quotas) Charge(_ context.Context, k Key, max, renewal int64) (QuotaState, error) {
+	return q.charge(k, max, renewal), nil
+}
+
+func (q *Quotas) charge(k Key, max, renewal int64) QuotaState {
 	sh := &q.shards[shardOf(k)]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
+	t := q.now().UnixNano() // under the lock, as in Sliding.Allow
 	c := sh.m[k]
 	if c == nil {
 		c = &quotaCount{renewsAt: periodEnd(t, renewal)}
@@ -74,7 +81,7 @@ func (q *Quotas) Charge(k Key, max, renewal int64, now time.Time) QuotaState {
 		return st
 	}
 	c.used++
-	if !c.dirty {
+	if !c.dirty && q.store != nil { // memory-only counts have nowhere to be flushed
 		c.dirty = true
 		sh.dirty = append(sh.dirty, k)
 	}
@@ -83,18 +90,17 @@ func (q *Quotas) Charge(k Key, max, renewal int64, now time.Time) QuotaState {
 	return st
 }
 
-// Peek returns the state of a counter without charging it. found is false when the
-// counter has not been used in its current period.
-func (q *Quotas) Peek(k Key, max int64, now time.Time) (st QuotaState, found bool) {
-	t := now.UnixNano()
+// Peek implements QuotaEngine; it never fails.
+func (q *Quotas) Peek(_ context.Context, k Key, max int64) (st QuotaState, found bool, err error) {
 	sh := &q.shards[shardOf(k)]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
+	t := q.now().UnixNano()
 	c := sh.m[k]
 	if c == nil || (c.renewsAt != 0 && t >= c.renewsAt) {
-		return QuotaState{Allowed: max > 0, Remaining: max}, false
+		return QuotaState{Allowed: max > 0, Remaining: max}, false, nil
 	}
-	return QuotaState{Allowed: c.used < max, Remaining: clamp(max - c.used), RenewsAt: fromNanos(c.renewsAt)}, true
+	return QuotaState{Allowed: c.used < max, Remaining: clamp(max - c.used), RenewsAt: fromNanos(c.renewsAt)}, true, nil
 }
 
 func clamp(n int64) int64 { return max(n, 0) }
@@ -125,8 +131,9 @@ func parseCounterName(s string) (Key, bool) {
 	return Key{Hash: h, Scope: scope}, ok
 }
 
-// ResetHash forgets every quota counter of one key, in memory and in the store.
-func (q *Quotas) ResetHash(ctx context.Context, h keys.Hash) error {
+// Reset implements QuotaEngine: it forgets every quota counter of one key, in memory
+// and in the store.
+func (q *Quotas) Reset(ctx context.Context, h keys.Hash) error {
 	q.flushMu.Lock()
 	defer q.flushMu.Unlock()
 	sh := &q.shards[h[0]]
@@ -214,7 +221,8 @@ func (q *Quotas) Load(ctx context.Context) error {
 	return nil
 }
 
-// Sweep drops counters whose period has ended; the next request starts a new one.
+// Sweep implements Sweeper: it drops counters whose period has ended; the next
+// request starts a new one.
 func (q *Quotas) Sweep(now time.Time) {
 	t := now.UnixNano()
 	for i := range q.shards {

@@ -1,6 +1,7 @@
 package limit
 
 import (
+	"context"
 	"time"
 
 	"github.com/tollgate/tollgate/internal/keys"
@@ -63,11 +64,15 @@ func (s *Sliding) WithClock(now func() time.Time) *Sliding {
 	return s
 }
 
-// Allow implements RateLimiter.
-func (s *Sliding) Allow(k Key, rate, per float64) Decision {
+// Allow implements RateLimiter; it never fails.
+func (s *Sliding) Allow(_ context.Context, k Key, rate, per float64) (Decision, error) {
+	return s.allow(k, rate, per), nil
+}
+
+func (s *Sliding) allow(k Key, rate, per float64) Decision {
 	capacity, window := normalise(rate, per)
 	if capacity > MaxSlidingCapacity {
-		return s.gcra.Allow(k, rate, per)
+		return s.gcra.allow(k, rate, per)
 	}
 	w := int64(window)
 	sh := &s.shards[shardOf(k)]
@@ -103,20 +108,13 @@ func (s *Sliding) Allow(k Key, rate, per float64) Decision {
 	return d
 }
 
-// ResetHash implements RateLimiter.
-func (s *Sliding) ResetHash(h keys.Hash) {
-	sh := &s.shards[h[0]]
-	sh.mu.Lock()
-	for k := range sh.m {
-		if k.Hash == h {
-			delete(sh.m, k)
-		}
-	}
-	sh.mu.Unlock()
-	s.gcra.ResetHash(h)
+// Reset implements RateLimiter.
+func (s *Sliding) Reset(ctx context.Context, h keys.Hash) error {
+	forget(&s.shards[h[0]], h)
+	return s.gcra.Reset(ctx, h)
 }
 
-// Sweep implements RateLimiter.
+// Sweep implements Sweeper.
 func (s *Sliding) Sweep(now time.Time) {
 	t := now.UnixNano()
 	for i := range s.shards {
@@ -161,8 +159,12 @@ func (g *GCRA) WithClock(now func() time.Time) *GCRA {
 	return g
 }
 
-// Allow implements RateLimiter.
-func (g *GCRA) Allow(k Key, rate, per float64) Decision {
+// Allow implements RateLimiter; it never fails.
+func (g *GCRA) Allow(_ context.Context, k Key, rate, per float64) (Decision, error) {
+	return g.allow(k, rate, per), nil
+}
+
+func (g *GCRA) allow(k Key, rate, per float64) Decision {
 	capacity, window := normalise(rate, per)
 	interval := int64(window) / capacity
 	if interval <= 0 {
@@ -192,19 +194,13 @@ func (g *GCRA) Allow(k Key, rate, per float64) Decision {
 	return d
 }
 
-// ResetHash implements RateLimiter.
-func (g *GCRA) ResetHash(h keys.Hash) {
-	sh := &g.shards[h[0]]
-	sh.mu.Lock()
-	for k := range sh.m {
-		if k.Hash == h {
-			delete(sh.m, k)
-		}
-	}
-	sh.mu.Unlock()
+// Reset implements RateLimiter.
+func (g *GCRA) Reset(_ context.Context, h keys.Hash) error {
+	forget(&g.shards[h[0]], h)
+	return nil
 }
 
-// Sweep implements RateLimiter.
+// Sweep implements Sweeper.
 func (g *GCRA) Sweep(now time.Time) {
 	t := now.UnixNano()
 	for i := range g.shards {

@@ -104,7 +104,7 @@ func (s *Keys) Create(ctx context.Context, body []byte, customID string) (Create
 	}
 	// A re-created key starts with fresh counters, and any "unknown key" cached
 	// for this hash must go.
-	if err := s.Limits.ResetHash(ctx, h); err != nil {
+	if err := s.Limits.Reset(ctx, h); err != nil {
 		return Created{}, err
 	}
 	s.publish(h)
@@ -203,9 +203,12 @@ func (s *Keys) Get(ctx context.Context, ref Ref) (*session.Session, keys.Hash, e
 	if err != nil {
 		return nil, h, err
 	}
-	now := s.now()
 	if sess.QuotaMax > 0 {
-		if st, found := s.Limits.Quotas.Peek(limit.Key{Hash: h}, int64(sess.QuotaMax), now); found {
+		st, found, err := s.Limits.Quotas.Peek(ctx, limit.Key{Hash: h}, int64(sess.QuotaMax))
+		if err != nil {
+			return nil, h, fmt.Errorf("read quota: %w", err)
+		}
+		if found {
 			sess.QuotaRemaining = session.Int(st.Remaining)
 			if !st.RenewsAt.IsZero() {
 				sess.QuotaRenews = session.Int(st.RenewsAt.Unix())
@@ -213,14 +216,19 @@ func (s *Keys) Get(ctx context.Context, ref Ref) (*session.Session, keys.Hash, e
 		}
 	}
 	for id, ad := range sess.AccessRights {
-		if ad.Limit.QuotaMax > 0 {
-			if st, found := s.Limits.Quotas.Peek(limit.Key{Hash: h, Scope: ad.AllowanceScope}, int64(ad.Limit.QuotaMax), now); found {
-				ad.Limit.QuotaRemaining = session.Int(st.Remaining)
-				if !st.RenewsAt.IsZero() {
-					ad.Limit.QuotaRenews = session.Int(st.RenewsAt.Unix())
-				}
-				sess.AccessRights[id] = ad
+		if ad.Limit.QuotaMax <= 0 {
+			continue
+		}
+		st, found, err := s.Limits.Quotas.Peek(ctx, limit.Key{Hash: h, Scope: ad.AllowanceScope}, int64(ad.Limit.QuotaMax))
+		if err != nil {
+			return nil, h, fmt.Errorf("read quota: %w", err)
+		}
+		if found {
+			ad.Limit.QuotaRemaining = session.Int(st.Remaining)
+			if !st.RenewsAt.IsZero() {
+				ad.Limit.QuotaRenews = session.Int(st.RenewsAt.Unix())
 			}
+			sess.AccessRights[id] = ad
 		}
 	}
 	return sess, h, nil
@@ -273,7 +281,7 @@ func (s *Keys) Update(ctx context.Context, ref Ref, body []byte, suppressReset b
 		return h, nil, err
 	}
 	if !suppressReset {
-		if err := s.Limits.ResetHash(ctx, h); err != nil {
+		if err := s.Limits.Reset(ctx, h); err != nil {
 			return h, nil, err
 		}
 	}
@@ -297,7 +305,7 @@ func (s *Keys) Delete(ctx context.Context, ref Ref) (keys.Hash, error) {
 	}
 	// Publish first: the key must stop working even if resetting counters fails.
 	s.publish(h)
-	return h, s.Limits.ResetHash(ctx, h)
+	return h, s.Limits.Reset(ctx, h)
 }
 
 // List returns stored keys (hashes and sessions) matching f.

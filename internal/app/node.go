@@ -1,0 +1,200 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/tollgate/tollgate/internal/accounts"
+	"github.com/tollgate/tollgate/internal/audit"
+	"github.com/tollgate/tollgate/internal/config"
+	"github.com/tollgate/tollgate/internal/dashboard"
+	"github.com/tollgate/tollgate/internal/events"
+	"github.com/tollgate/tollgate/internal/gateway"
+	"github.com/tollgate/tollgate/internal/limit"
+	"github.com/tollgate/tollgate/internal/manage"
+	"github.com/tollgate/tollgate/internal/store/sqlite"
+)
+
+// Node is one Tollgate process, built from its components: the store, the limits
+// (rate limiter and quota engine), the event bus, the services every door calls, the
+// gateway node and the dashboard node. `tollgate serve` and the tests build it with
+// New, so they run the same graph; only the listeners differ (Serve binds sockets,
+// tests use httptest servers).
+type Node struct {
+	Config config.Config
+	Log    *slog.Logger
+
+	// Components.
+	Store  *sqlite.DB
+	Limits *limit.Local
+	Events *events.Bus
+	Audit  *audit.Recorder
+
+	// Services.
+	Keys     *manage.Keys
+	APIs     *manage.APIs
+	Accounts *accounts.Service
+
+	// Nodes.
+	Gateway   *gateway.Gateway
+	Dashboard *dashboard.Server
+
+	// FirstRun holds the administrator created because the store had no users
+	// (nil otherwise); New has already shown it on its out writer.
+	FirstRun *accounts.Bootstrapped
+
+	// Secret is the control API and Admin API secret in effect.
+	Secret string
+
+	loops []func(context.Context) error
+	stop  []func()
+}
+
+// Deps are the parts a test may substitute. The zero value is what production runs.
+type Deps struct {
+	// Now is the clock of the limits, the key service, the gateway and the
+	// dashboard; nil means time.Now.
+	Now func() time.Time
+	// BcryptCost overrides the password hashing cost (tests use the minimum).
+	BcryptCost int
+	// NoFirstRun skips creating the first administrator on an empty store.
+	NoFirstRun bool
+	// WrapLimits, when set, may wrap the rate limiter and quota engine every
+	// component uses (tests inject failures this way).
+	WrapLimits func(limit.Engine) limit.Engine
+}
+
+// New builds and loads a node: it opens the store under cfg.DataDir, resolves the
+// admin secret, loads quota counts and --apps-dir, builds the services and both HTTP
+// nodes, and on an empty store creates the first administrator, announced on out.
+// It starts no goroutine that outlives it: Run runs the background loops, Close
+// releases everything.
+func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer, deps Deps) (_ *Node, err error) {
+	n := &Node{Config: cfg, Log: log}
+	defer func() {
+		if err != nil {
+			n.Close() // what was opened before the failure
+		}
+	}()
+	now := deps.Now
+	if now == nil {
+		now = time.Now
+	}
+	if n.Secret, err = resolveSecret(cfg, out); err != nil {
+		return nil, err
+	}
+	if n.Store, err = sqlite.Open(ctx, filepath.Join(cfg.DataDir, "tollgate.db")); err != nil {
+		return nil, err
+	}
+	n.stop = append(n.stop, func() { n.Store.Close() })
+	n.loops = append(n.loops, every(30*time.Second, func(ctx context.Context) {
+		if err := n.Store.Checkpoint(ctx); err != nil {
+			log.Warn("sqlite checkpoint", "error", err.Error())
+		}
+	}))
+
+	var rate limit.RateLimiter = limit.NewSliding().WithClock(now)
+	if cfg.RateLimiter == "gcra" {
+		rate = limit.NewGCRA().WithClock(now)
+	}
+	n.Limits = limit.NewLocal(rate, limit.NewQuotas(n.Store).WithClock(now), time.Duration(cfg.QuotaFlushInterval), log)
+	if err := n.Limits.Load(ctx); err != nil {
+		return nil, err
+	}
+	if deps.WrapLimits != nil {
+		n.Limits.Engine = deps.WrapLimits(n.Limits.Engine)
+	}
+	n.loops = append(n.loops, n.Limits.Run)
+
+	n.Events = &events.Bus{}
+	n.Audit = &audit.Recorder{Store: n.Store, Log: log, Now: deps.Now}
+	n.Keys = &manage.Keys{Store: n.Store, Events: n.Events, Limits: &n.Limits.Engine, AllowMasterKeys: cfg.AllowMasterKeys, Now: deps.Now}
+	n.APIs = &manage.APIs{Store: n.Store, Events: n.Events, Keys: n.Keys}
+	if n.Accounts, err = openAccounts(cfg, n.Store, deps.BcryptCost); err != nil {
+		return nil, err
+	}
+	if cfg.AppsDir != "" {
+		if err := loadAppsDir(ctx, n.APIs, cfg.AppsDir, log); err != nil {
+			return nil, err
+		}
+	}
+
+	n.Gateway = gateway.New(gateway.Options{
+		Store:            n.Store,
+		APIs:             n.APIs,
+		Keys:             n.Keys,
+		Limits:           &n.Limits.Engine,
+		RateLimitHeaders: cfg.RateLimitHeaders,
+		Secret:           n.Secret,
+		ProxyTimeout:     time.Duration(cfg.ProxyTimeout),
+		BodyReadTimeout:  time.Duration(cfg.BodyReadTimeout),
+		SessionCacheTTL:  time.Duration(cfg.SessionCacheTTL),
+		ControlElsewhere: cfg.ControlAddr != "",
+		Log:              log,
+		Version:          VersionString(),
+		Now:              deps.Now,
+	})
+	n.stop = append(n.stop, n.Gateway.Close)
+	n.stop = append(n.stop, n.Gateway.Watch(n.Events))
+	if err := n.Gateway.Reload(ctx); err != nil {
+		return nil, err
+	}
+	n.Gateway.SetAudit(n.Audit)
+
+	if !deps.NoFirstRun {
+		if n.FirstRun, err = firstRun(ctx, n.Accounts, out); err != nil {
+			return nil, err
+		}
+	}
+	trusted, err := config.ParseCIDRs(cfg.TrustedProxies) // validated by config.Validate
+	if err != nil {
+		return nil, err
+	}
+	n.Dashboard = dashboard.New(dashboard.Options{
+		Accounts: n.Accounts, APIs: n.APIs, Keys: n.Keys, Store: n.Store, Audit: n.Audit, AdminSecret: n.Secret, Log: log,
+		AdminsSeeAccessKeys: cfg.AdminsSeeAccessKeys, TrustedProxies: trusted, Now: deps.Now,
+	})
+	return n, nil
+}
+
+// Run runs the node's background loops (quota flush, counter sweeps, store
+// checkpoints) until ctx ends, and returns when all of them have stopped; the limits
+// flush their counts one last time on the way out, so stop the servers first.
+func (n *Node) Run(ctx context.Context) error {
+	errs := make([]error, len(n.loops))
+	var wg sync.WaitGroup
+	for i, loop := range n.loops {
+		wg.Go(func() { errs[i] = loop(ctx) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// Close releases the node's components in the reverse order of their creation.
+func (n *Node) Close() {
+	for i := len(n.stop) - 1; i >= 0; i-- {
+		n.stop[i]()
+	}
+	n.stop = nil
+}
+
+// every returns a loop that calls fn every d until its context ends.
+func every(d time.Duration, fn func(context.Context)) func(context.Context) error {
+	return func(ctx context.Context) error {
+		t := time.NewTicker(d)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-t.C:
+				fn(ctx)
+			}
+		}
+	}
+}
