@@ -33,9 +33,10 @@ lint:
 		echo "staticcheck could not be fetched from the Go module proxy; skipped"; \
 	fi
 
+# TOLLGATE_REQUIRE_SERVERS: a test that needs redis-server fails instead of skipping.
 unit:
 	@echo '== go test'
-	$(GO) test $(RACE) -count=1 -timeout 15m ./...
+	TOLLGATE_REQUIRE_SERVERS=1 $(GO) test $(RACE) -count=1 -timeout 15m ./...
 
 test: deps lint unit
 

@@ -80,9 +80,9 @@ type Sweeper interface {
 	Sweep(now time.Time)
 }
 
-// normalise turns rate per per-seconds into an integer capacity and a window, so
+// Normalise turns rate per per-seconds into an integer capacity and a window, so
 // that "0.5 per second" means "1 per 2 seconds" rather than nothing at all.
-func normalise(rate, per float64) (capacity int64, window time.Duration) {
+func Normalise(rate, per float64) (capacity int64, window time.Duration) {
 	if rate < 1 {
 		per = per / rate
 		rate = 1

@@ -70,7 +70,7 @@ func (s *Sliding) Allow(_ context.Context, k Key, rate, per float64) (Decision, 
 }
 
 func (s *Sliding) allow(k Key, rate, per float64) Decision {
-	capacity, window := normalise(rate, per)
+	capacity, window := Normalise(rate, per)
 	if capacity > MaxSlidingCapacity {
 		return s.gcra.allow(k, rate, per)
 	}
@@ -165,7 +165,7 @@ func (g *GCRA) Allow(_ context.Context, k Key, rate, per float64) (Decision, err
 }
 
 func (g *GCRA) allow(k Key, rate, per float64) Decision {
-	capacity, window := normalise(rate, per)
+	capacity, window := Normalise(rate, per)
 	interval := int64(window) / capacity
 	if interval <= 0 {
 		interval = 1
