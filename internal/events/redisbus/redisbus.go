@@ -149,4 +149,3 @@ func (b *Bus) deliver(payload string) {
 	}
 	b.local.Publish(events.Event{Kind: k, APIID: w.APIID, KeyHash: w.KeyHash})
 }
-
