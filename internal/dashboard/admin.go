@@ -1,7 +1,6 @@
 package dashboard
 
 import (
-	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -85,11 +84,8 @@ func (s *Server) listOrgs(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) getOrg(w http.ResponseWriter, r *http.Request) error {
 	o, err := s.opts.Store.GetOrg(r.Context(), r.PathValue("id"))
-	if errors.Is(err, store.ErrNotFound) {
-		return httpx.Errorf(http.StatusNotFound, "Organisation not found")
-	}
 	if err != nil {
-		return err
+		return orgWording.Fault(err)
 	}
 	v, err := s.orgView(r, o)
 	if err != nil {
@@ -108,7 +104,7 @@ func (s *Server) createOrg(w http.ResponseWriter, r *http.Request) error {
 	}
 	o, err := s.opts.Accounts.NewOrg(r.Context(), b.ID, b.OwnerName)
 	if err != nil {
-		return accountsError(err)
+		return orgWording.Fault(err)
 	}
 	s.opts.Audit.Record(r.Context(), audit.AdminSecretActor(clientIP(r)), o.ID, "create", "org", o.ID, o.Name)
 	return ok(w, "Org created", o.ID)
@@ -145,7 +141,7 @@ func (s *Server) adminCreateUser(w http.ResponseWriter, r *http.Request) error {
 		Password: b.Password, Permissions: b.UserPermissions, Active: active,
 	})
 	if err != nil {
-		return accountsError(err)
+		return userWording.Fault(err)
 	}
 	s.opts.Audit.Record(r.Context(), audit.AdminSecretActor(clientIP(r)), u.OrgID, "create", "user", u.ID, u.Email)
 	v := s.userView(u, false)

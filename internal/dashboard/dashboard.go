@@ -20,6 +20,7 @@ import (
 	"github.com/tollgate/tollgate/internal/accounts"
 	"github.com/tollgate/tollgate/internal/audit"
 	"github.com/tollgate/tollgate/internal/authguard"
+	"github.com/tollgate/tollgate/internal/fault"
 	"github.com/tollgate/tollgate/internal/httpx"
 	"github.com/tollgate/tollgate/internal/keys"
 	"github.com/tollgate/tollgate/internal/manage"
@@ -277,6 +278,27 @@ func decodeBody(r *http.Request, v any) error {
 		return httpx.Errorf(http.StatusBadRequest, "Request body malformed: %s", httpx.DescribeJSONError(err))
 	}
 	return nil
+}
+
+// The Dashboard and Admin APIs' dialect: Tyk's dashboard's words for the faults the
+// services report. Every status and message a fault gets on /api/ and /admin/ is
+// decided here.
+var (
+	apiWording = httpx.Wording{Malformed: definitionRejected, Invalid: definitionRejected, NotFound: "Could not retrieve API detail"}
+	// Tyk's dashboard answers an unknown API on GET with 400, not 404.
+	apiDetailWording = httpx.Wording{Malformed: definitionRejected, Invalid: definitionRejected, NotFound: "Could not retrieve API detail",
+		Status: map[fault.Kind]int{fault.NotFound: http.StatusBadRequest}}
+	keyWording = httpx.Wording{
+		Malformed: func(reason string) string { return "Request body malformed: " + reason },
+		NotFound:  "Could not retrieve key detail.",
+	}
+	// A taken e-mail or organisation id is a 400 naming it (docs/tyk-differences.md).
+	userWording = httpx.Wording{NotFound: "User not found", Status: map[fault.Kind]int{fault.Conflict: http.StatusBadRequest}}
+	orgWording  = httpx.Wording{NotFound: "Organisation not found", Status: map[fault.Kind]int{fault.Conflict: http.StatusBadRequest}}
+)
+
+func definitionRejected(reason string) string {
+	return "Validation of API Definition failed. Reason: " + strings.TrimSuffix(reason, ".") + "."
 }
 
 // pageSize is Tyk's default dashboard page size.

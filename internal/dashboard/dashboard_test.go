@@ -309,6 +309,8 @@ func TestAPIsAndKeys(t *testing.T) {
 		{"get custom key", "GET", "/api/keys/my-custom-key", "", "a", 200, []string{`"key_id":"my-custom-key"`, `"alias":"findme"`}, nil},
 		{"update key keeps KeyData shape", "PUT", "/api/keys/my-custom-key?suppress_reset=1", `{"alias":"renamed","access_rights":{"apia":{"api_id":"apia"}}}`, "a", 200, []string{`"alias":"renamed"`, `"api_model":{}`}, nil},
 		{"bad suppress_reset", "PUT", "/api/keys/my-custom-key?suppress_reset=maybe", `{}`, "a", 400, nil, nil},
+		{"suppress_reset and hashed read as on the gateway", "PUT", "/api/keys/my-custom-key?suppress_reset=True&hashed=FALSE", `{"alias":"renamed","access_rights":{"apia":{"api_id":"apia"}}}`, "a", 200, []string{`"alias":"renamed"`}, nil},
+		{"bad hashed", "GET", "/api/keys/my-custom-key?hashed=maybe", "", "a", 400, []string{`"Message":"Query parameter hashed must be true or false, not \"maybe\""`}, nil},
 		{"custom key conflict", "POST", "/api/keys/my-custom-key", keyBody("apia"), "a", 409, nil, nil},
 		{"invalid key", "POST", "/api/keys", `{"rate":5,"access_rights":{"apia":{}}}`, "a", 400, []string{"per must be positive"}, nil},
 		{"delete key", "DELETE", "/api/keys/my-custom-key", "", "a", 200, []string{`{"Status":"OK","Message":"Key deleted successfully.","Meta":null}`}, nil},

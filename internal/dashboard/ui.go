@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"cmp"
 	"embed"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/tollgate/tollgate/internal/accounts"
+	"github.com/tollgate/tollgate/internal/fault"
 	"github.com/tollgate/tollgate/internal/httpx"
 	"github.com/tollgate/tollgate/internal/store"
 )
@@ -55,6 +57,63 @@ func forbidden() error {
 }
 
 func notFound(what string) error { return &statusError{http.StatusNotFound, what + " not found."} }
+
+// formFault is a fault the user can fix on the form they sent.
+type formFault struct {
+	status int
+	// field is the form field the message belongs to; "" puts it above the form.
+	field string
+	msg   string
+}
+
+// form is how one form shows faults: at which of its fields, and with which status a
+// conflict answers.
+type form struct {
+	// field maps a fault's field (as the service names it) to the form's; nil, or
+	// "", shows the message above the form.
+	field func(string) string
+	// conflictStatus replaces 409 (the user forms answer a taken e-mail with 400, as
+	// the API does).
+	conflictStatus int
+}
+
+// uiFault is the one place the web UI turns a service's fault into what the user
+// sees. A fault about the input (malformed, invalid, conflict) comes back as a
+// *formFault for the form to show again; any other becomes an error page, where what
+// (an "API", a "Key") names a missing entity.
+func uiFault(err error, what string, f form) (*formFault, error) {
+	ft, ok := fault.As(err)
+	if !ok {
+		return nil, err
+	}
+	switch ft.Kind {
+	case fault.Malformed, fault.Invalid, fault.Conflict:
+		ff := &formFault{status: httpx.StatusOf(ft.Kind), msg: ft.Reason}
+		if ft.Kind == fault.Conflict && f.conflictStatus != 0 {
+			ff.status = f.conflictStatus
+		}
+		if f.field != nil {
+			ff.field = f.field(ft.Field)
+		}
+		return ff, nil
+	case fault.NotFound:
+		return nil, notFound(what)
+	case fault.Forbidden:
+		return nil, &statusError{http.StatusForbidden, cmp.Or(ft.Reason, "You do not have permission to see this page.")}
+	case fault.Unavailable:
+		return nil, &statusError{http.StatusServiceUnavailable, "The service is unavailable; try again in a moment."}
+	}
+	return nil, err
+}
+
+// pageError is uiFault for a page with no form to go back to.
+func pageError(err error, what string) error {
+	ff, err := uiFault(err, what, form{})
+	if ff != nil {
+		return &statusError{ff.status, ff.msg}
+	}
+	return err
+}
 
 func (s *Server) enableUI() error {
 	u := &ui{s: s, pages: map[string]*template.Template{}, sessions: newWebSessions(), created: newCreatedKeys()}

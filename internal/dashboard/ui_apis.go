@@ -3,7 +3,6 @@ package dashboard
 import (
 	"cmp"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"slices"
 	"strconv"
@@ -59,6 +58,22 @@ func (u *ui) listAPIs(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
 	return nil
 }
 
+// apiFormFaults shows a definition's faults at the form's fields; the auth settings the
+// form has no place for are shown at the name.
+var apiFormFaults = form{field: func(f string) string {
+	switch f {
+	case "name", "auth", "auth.auth_header_name":
+		return "name"
+	case "proxy.listen_path":
+		return "listen_path"
+	case "proxy.target_url":
+		return "target_url"
+	case "global_rate_limit":
+		return "global_rate"
+	}
+	return ""
+}}
+
 type apiForm struct {
 	ID, Name, ListenPath, Target, AuthHeader, GlobalRate, GlobalPer string
 	Strip, Active, Keyless                                          bool
@@ -72,11 +87,8 @@ func (u *ui) apiForm(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
 	id := r.PathValue("id")
 	if id != "" {
 		a, err := u.apisOf(c).Get(r.Context(), id)
-		if errors.Is(err, store.ErrNotFound) {
-			return notFound("API")
-		}
 		if err != nil {
-			return err
+			return pageError(err, "API")
 		}
 		d, err := apidef.Parse(a.Definition)
 		if err != nil {
@@ -131,11 +143,8 @@ func (u *ui) saveAPI(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
 	def := map[string]any{}
 	if id != "" {
 		a, err := u.apisOf(c).Get(r.Context(), id)
-		if errors.Is(err, store.ErrNotFound) {
-			return notFound("API")
-		}
 		if err != nil {
-			return err
+			return pageError(err, "API")
 		}
 		if err := json.Unmarshal(a.Definition, &def); err != nil {
 			return err
@@ -171,34 +180,18 @@ func (u *ui) saveAPI(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
 	} else {
 		d, err = u.apisOf(c).Update(r.Context(), id, body)
 	}
-	var ve *apidef.ValidationError
-	var ce *manage.ConflictError
-	switch {
-	case errors.As(err, &ve):
-		field := ""
-		for _, k := range []string{"listen_path", "target_url", "global_rate", "name", "auth"} {
-			if strings.Contains(ve.Reason, k) {
-				field = k
-				break
-			}
+	if err != nil {
+		ff, err := uiFault(err, "API", apiFormFaults)
+		if ff == nil {
+			return err
 		}
-		if field == "auth" {
-			field = "name"
+		if ff.field == "" {
+			u.showAPIForm(w, r, c, ff.status, f, errs, ff.msg)
+			return nil
 		}
-		if field != "" {
-			errs[field] = ve.Reason
-			u.showAPIForm(w, r, c, http.StatusBadRequest, f, errs, "Please correct the marked fields.")
-		} else {
-			u.showAPIForm(w, r, c, http.StatusBadRequest, f, errs, ve.Reason)
-		}
+		errs[ff.field] = ff.msg
+		u.showAPIForm(w, r, c, ff.status, f, errs, "Please correct the marked fields.")
 		return nil
-	case errors.As(err, &ce):
-		u.showAPIForm(w, r, c, http.StatusConflict, f, errs, ce.Message)
-		return nil
-	case errors.Is(err, store.ErrNotFound):
-		return notFound("API")
-	case err != nil:
-		return err
 	}
 	action := "update"
 	if id == "" {
@@ -215,10 +208,8 @@ func (u *ui) deleteAPI(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
 		return forbidden()
 	}
 	id := r.PathValue("id")
-	if err := u.apisOf(c).Delete(r.Context(), id); errors.Is(err, store.ErrNotFound) {
-		return notFound("API")
-	} else if err != nil {
-		return err
+	if err := u.apisOf(c).Delete(r.Context(), id); err != nil {
+		return pageError(err, "API")
 	}
 	u.s.opts.Audit.Record(r.Context(), c.actor(r), c.user.OrgID, "delete", "api", id, "")
 	u.sessions.setFlash(c.sess, "API deleted.")

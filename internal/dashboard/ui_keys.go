@@ -2,7 +2,6 @@ package dashboard
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -174,11 +173,8 @@ func (u *ui) keyForm(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
 			return notFound("Key")
 		}
 		s, _, err := u.keysOf(c).Get(r.Context(), manage.Ref{ID: hs, IsHash: true})
-		if errors.Is(err, store.ErrNotFound) {
-			return notFound("Key")
-		}
 		if err != nil {
-			return err
+			return pageError(err, "Key")
 		}
 		f = formOfSession(s, h, names)
 		if s.Expires >= 1 {
@@ -257,11 +253,8 @@ func (u *ui) saveKey(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
 			return notFound("Key")
 		}
 		stored, _, err := svc.Get(r.Context(), manage.Ref{ID: hs, IsHash: true})
-		if errors.Is(err, store.ErrNotFound) {
-			return notFound("Key")
-		}
 		if err != nil {
-			return err
+			return pageError(err, "Key")
 		}
 		sess = stored
 		if sess.Expires >= 1 {
@@ -369,29 +362,27 @@ func (u *ui) saveKey(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
 	if err != nil {
 		return err
 	}
-	var ve *session.ValidationError
+	// The service's reasons name session fields, which the form does not: they
+	// are shown above it.
+	rejected := func(err error) error {
+		ff, err := uiFault(err, "Key", form{})
+		if ff == nil {
+			return err
+		}
+		return u.showKeyForm(w, r, c, ff.status, f, expiry, errs, ff.msg)
+	}
 	if hs == "" {
 		created, err := svc.Create(r.Context(), body, "")
-		if errors.As(err, &ve) {
-			return u.showKeyForm(w, r, c, http.StatusBadRequest, f, expiry, errs, ve.Reason)
-		}
 		if err != nil {
-			return err
+			return rejected(err)
 		}
 		u.s.opts.Audit.Record(r.Context(), c.actor(r), c.user.OrgID, "create", "key", created.Hash.String(), created.Session.Alias)
 		id := u.created.put(created.Key, c.user.ID, u.s.now())
 		http.Redirect(w, r, "/keys?created="+url.QueryEscape(id), http.StatusSeeOther)
 		return nil
 	}
-	_, _, err = svc.Update(r.Context(), manage.Ref{ID: hs, IsHash: true}, body, true)
-	if errors.As(err, &ve) {
-		return u.showKeyForm(w, r, c, http.StatusBadRequest, f, expiry, errs, ve.Reason)
-	}
-	if errors.Is(err, store.ErrNotFound) {
-		return notFound("Key")
-	}
-	if err != nil {
-		return err
+	if _, _, err = svc.Update(r.Context(), manage.Ref{ID: hs, IsHash: true}, body, true); err != nil {
+		return rejected(err)
 	}
 	u.s.opts.Audit.Record(r.Context(), c.actor(r), c.user.OrgID, "update", "key", hs, f.Alias)
 	u.sessions.setFlash(c.sess, "Key updated.")
@@ -404,10 +395,8 @@ func (u *ui) deleteKey(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
 		return forbidden()
 	}
 	hs := r.PathValue("hash")
-	if _, err := u.keysOf(c).Delete(r.Context(), manage.Ref{ID: hs, IsHash: true}); errors.Is(err, store.ErrNotFound) {
-		return notFound("Key")
-	} else if err != nil {
-		return err
+	if _, err := u.keysOf(c).Delete(r.Context(), manage.Ref{ID: hs, IsHash: true}); err != nil {
+		return pageError(err, "Key")
 	}
 	u.s.opts.Audit.Record(r.Context(), c.actor(r), c.user.OrgID, "delete", "key", hs, "")
 	u.sessions.setFlash(c.sess, "Key deleted. Requests with it are refused.")

@@ -49,6 +49,20 @@ func (u *ui) listUsers(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
 	return nil
 }
 
+// The user forms show the service's faults: a new user's at the password or the
+// e-mail field, a change's at the e-mail, a new password's at the new password. A
+// taken e-mail answers 400, as the API does.
+var (
+	newUserFaults = form{field: func(f string) string {
+		if f == "password" {
+			return "password"
+		}
+		return "email"
+	}, conflictStatus: http.StatusBadRequest}
+	userFaults     = form{field: func(string) string { return "email" }, conflictStatus: http.StatusBadRequest}
+	passwordFaults = form{field: func(string) string { return "new_password" }, conflictStatus: http.StatusBadRequest}
+)
+
 type userForm struct {
 	ID, FirstName, LastName, Email string
 	Admin, Active                  bool
@@ -157,19 +171,15 @@ func (u *ui) saveUser(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
 		x, _, err := u.s.opts.Accounts.CreateUser(r.Context(), accounts.NewUser{OrgID: c.user.OrgID, Email: email, FirstName: first, LastName: last,
 			Password: pf.Get("password"), Permissions: perms, Active: active})
 		if err != nil {
-			var ve *accounts.ValidationError
-			if errors.As(err, &ve) {
-				field := "email"
-				if strings.Contains(ve.Reason, "password") {
-					field = "password"
-				}
-				parsed, _ := accounts.ParsePermissions(perms)
-				permJSON, _ := json.Marshal(parsed)
-				u.showUserForm(w, r, c, http.StatusBadRequest, store.User{FirstName: first, LastName: last, Email: email, Active: active, Permissions: permJSON},
-					map[string]string{field: ve.Reason}, "Please correct the marked fields.")
-				return nil
+			ff, err := uiFault(err, "User", newUserFaults)
+			if ff == nil {
+				return err
 			}
-			return err
+			parsed, _ := accounts.ParsePermissions(perms)
+			permJSON, _ := json.Marshal(parsed)
+			u.showUserForm(w, r, c, ff.status, store.User{FirstName: first, LastName: last, Email: email, Active: active, Permissions: permJSON},
+				map[string]string{ff.field: ff.msg}, "Please correct the marked fields.")
+			return nil
 		}
 		u.s.opts.Audit.Record(r.Context(), c.actor(r), c.user.OrgID, "create", "user", x.ID, x.Email)
 		u.sessions.setFlash(c.sess, "User "+x.Email+" created. They can log in and read their access credentials on their user page.")
@@ -192,13 +202,13 @@ func (u *ui) saveUser(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
 		}
 	}
 	x, err = u.s.opts.Accounts.UpdateUser(r.Context(), x, patch)
-	var ve *accounts.ValidationError
-	if errors.As(err, &ve) {
-		u.showUserForm(w, r, c, http.StatusBadRequest, x, map[string]string{"email": ve.Reason}, "Please correct the marked fields.")
-		return nil
-	}
 	if err != nil {
-		return err
+		ff, err := uiFault(err, "User", userFaults)
+		if ff == nil {
+			return err
+		}
+		u.showUserForm(w, r, c, ff.status, x, map[string]string{ff.field: ff.msg}, "Please correct the marked fields.")
+		return nil
 	}
 	if !x.Active {
 		u.sessions.destroyUser(x.ID)
@@ -249,15 +259,16 @@ func (u *ui) changePassword(w http.ResponseWriter, r *http.Request, c *uiCtx) er
 		return fail("new_password", "The two new passwords differ.")
 	}
 	x, err := u.s.opts.Accounts.ChangePassword(r.Context(), c.user, pf.Get("current_password"), pf.Get("new_password"))
-	var ve *accounts.ValidationError
-	switch {
-	case errors.Is(err, accounts.ErrBadCredentials):
+	if errors.Is(err, accounts.ErrBadCredentials) {
 		u.s.logins.Fail(loginKey(c.user.Email, r), clientIP(r), now)
 		return fail("current_password", "The current password is wrong.")
-	case errors.As(err, &ve):
-		return fail("new_password", ve.Reason)
-	case err != nil:
-		return err
+	}
+	if err != nil {
+		ff, err := uiFault(err, "User", passwordFaults)
+		if ff == nil {
+			return err
+		}
+		return fail(ff.field, ff.msg)
 	}
 	c.user = x
 	if c, err = u.renewSession(w, r, c); err != nil {

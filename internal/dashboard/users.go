@@ -106,21 +106,6 @@ func grantable(caller accounts.Permissions, requested map[string]string) error {
 	return nil
 }
 
-func accountsError(err error) error {
-	var ve *accounts.ValidationError
-	if errors.As(err, &ve) {
-		return httpx.Errorf(http.StatusBadRequest, "%s", ve.Reason)
-	}
-	var fe *accounts.ForbiddenError
-	if errors.As(err, &fe) {
-		return httpx.Errorf(http.StatusForbidden, "%s", fe.Reason)
-	}
-	if errors.Is(err, store.ErrNotFound) {
-		return httpx.Errorf(http.StatusNotFound, "User not found")
-	}
-	return err
-}
-
 func (s *Server) createUser(w http.ResponseWriter, r *http.Request) error {
 	p := caller(r)
 	var b userBody
@@ -144,7 +129,7 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request) error {
 		Password: b.Password, Permissions: b.UserPermissions, Active: active,
 	})
 	if err != nil {
-		return accountsError(err)
+		return userWording.Fault(err)
 	}
 	s.opts.Audit.Record(r.Context(), actor(r), u.OrgID, "create", "user", u.ID, u.Email)
 	return ok(w, "User and session have been created", u.ID)
@@ -170,7 +155,7 @@ func (s *Server) target(r *http.Request, write bool) (store.User, bool, error) {
 	}
 	if write {
 		if err := accounts.MayChange(p.user, u); err != nil {
-			return store.User{}, false, accountsError(err)
+			return store.User{}, false, userWording.Fault(err)
 		}
 	}
 	return u, false, nil
@@ -215,7 +200,7 @@ func (s *Server) updateUser(w http.ResponseWriter, r *http.Request) error {
 		Email: b.EmailAddress, FirstName: b.FirstName, LastName: b.LastName, Active: b.Active, Permissions: b.UserPermissions,
 	})
 	if err != nil {
-		return accountsError(err)
+		return userWording.Fault(err)
 	}
 	s.opts.Audit.Record(r.Context(), actor(r), u.OrgID, "update", "user", u.ID, u.Email)
 	return ok(w, "User updated", nil)
@@ -230,7 +215,7 @@ func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request) error {
 		return httpx.Errorf(http.StatusBadRequest, "You cannot delete yourself")
 	}
 	if err := s.opts.Store.DeleteUser(r.Context(), u.ID); err != nil {
-		return accountsError(err)
+		return userWording.Fault(err)
 	}
 	s.opts.Audit.Record(r.Context(), actor(r), u.OrgID, "delete", "user", u.ID, u.Email)
 	return ok(w, "User deleted", nil)
@@ -245,7 +230,7 @@ func (s *Server) resetUserKey(w http.ResponseWriter, r *http.Request) error {
 	}
 	k, err := s.opts.Accounts.ResetAccessKey(r.Context(), u)
 	if err != nil {
-		return accountsError(err)
+		return userWording.Fault(err)
 	}
 	s.opts.Audit.Record(r.Context(), actor(r), u.OrgID, "reset_key", "user", u.ID, u.Email)
 	var meta any
@@ -267,7 +252,7 @@ func (s *Server) resetPassword(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if err := s.opts.Accounts.SetPassword(r.Context(), u, b.NewPassword); err != nil {
-		return accountsError(err)
+		return userWording.Fault(err)
 	}
 	s.opts.Audit.Record(r.Context(), actor(r), u.OrgID, "reset_password", "user", u.ID, u.Email)
 	return ok(w, "User password updated", nil)

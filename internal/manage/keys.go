@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/tollgate/tollgate/internal/events"
+	"github.com/tollgate/tollgate/internal/fault"
 	"github.com/tollgate/tollgate/internal/keys"
 	"github.com/tollgate/tollgate/internal/limit"
 	"github.com/tollgate/tollgate/internal/session"
@@ -16,7 +18,7 @@ import (
 
 // ErrNoAccessRights is returned when a key without access rights is created while
 // master keys are disabled. The message is Tyk's.
-var ErrNoAccessRights = &session.ValidationError{Reason: "Failed to create key, keys must have at least one Access Rights record set."}
+var ErrNoAccessRights error = fault.InvalidField("access_rights", "Failed to create key, keys must have at least one Access Rights record set.")
 
 // Keys manages key sessions. Keys are stored and found by their SHA-256 only; the
 // plaintext exists in the reply to Create and nowhere else.
@@ -48,6 +50,29 @@ type Ref struct {
 	IsHash bool
 }
 
+// ParseRef reads a key reference as every door receives it: the key or its hash
+// (id, from the path) and the hashed query parameter, read by ParseFlag. Unlike Tyk,
+// where any non-empty value (even "false") means "hashed", hashed=false means the key.
+func ParseRef(id, hashed string) (Ref, error) {
+	isHash, err := ParseFlag("hashed", hashed)
+	return Ref{ID: id, IsHash: isHash}, err
+}
+
+// ParseFlag reads a boolean query parameter of the management APIs (hashed,
+// suppress_reset): "1" and "true" are true; "0", "false" and absent are false, in any
+// letter case (Python's requests sends True as "True"). Anything else is a
+// fault.Invalid naming the parameter, so a typo never silently means false.
+func ParseFlag(name, value string) (bool, error) {
+	switch v := strings.ToLower(value); v {
+	case "", "0", "false":
+		return false, nil
+	case "1", "true":
+		return true, nil
+	default:
+		return false, fault.InvalidField(name, "Query parameter %s must be true or false, not %q", name, v)
+	}
+}
+
 // Hash resolves the reference; ok is false for a malformed hash.
 func (r Ref) Hash() (keys.Hash, bool) {
 	if r.IsHash {
@@ -75,8 +100,8 @@ func (s *Keys) now() time.Time {
 }
 
 // Create stores a new key from a session body. customID, when not empty, is the key
-// the client chose; otherwise one is minted. Validation problems are
-// *session.ValidationError; a custom id that exists is a *ConflictError.
+// the client chose; otherwise one is minted. Problems with the body are
+// fault.Malformed or fault.Invalid; a custom id that exists is a fault.Conflict.
 func (s *Keys) Create(ctx context.Context, body []byte, customID string) (Created, error) {
 	now := s.now()
 	sess, err := s.decode(ctx, body, now, true, "")
@@ -87,7 +112,7 @@ func (s *Keys) Create(ctx context.Context, body []byte, customID string) (Create
 	if key == "" {
 		key = keys.Generate(sess.OrgID)
 	} else if err := keys.ValidateCustom(key); err != nil {
-		return Created{}, &session.ValidationError{Reason: err.Error()}
+		return Created{}, &fault.Error{Kind: fault.Invalid, Field: "key", Reason: err.Error(), Err: err}
 	}
 	sess.Prepare(now, nil, false)
 	h := keys.Sum(key)
@@ -97,7 +122,7 @@ func (s *Keys) Create(ctx context.Context, body []byte, customID string) (Create
 	}
 	err = s.Store.CreateKey(ctx, store.Key{Hash: h.String(), OrgID: sess.OrgID, APIIDs: sess.APIIDs(), Session: raw, CreatedAt: now, UpdatedAt: now})
 	if errors.Is(err, store.ErrConflict) {
-		return Created{}, &ConflictError{Message: "A key with this ID already exists; use PUT to change it"}
+		return Created{}, conflict("A key with this ID already exists; use PUT to change it")
 	}
 	if err != nil {
 		return Created{}, err
@@ -140,15 +165,15 @@ func (s *Keys) decode(ctx context.Context, body []byte, now time.Time, creating 
 	for _, id := range sess.APIIDs() {
 		a, err := s.Store.GetAPI(ctx, id)
 		if errors.Is(err, store.ErrNotFound) || (err == nil && s.scoped && a.OrgID != s.org) {
-			return nil, &session.ValidationError{Reason: fmt.Sprintf("access_rights names API %s, which does not exist", id)}
+			return nil, fault.InvalidField("access_rights", "access_rights names API %s, which does not exist", id)
 		} else if err != nil {
 			return nil, err
 		}
 		switch {
 		case sess.OrgID != "" && a.OrgID != sess.OrgID:
-			return nil, &session.ValidationError{Reason: fmt.Sprintf("access_rights names API %s, which belongs to another organisation than org_id %q", id, sess.OrgID)}
+			return nil, fault.InvalidField("access_rights", "access_rights names API %s, which belongs to another organisation than org_id %q", id, sess.OrgID)
 		case inferred != "" && a.OrgID != inferred:
-			return nil, &session.ValidationError{Reason: "access_rights names APIs of more than one organisation; a key opens the APIs of its own organisation only"}
+			return nil, fault.InvalidField("access_rights", "access_rights names APIs of more than one organisation; a key opens the APIs of its own organisation only")
 		}
 		inferred = a.OrgID
 	}
@@ -262,7 +287,7 @@ func (s *Keys) Update(ctx context.Context, ref Ref, body []byte, suppressReset b
 	if sess.OrgID != prev.OrgID && prev.OrgID != "" {
 		// The body's org_id (or the one its APIs imply) must match the key's:
 		// moving a key between organisations is not an update.
-		return h, nil, &session.ValidationError{Reason: "org_id cannot be changed; create a new key in the other organisation"}
+		return h, nil, fault.InvalidField("org_id", "org_id cannot be changed; create a new key in the other organisation")
 	}
 	sess.Prepare(now, prev, suppressReset)
 	raw, err := json.Marshal(sess)
