@@ -19,6 +19,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/tollgate/tollgate/internal/audit"
 	"github.com/tollgate/tollgate/internal/fault"
 	"github.com/tollgate/tollgate/internal/store"
 )
@@ -175,6 +176,9 @@ func (p Permissions) JSON() map[string]string {
 type Service struct {
 	Store  store.Store
 	Sealer *Sealer
+	// Audit records every change, by the actor in the call's context; nil records
+	// nothing (the command-line tools and the first-run bootstrap run without).
+	Audit *audit.Recorder
 	// BcryptCost defaults to 12.
 	BcryptCost int
 	// Now is the clock; nil means time.Now.
@@ -240,6 +244,7 @@ func (s *Service) NewOrg(ctx context.Context, id, name string) (store.Org, error
 		}
 		return o, err
 	}
+	s.Audit.Record(ctx, o.ID, audit.ActionCreate, audit.TypeOrg, o.ID, o.Name)
 	return o, nil
 }
 
@@ -328,6 +333,7 @@ func (s *Service) CreateUser(ctx context.Context, nu NewUser) (store.User, strin
 		}
 		return store.User{}, "", err
 	}
+	s.Audit.Record(ctx, u.OrgID, audit.ActionCreate, audit.TypeUser, u.ID, u.Email)
 	return u, ak, nil
 }
 
@@ -406,11 +412,29 @@ func (s *Service) ResetAccessKey(ctx context.Context, u store.User) (string, err
 	if err := s.Store.UpdateUser(ctx, u); err != nil {
 		return "", err
 	}
+	s.Audit.Record(ctx, u.OrgID, audit.ActionResetKey, audit.TypeUser, u.ID, u.Email)
 	return ak, nil
 }
 
-// SetPassword replaces a user's password.
+// DeleteUser removes a user.
+func (s *Service) DeleteUser(ctx context.Context, u store.User) error {
+	if err := s.Store.DeleteUser(ctx, u.ID); err != nil {
+		return err
+	}
+	s.Audit.Record(ctx, u.OrgID, audit.ActionDelete, audit.TypeUser, u.ID, u.Email)
+	return nil
+}
+
+// SetPassword replaces a user's password (a reset: the current one is not asked for).
 func (s *Service) SetPassword(ctx context.Context, u store.User, password string) error {
+	if err := s.setPassword(ctx, u, password); err != nil {
+		return err
+	}
+	s.Audit.Record(ctx, u.OrgID, audit.ActionResetPassword, audit.TypeUser, u.ID, u.Email)
+	return nil
+}
+
+func (s *Service) setPassword(ctx context.Context, u store.User, password string) error {
 	if err := ValidatePassword(password); err != nil {
 		return err
 	}
@@ -431,9 +455,10 @@ func (s *Service) ChangePassword(ctx context.Context, u store.User, current, nex
 	if current == next {
 		return u, invalid("password", "the new password must differ from the current one")
 	}
-	if err := s.SetPassword(ctx, u, next); err != nil {
+	if err := s.setPassword(ctx, u, next); err != nil {
 		return u, err
 	}
+	s.Audit.Record(ctx, u.OrgID, audit.ActionChangePassword, audit.TypeUser, u.ID, u.Email)
 	return s.Store.GetUser(ctx, u.ID)
 }
 
@@ -502,6 +527,7 @@ func (s *Service) UpdateUser(ctx context.Context, u store.User, p UserPatch) (st
 		}
 		return u, err
 	}
+	s.Audit.Record(ctx, u.OrgID, audit.ActionUpdate, audit.TypeUser, u.ID, u.Email)
 	return u, nil
 }
 

@@ -126,10 +126,13 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writ
 	if err != nil {
 		return err
 	}
+	// The services audit their changes from here on: the definitions loaded from
+	// --apps-dir and the first-run administrator are the operator's setup, made
+	// through no door.
 	rec := &audit.Recorder{Store: db, Log: log}
-	gw.SetAudit(rec)
+	keySvc.Audit, apis.Audit, acct.Audit = rec, rec, rec
 	dash := dashboard.New(dashboard.Options{
-		Accounts: acct, APIs: apis, Keys: keySvc, Store: db, Audit: rec, AdminSecret: secret, Log: log,
+		Accounts: acct, APIs: apis, Keys: keySvc, Store: db, AdminSecret: secret, Log: log,
 		AdminsSeeAccessKeys: cfg.AdminsSeeAccessKeys, TrustedProxies: trusted,
 	})
 

@@ -126,18 +126,17 @@ func newEnv(t *testing.T) *env {
 	t.Cleanup(func() { db.Close() })
 	bus := &events.Bus{}
 	limits := &limit.Engine{Rate: limit.NewSliding(), Quotas: limit.NewQuotas(db)}
-	keySvc := &manage.Keys{Store: db, Events: bus, Limits: limits}
-	apis := &manage.APIs{Store: db, Events: bus, Keys: keySvc}
+	rec := &audit.Recorder{Store: db}
+	keySvc := &manage.Keys{Store: db, Events: bus, Limits: limits, Audit: rec}
+	apis := &manage.APIs{Store: db, Events: bus, Keys: keySvc, Audit: rec}
 	gw := gateway.New(gateway.Options{Store: db, APIs: apis, Keys: keySvc, Limits: limits, Secret: adminSecret, Version: "contract-test"})
 	gw.Watch(bus)
 	if err := gw.Reload(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	sealer, _ := accounts.NewSealer(make([]byte, 32))
-	acct := &accounts.Service{Store: db, Sealer: sealer, BcryptCost: bcrypt.MinCost}
-	rec := &audit.Recorder{Store: db}
-	gw.SetAudit(rec)
-	d := dashboard.New(dashboard.Options{Accounts: acct, APIs: apis, Keys: keySvc, Store: db, Audit: rec, AdminSecret: adminSecret})
+	acct := &accounts.Service{Store: db, Sealer: sealer, BcryptCost: bcrypt.MinCost, Audit: rec}
+	d := dashboard.New(dashboard.Options{Accounts: acct, APIs: apis, Keys: keySvc, Store: db, AdminSecret: adminSecret})
 	e := &env{gw: httptest.NewServer(gw), dash: httptest.NewServer(d), keys: map[string]string{}}
 	t.Cleanup(e.gw.Close)
 	t.Cleanup(e.dash.Close)

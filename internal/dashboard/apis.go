@@ -100,7 +100,6 @@ func (s *Server) createAPI(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return apiWording.Fault(err)
 	}
-	s.opts.Audit.Record(r.Context(), actor(r), "", "create", "api", d.APIID(), d.Name())
 	return httpx.WriteJSON(w, http.StatusOK, envelope{Status: "OK", Message: "API created", Meta: d.APIID(), ID: d.APIID()})
 }
 
@@ -121,11 +120,9 @@ func (s *Server) updateAPI(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	d, err := s.apis(r).Update(r.Context(), id, body)
-	if err != nil {
+	if _, err := s.apis(r).Update(r.Context(), id, body); err != nil {
 		return apiWording.Fault(err)
 	}
-	s.opts.Audit.Record(r.Context(), actor(r), "", "update", "api", id, d.Name())
 	return ok(w, "API updated", nil)
 }
 
@@ -134,6 +131,5 @@ func (s *Server) deleteAPI(w http.ResponseWriter, r *http.Request) error {
 	if err := s.apis(r).Delete(r.Context(), id); err != nil {
 		return apiWording.Fault(err)
 	}
-	s.opts.Audit.Record(r.Context(), actor(r), "", "delete", "api", id, "")
 	return ok(w, "API deleted", nil)
 }

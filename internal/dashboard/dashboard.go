@@ -33,7 +33,6 @@ type Options struct {
 	APIs     *manage.APIs
 	Keys     *manage.Keys
 	Store    store.Store
-	Audit    *audit.Recorder
 	// AdminSecret guards /admin/ (header admin-auth).
 	AdminSecret string
 	// AdminsSeeAccessKeys lets administrators read other users' access keys. Off by
@@ -185,9 +184,9 @@ func caller(r *http.Request) principal {
 	return p
 }
 
-func actor(r *http.Request) audit.Actor {
-	p := caller(r)
-	return audit.Actor{OrgID: p.user.OrgID, ID: p.user.ID, Email: p.user.Email, Remote: clientIP(r)}
+// userActor is who the services audit a user's changes as.
+func userActor(u store.User, r *http.Request) audit.Actor {
+	return audit.Actor{OrgID: u.OrgID, ID: u.ID, Email: u.Email, Remote: clientIP(r)}
 }
 
 // https reports whether the browser reached the dashboard over HTTPS: directly, or
@@ -237,7 +236,8 @@ func (s *Server) authenticated(section string, write bool, h httpx.HandlerFunc) 
 		if section != "" && !p.perms.Allows(section, write) {
 			return httpx.Errorf(http.StatusForbidden, "access denied: You do not have permission to access %s", r.URL.Path)
 		}
-		return h(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
+		ctx := audit.WithActor(context.WithValue(r.Context(), principalKey{}, p), userActor(u, r))
+		return h(w, r.WithContext(ctx))
 	}
 }
 
@@ -252,7 +252,7 @@ func (s *Server) adminOnly(h httpx.HandlerFunc) httpx.HandlerFunc {
 			ip := clientIP(r)
 			return refused(w, s.adminAuth.Fail(ip, ip, s.now()), http.StatusUnauthorized)
 		}
-		return h(w, r)
+		return h(w, r.WithContext(audit.WithActor(r.Context(), audit.AdminSecretActor(clientIP(r)))))
 	}
 }
 

@@ -51,7 +51,6 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return keyWording.Fault(err)
 	}
-	s.opts.Audit.Record(r.Context(), actor(r), "", "create", "key", c.Hash.String(), c.Session.Alias)
 	return httpx.WriteJSON(w, http.StatusOK, createReply{
 		Action: "create", Key: c.Key, Status: "ok", KeyID: c.Key, KeyHash: c.Hash.String(), Data: c.Session,
 	})
@@ -98,7 +97,6 @@ func (s *Server) updateKey(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return keyWording.Fault(err)
 	}
-	s.opts.Audit.Record(r.Context(), actor(r), "", "update", "key", h.String(), sess.Alias)
 	return httpx.WriteJSON(w, http.StatusOK, keyData{KeyID: ref.ID, Data: sess, KeyHash: h.String()})
 }
 
@@ -107,11 +105,9 @@ func (s *Server) deleteKey(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	h, err := s.keys(r).Delete(r.Context(), ref)
-	if err != nil {
+	if _, err := s.keys(r).Delete(r.Context(), ref); err != nil {
 		return keyWording.Fault(err)
 	}
-	s.opts.Audit.Record(r.Context(), actor(r), "", "delete", "key", h.String(), "")
 	return ok(w, "Key deleted successfully.", nil)
 }
 

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/tollgate/tollgate/internal/accounts"
+	"github.com/tollgate/tollgate/internal/audit"
 	"github.com/tollgate/tollgate/internal/fault"
 	"github.com/tollgate/tollgate/internal/httpx"
 	"github.com/tollgate/tollgate/internal/store"
@@ -211,6 +212,7 @@ func (u *ui) authed(h uiHandler) http.Handler {
 				return
 			}
 		}
+		r = r.WithContext(audit.WithActor(r.Context(), userActor(user, r)))
 		if err := h(w, r, c); err != nil {
 			u.renderError(w, r, c, err)
 		}

@@ -9,14 +9,9 @@ import (
 	"strings"
 
 	"github.com/tollgate/tollgate/internal/apidef"
-	"github.com/tollgate/tollgate/internal/audit"
 	"github.com/tollgate/tollgate/internal/manage"
 	"github.com/tollgate/tollgate/internal/store"
 )
-
-func (c *uiCtx) actor(r *http.Request) audit.Actor {
-	return audit.Actor{OrgID: c.user.OrgID, ID: c.user.ID, Email: c.user.Email, Remote: clientIP(r)}
-}
 
 func (u *ui) apisOf(c *uiCtx) *manage.APIs { return u.s.opts.APIs.InOrg(c.user.OrgID) }
 
@@ -193,11 +188,6 @@ func (u *ui) saveAPI(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
 		u.showAPIForm(w, r, c, ff.status, f, errs, "Please correct the marked fields.")
 		return nil
 	}
-	action := "update"
-	if id == "" {
-		action = "create"
-	}
-	u.s.opts.Audit.Record(r.Context(), c.actor(r), c.user.OrgID, action, "api", d.APIID(), d.Name())
 	u.sessions.setFlash(c.sess, "API “"+d.Name()+"” saved. API ID: "+d.APIID())
 	http.Redirect(w, r, "/apis", http.StatusSeeOther)
 	return nil
@@ -211,7 +201,6 @@ func (u *ui) deleteAPI(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
 	if err := u.apisOf(c).Delete(r.Context(), id); err != nil {
 		return pageError(err, "API")
 	}
-	u.s.opts.Audit.Record(r.Context(), c.actor(r), c.user.OrgID, "delete", "api", id, "")
 	u.sessions.setFlash(c.sess, "API deleted.")
 	http.Redirect(w, r, "/apis", http.StatusSeeOther)
 	return nil

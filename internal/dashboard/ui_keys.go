@@ -376,7 +376,6 @@ func (u *ui) saveKey(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
 		if err != nil {
 			return rejected(err)
 		}
-		u.s.opts.Audit.Record(r.Context(), c.actor(r), c.user.OrgID, "create", "key", created.Hash.String(), created.Session.Alias)
 		id := u.created.put(created.Key, c.user.ID, u.s.now())
 		http.Redirect(w, r, "/keys?created="+url.QueryEscape(id), http.StatusSeeOther)
 		return nil
@@ -384,7 +383,6 @@ func (u *ui) saveKey(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
 	if _, _, err = svc.Update(r.Context(), manage.Ref{ID: hs, IsHash: true}, body, true); err != nil {
 		return rejected(err)
 	}
-	u.s.opts.Audit.Record(r.Context(), c.actor(r), c.user.OrgID, "update", "key", hs, f.Alias)
 	u.sessions.setFlash(c.sess, "Key updated.")
 	http.Redirect(w, r, "/keys/"+hs, http.StatusSeeOther)
 	return nil
@@ -398,7 +396,6 @@ func (u *ui) deleteKey(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
 	if _, err := u.keysOf(c).Delete(r.Context(), manage.Ref{ID: hs, IsHash: true}); err != nil {
 		return pageError(err, "Key")
 	}
-	u.s.opts.Audit.Record(r.Context(), c.actor(r), c.user.OrgID, "delete", "key", hs, "")
 	u.sessions.setFlash(c.sess, "Key deleted. Requests with it are refused.")
 	http.Redirect(w, r, "/keys", http.StatusSeeOther)
 	return nil

@@ -181,7 +181,6 @@ func (u *ui) saveUser(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
 				map[string]string{ff.field: ff.msg}, "Please correct the marked fields.")
 			return nil
 		}
-		u.s.opts.Audit.Record(r.Context(), c.actor(r), c.user.OrgID, "create", "user", x.ID, x.Email)
 		u.sessions.setFlash(c.sess, "User "+x.Email+" created. They can log in and read their access credentials on their user page.")
 		http.Redirect(w, r, "/users", http.StatusSeeOther)
 		return nil
@@ -213,7 +212,6 @@ func (u *ui) saveUser(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
 	if !x.Active {
 		u.sessions.destroyUser(x.ID)
 	}
-	u.s.opts.Audit.Record(r.Context(), c.actor(r), c.user.OrgID, "update", "user", x.ID, x.Email)
 	u.sessions.setFlash(c.sess, "User saved.")
 	http.Redirect(w, r, "/users/"+x.ID, http.StatusSeeOther)
 	return nil
@@ -227,7 +225,6 @@ func (u *ui) resetUserKey(w http.ResponseWriter, r *http.Request, c *uiCtx) erro
 	if _, err := u.s.opts.Accounts.ResetAccessKey(r.Context(), x); err != nil {
 		return err
 	}
-	u.s.opts.Audit.Record(r.Context(), c.actor(r), c.user.OrgID, "reset_key", "user", x.ID, x.Email)
 	if x.ID == c.user.ID {
 		// The reset ended every session of this user, this one included: carry
 		// on in a fresh one.
@@ -274,7 +271,6 @@ func (u *ui) changePassword(w http.ResponseWriter, r *http.Request, c *uiCtx) er
 	if c, err = u.renewSession(w, r, c); err != nil {
 		return err
 	}
-	u.s.opts.Audit.Record(r.Context(), c.actor(r), c.user.OrgID, "change_password", "user", x.ID, x.Email)
 	u.sessions.setFlash(c.sess, "Password changed. Other browsers logged in as you have been logged out.")
 	http.Redirect(w, r, "/users/"+x.ID, http.StatusSeeOther)
 	return nil
@@ -301,11 +297,10 @@ func (u *ui) deleteUser(w http.ResponseWriter, r *http.Request, c *uiCtx) error 
 	if x.ID == c.user.ID {
 		return &statusError{http.StatusBadRequest, "You cannot delete yourself."}
 	}
-	if err := u.s.opts.Store.DeleteUser(r.Context(), x.ID); err != nil {
+	if err := u.s.opts.Accounts.DeleteUser(r.Context(), x); err != nil {
 		return err
 	}
 	u.sessions.destroyUser(x.ID)
-	u.s.opts.Audit.Record(r.Context(), c.actor(r), c.user.OrgID, "delete", "user", x.ID, x.Email)
 	u.sessions.setFlash(c.sess, "User "+x.Email+" deleted.")
 	http.Redirect(w, r, "/users", http.StatusSeeOther)
 	return nil

@@ -131,7 +131,6 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return userWording.Fault(err)
 	}
-	s.opts.Audit.Record(r.Context(), actor(r), u.OrgID, "create", "user", u.ID, u.Email)
 	return ok(w, "User and session have been created", u.ID)
 }
 
@@ -202,7 +201,6 @@ func (s *Server) updateUser(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return userWording.Fault(err)
 	}
-	s.opts.Audit.Record(r.Context(), actor(r), u.OrgID, "update", "user", u.ID, u.Email)
 	return ok(w, "User updated", nil)
 }
 
@@ -214,10 +212,9 @@ func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request) error {
 	if self {
 		return httpx.Errorf(http.StatusBadRequest, "You cannot delete yourself")
 	}
-	if err := s.opts.Store.DeleteUser(r.Context(), u.ID); err != nil {
+	if err := s.opts.Accounts.DeleteUser(r.Context(), u); err != nil {
 		return userWording.Fault(err)
 	}
-	s.opts.Audit.Record(r.Context(), actor(r), u.OrgID, "delete", "user", u.ID, u.Email)
 	return ok(w, "User deleted", nil)
 }
 
@@ -232,7 +229,6 @@ func (s *Server) resetUserKey(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return userWording.Fault(err)
 	}
-	s.opts.Audit.Record(r.Context(), actor(r), u.OrgID, "reset_key", "user", u.ID, u.Email)
 	var meta any
 	if self {
 		meta = k
@@ -254,6 +250,5 @@ func (s *Server) resetPassword(w http.ResponseWriter, r *http.Request) error {
 	if err := s.opts.Accounts.SetPassword(r.Context(), u, b.NewPassword); err != nil {
 		return userWording.Fault(err)
 	}
-	s.opts.Audit.Record(r.Context(), actor(r), u.OrgID, "reset_password", "user", u.ID, u.Email)
 	return ok(w, "User password updated", nil)
 }

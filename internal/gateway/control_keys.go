@@ -37,7 +37,6 @@ func (g *Gateway) createKey(w http.ResponseWriter, r *http.Request) error {
 		return keyWording.Fault(err)
 	}
 	g.log.Info("key created", "key", created.Hash.Short(), "org_id", created.Session.OrgID, "apis", len(created.Session.AccessRights))
-	g.audit.Record(r.Context(), adminActor(r), created.Session.OrgID, "create", "key", created.Hash.String(), created.Session.Alias)
 	return httpx.WriteJSON(w, http.StatusOK, modifyReply{Key: created.Key, Status: "ok", Action: "added", KeyHash: created.Hash.String()})
 }
 
@@ -84,7 +83,6 @@ func (g *Gateway) updateKey(w http.ResponseWriter, r *http.Request) error {
 		return keyUpdateWording.Fault(err)
 	}
 	g.log.Info("key updated", "key", h.Short(), "suppress_reset", suppress)
-	g.audit.Record(r.Context(), adminActor(r), "", "update", "key", h.String(), "")
 	return httpx.WriteJSON(w, http.StatusOK, modifyReply{Key: ref.ID, Status: "ok", Action: "modified"})
 }
 
@@ -98,7 +96,6 @@ func (g *Gateway) deleteKey(w http.ResponseWriter, r *http.Request) error {
 		return keyDeleteWording.Fault(err)
 	}
 	g.log.Info("key deleted", "key", h.Short())
-	g.audit.Record(r.Context(), adminActor(r), "", "delete", "key", h.String(), "")
 	return httpx.WriteJSON(w, http.StatusOK, modifyReply{Key: ref.ID, Status: "ok", Action: "deleted"})
 }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/internal/apidef"
+	"github.com/tollgate/tollgate/internal/audit"
 	"github.com/tollgate/tollgate/internal/events"
 	"github.com/tollgate/tollgate/internal/fault"
 	"github.com/tollgate/tollgate/internal/store"
@@ -26,6 +27,9 @@ func conflict(format string, args ...any) error {
 type APIs struct {
 	Store  store.APIStore
 	Events events.Publisher
+	// Audit records every change, by the actor in the call's context; nil records
+	// nothing.
+	Audit *audit.Recorder
 	// Keys, when set, has deleted APIs taken out of every key's access rights, so
 	// that an id created again later is never granted by an old key.
 	Keys *Keys
@@ -115,6 +119,7 @@ func (s *APIs) Create(ctx context.Context, body []byte) (*apidef.Definition, err
 		return nil, err
 	}
 	s.publish(d.APIID())
+	s.Audit.Record(ctx, d.OrgID(), audit.ActionCreate, audit.TypeAPI, d.APIID(), d.Name())
 	return d, nil
 }
 
@@ -165,6 +170,7 @@ func (s *APIs) Update(ctx context.Context, id string, body []byte) (*apidef.Defi
 		return nil, err
 	}
 	s.publish(id)
+	s.Audit.Record(ctx, d.OrgID(), audit.ActionUpdate, audit.TypeAPI, id, d.Name())
 	return d, nil
 }
 
@@ -201,6 +207,7 @@ func (s *APIs) Delete(ctx context.Context, id string) error {
 			return fmt.Errorf("remove deleted API %s from keys: %w", id, err)
 		}
 	}
+	s.Audit.Record(ctx, a.OrgID, audit.ActionDelete, audit.TypeAPI, id, "")
 	return nil
 }
 

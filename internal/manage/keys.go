@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tollgate/tollgate/internal/audit"
 	"github.com/tollgate/tollgate/internal/events"
 	"github.com/tollgate/tollgate/internal/fault"
 	"github.com/tollgate/tollgate/internal/keys"
@@ -26,6 +27,9 @@ type Keys struct {
 	Store  store.Store
 	Events events.Publisher
 	Limits *limit.Engine
+	// Audit records every change, by the actor in the call's context; nil records
+	// nothing.
+	Audit *audit.Recorder
 	// AllowMasterKeys permits keys without access rights (they reach every API).
 	AllowMasterKeys bool
 	// Now is the clock; nil means time.Now.
@@ -133,6 +137,7 @@ func (s *Keys) Create(ctx context.Context, body []byte, customID string) (Create
 		return Created{}, err
 	}
 	s.publish(h)
+	s.Audit.Record(ctx, sess.OrgID, audit.ActionCreate, audit.TypeKey, h.String(), sess.Alias)
 	return Created{Key: key, Hash: h, Session: sess}, nil
 }
 
@@ -303,6 +308,7 @@ func (s *Keys) Update(ctx context.Context, ref Ref, body []byte, suppressReset b
 		}
 	}
 	s.publish(h)
+	s.Audit.Record(ctx, sess.OrgID, audit.ActionUpdate, audit.TypeKey, h.String(), sess.Alias)
 	return h, sess, nil
 }
 
@@ -312,17 +318,24 @@ func (s *Keys) Delete(ctx context.Context, ref Ref) (keys.Hash, error) {
 	if !ok {
 		return h, store.ErrNotFound
 	}
-	if s.scoped {
-		if _, err := s.Lookup(ctx, h); err != nil {
-			return h, err
-		}
+	// The stored key says which organisation's audit log the deletion belongs to.
+	k, err := s.Store.GetKey(ctx, h.String())
+	if err != nil {
+		return h, err
+	}
+	if s.scoped && k.OrgID != s.org {
+		return h, store.ErrNotFound
 	}
 	if err := s.Store.DeleteKey(ctx, h.String()); err != nil {
 		return h, err
 	}
 	// Publish first: the key must stop working even if resetting counters fails.
 	s.publish(h)
-	return h, s.Limits.ResetHash(ctx, h)
+	if err := s.Limits.ResetHash(ctx, h); err != nil {
+		return h, err
+	}
+	s.Audit.Record(ctx, k.OrgID, audit.ActionDelete, audit.TypeKey, h.String(), "")
+	return h, nil
 }
 
 // List returns stored keys (hashes and sessions) matching f.
