@@ -171,10 +171,10 @@ func (s *Server) now() time.Time {
 	return time.Now()
 }
 
-// principal is the authenticated caller.
+// principal is the authenticated caller, and the accounts service as they see it.
 type principal struct {
-	user  store.User
-	perms accounts.Permissions
+	user store.User
+	acct *accounts.Caller
 }
 
 type principalKey struct{}
@@ -220,8 +220,16 @@ func clientIP(r *http.Request) string {
 	return host
 }
 
+// accountsAs is the accounts service as u sees it, with the operator's options.
+func (s *Server) accountsAs(u store.User) *accounts.Caller {
+	c := s.opts.Accounts.As(u)
+	c.AdminsSeeAccessKeys = s.opts.AdminsSeeAccessKeys
+	return c
+}
+
 // authenticated checks the access key in the authorization header (raw, no Bearer,
-// as Tyk's clients send it) and the caller's permission on section.
+// as Tyk's clients send it) and the caller's permission on section; "" leaves the
+// rules to the accounts service (the user endpoints, where users act on themselves).
 func (s *Server) authenticated(section string, write bool, h httpx.HandlerFunc) httpx.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		u, err := s.opts.Accounts.Authenticate(r.Context(), r.Header.Get("Authorization"))
@@ -232,9 +240,11 @@ func (s *Server) authenticated(section string, write bool, h httpx.HandlerFunc) 
 		if err != nil {
 			return err
 		}
-		p := principal{user: u, perms: accounts.PermissionsOf(u)}
-		if section != "" && !p.perms.Allows(section, write) {
-			return httpx.Errorf(http.StatusForbidden, "access denied: You do not have permission to access %s", r.URL.Path)
+		p := principal{user: u, acct: s.accountsAs(u)}
+		if section != "" {
+			if err := p.acct.May(section, write); err != nil {
+				return noPermission(r)
+			}
 		}
 		ctx := audit.WithActor(context.WithValue(r.Context(), principalKey{}, p), userActor(u, r))
 		return h(w, r.WithContext(ctx))
@@ -296,6 +306,20 @@ var (
 	userWording = httpx.Wording{NotFound: "User not found", Status: map[fault.Kind]int{fault.Conflict: http.StatusBadRequest}}
 	orgWording  = httpx.Wording{NotFound: "Organisation not found", Status: map[fault.Kind]int{fault.Conflict: http.StatusBadRequest}}
 )
+
+// noPermission is Tyk's refusal of a caller without a section's permission.
+func noPermission(r *http.Request) error {
+	return httpx.Errorf(http.StatusForbidden, "access denied: You do not have permission to access %s", r.URL.Path)
+}
+
+// userFault is userWording, except that a refusal for want of a section's permission
+// (a Forbidden fault naming the section) is Tyk's, which names the path.
+func userFault(r *http.Request, err error) error {
+	if f, ok := fault.As(err); ok && f.Kind == fault.Forbidden && f.Field != "" {
+		return noPermission(r)
+	}
+	return userWording.Fault(err)
+}
 
 func definitionRejected(reason string) string {
 	return "Validation of API Definition failed. Reason: " + strings.TrimSuffix(reason, ".") + "."

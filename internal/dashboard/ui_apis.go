@@ -38,9 +38,6 @@ func apiRowOf(a store.API) apiRow {
 }
 
 func (u *ui) listAPIs(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
-	if !c.perms.Allows("apis", false) {
-		return forbidden()
-	}
 	all, err := u.apisOf(c).List(r.Context())
 	if err != nil {
 		return err
@@ -75,15 +72,12 @@ type apiForm struct {
 }
 
 func (u *ui) apiForm(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
-	if !c.perms.Allows("apis", false) {
-		return forbidden()
-	}
 	f := apiForm{Strip: true, Active: true, AuthHeader: "Authorization", GlobalRate: "0", GlobalPer: "0"}
 	id := r.PathValue("id")
 	if id != "" {
 		a, err := u.apisOf(c).Get(r.Context(), id)
 		if err != nil {
-			return pageError(err, "API")
+			return pageError(err, "API", form{})
 		}
 		d, err := apidef.Parse(a.Definition)
 		if err != nil {
@@ -92,8 +86,6 @@ func (u *ui) apiForm(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
 		p, g := d.Proxy(), d.GlobalRateLimit()
 		f = apiForm{ID: id, Name: d.Name(), ListenPath: p.ListenPath, Target: p.TargetURL, AuthHeader: d.AuthToken().AuthHeaderName,
 			GlobalRate: fmtNum(g.Rate), GlobalPer: fmtNum(g.Per), Strip: p.StripListenPath, Active: d.Active(), Keyless: d.Keyless()}
-	} else if !c.perms.Allows("apis", true) {
-		return forbidden()
 	}
 	u.showAPIForm(w, r, c, http.StatusOK, f, nil, "")
 	return nil
@@ -110,9 +102,6 @@ func (u *ui) showAPIForm(w http.ResponseWriter, r *http.Request, c *uiCtx, statu
 }
 
 func (u *ui) saveAPI(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
-	if !c.perms.Allows("apis", true) {
-		return forbidden()
-	}
 	id := r.PathValue("id")
 	f := apiForm{ID: id, Name: strings.TrimSpace(r.PostFormValue("name")), ListenPath: strings.TrimSpace(r.PostFormValue("listen_path")),
 		Target: strings.TrimSpace(r.PostFormValue("target_url")), AuthHeader: cmp.Or(strings.TrimSpace(r.PostFormValue("auth_header")), "Authorization"),
@@ -139,7 +128,7 @@ func (u *ui) saveAPI(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
 	if id != "" {
 		a, err := u.apisOf(c).Get(r.Context(), id)
 		if err != nil {
-			return pageError(err, "API")
+			return pageError(err, "API", form{})
 		}
 		if err := json.Unmarshal(a.Definition, &def); err != nil {
 			return err
@@ -194,12 +183,9 @@ func (u *ui) saveAPI(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
 }
 
 func (u *ui) deleteAPI(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
-	if !c.perms.Allows("apis", true) {
-		return forbidden()
-	}
 	id := r.PathValue("id")
 	if err := u.apisOf(c).Delete(r.Context(), id); err != nil {
-		return pageError(err, "API")
+		return pageError(err, "API", form{})
 	}
 	u.sessions.setFlash(c.sess, "API deleted.")
 	http.Redirect(w, r, "/apis", http.StatusSeeOther)

@@ -88,9 +88,6 @@ func (u *ui) apiNames(r *http.Request, c *uiCtx) (map[string]string, []apiRow, e
 }
 
 func (u *ui) listKeys(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
-	if !c.perms.Allows("keys", false) {
-		return forbidden()
-	}
 	svc := u.keysOf(c)
 	q := strings.ToLower(strings.TrimSpace(r.URL.Query().Get("q")))
 	page, _ := strconv.Atoi(r.URL.Query().Get("p"))
@@ -158,9 +155,6 @@ type keyForm struct {
 }
 
 func (u *ui) keyForm(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
-	if !c.perms.Allows("keys", false) {
-		return forbidden()
-	}
 	f := keyForm{Rate: "1000", Per: "60", QuotaMax: "10000", Renewal: "3600", Expires: "never", Unlimited: true}
 	expiry := expiryOptions
 	if hs := r.PathValue("hash"); hs != "" {
@@ -174,14 +168,12 @@ func (u *ui) keyForm(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
 		}
 		s, _, err := u.keysOf(c).Get(r.Context(), manage.Ref{ID: hs, IsHash: true})
 		if err != nil {
-			return pageError(err, "Key")
+			return pageError(err, "Key", form{})
 		}
 		f = formOfSession(s, h, names)
 		if s.Expires >= 1 {
 			expiry = append([]option{{"keep", "Keep: " + time.Unix(int64(s.Expires), 0).UTC().Format("2006-01-02 15:04 UTC")}}, expiryOptions...)
 		}
-	} else if !c.perms.Allows("keys", true) {
-		return forbidden()
 	}
 	return u.showKeyForm(w, r, c, http.StatusOK, f, expiry, nil, "")
 }
@@ -235,9 +227,6 @@ func (u *ui) showKeyForm(w http.ResponseWriter, r *http.Request, c *uiCtx, statu
 // saveKey turns the form into a Tyk session object and hands it to the same key
 // service the API uses.
 func (u *ui) saveKey(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
-	if !c.perms.Allows("keys", true) {
-		return forbidden()
-	}
 	names, _, err := u.apiNames(r, c)
 	if err != nil {
 		return err
@@ -254,7 +243,7 @@ func (u *ui) saveKey(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
 		}
 		stored, _, err := svc.Get(r.Context(), manage.Ref{ID: hs, IsHash: true})
 		if err != nil {
-			return pageError(err, "Key")
+			return pageError(err, "Key", form{})
 		}
 		sess = stored
 		if sess.Expires >= 1 {
@@ -389,12 +378,9 @@ func (u *ui) saveKey(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
 }
 
 func (u *ui) deleteKey(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
-	if !c.perms.Allows("keys", true) {
-		return forbidden()
-	}
 	hs := r.PathValue("hash")
 	if _, err := u.keysOf(c).Delete(r.Context(), manage.Ref{ID: hs, IsHash: true}); err != nil {
-		return pageError(err, "Key")
+		return pageError(err, "Key", form{})
 	}
 	u.sessions.setFlash(c.sess, "Key deleted. Requests with it are refused.")
 	http.Redirect(w, r, "/keys", http.StatusSeeOther)
