@@ -19,17 +19,23 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/tollgate/tollgate/internal/audit"
+	"github.com/tollgate/tollgate/internal/fault"
 	"github.com/tollgate/tollgate/internal/store"
 )
 
-// ValidationError is a problem with input the client can fix.
-type ValidationError struct{ Reason string }
-
-func (e *ValidationError) Error() string { return e.Reason }
-
-func invalid(format string, args ...any) error {
-	return &ValidationError{Reason: fmt.Sprintf(format, args...)}
+// invalid is a problem with one field of the client's input that it can fix.
+func invalid(field, format string, args ...any) error {
+	return fault.InvalidField(field, format, args...)
 }
+
+// taken is a create or change that would reuse a unique value (an id, an e-mail).
+func taken(field, format string, args ...any) error {
+	return &fault.Error{Kind: fault.Conflict, Field: field, Reason: fmt.Sprintf(format, args...), Err: store.ErrConflict}
+}
+
+// forbidden is an action the caller's permissions do not allow.
+func forbidden(reason string) error { return fault.New(fault.Forbidden, reason) }
 
 // ErrBadCredentials is returned for a wrong e-mail or password, without saying which.
 var ErrBadCredentials = errors.New("invalid e-mail or password")
@@ -71,10 +77,10 @@ func ParsePermissions(in map[string]string) (Permissions, error) {
 			continue
 		}
 		if !knownSection(k) {
-			return nil, invalid("user_permissions: unknown section %q (known: %s)", k, strings.Join(Sections, ", "))
+			return nil, invalid("user_permissions", "user_permissions: unknown section %q (known: %s)", k, strings.Join(Sections, ", "))
 		}
 		if v != "read" && v != "write" && v != "deny" {
-			return nil, invalid("user_permissions.%s must be \"read\" or \"write\", not %q", k, v)
+			return nil, invalid("user_permissions."+k, "user_permissions.%s must be \"read\" or \"write\", not %q", k, v)
 		}
 		if v != "deny" {
 			p[k] = v
@@ -113,11 +119,6 @@ func (p Permissions) Covers(q Permissions) bool {
 	return true
 }
 
-// ForbiddenError is an action the caller's permissions do not allow.
-type ForbiddenError struct{ Reason string }
-
-func (e *ForbiddenError) Error() string { return e.Reason }
-
 // MayChange is the rule for acting on another user (changing, resetting the password
 // or access key of, deactivating or deleting them): the actor must hold every
 // permission the target holds, so nobody can take over an account more powerful
@@ -129,13 +130,13 @@ func MayChange(actor, target store.User) error {
 	}
 	ap, tp := PermissionsOf(actor), PermissionsOf(target)
 	if !ap.Allows("users", true) {
-		return &ForbiddenError{Reason: "access denied: you do not have permission to change users"}
+		return forbidden("access denied: you do not have permission to change users")
 	}
 	if tp.IsAdmin() && !ap.IsAdmin() {
-		return &ForbiddenError{Reason: "access denied: only administrators can change an administrator"}
+		return forbidden("access denied: only administrators can change an administrator")
 	}
 	if !ap.Covers(tp) {
-		return &ForbiddenError{Reason: "access denied: the user holds permissions you do not have"}
+		return forbidden("access denied: the user holds permissions you do not have")
 	}
 	return nil
 }
@@ -175,6 +176,9 @@ func (p Permissions) JSON() map[string]string {
 type Service struct {
 	Store  store.Store
 	Sealer *Sealer
+	// Audit records every change, by the actor in the call's context; nil records
+	// nothing (the command-line tools and the first-run bootstrap run without).
+	Audit *audit.Recorder
 	// BcryptCost defaults to 12.
 	BcryptCost int
 	// Now is the clock; nil means time.Now.
@@ -228,28 +232,29 @@ func (s *Service) NewOrg(ctx context.Context, id, name string) (store.Org, error
 	}
 	name = strings.TrimSpace(name)
 	if name == "" {
-		return store.Org{}, invalid("owner_name must not be empty")
+		return store.Org{}, invalid("owner_name", "owner_name must not be empty")
 	}
 	if len(name) > 200 {
-		return store.Org{}, invalid("owner_name must be at most 200 characters")
+		return store.Org{}, invalid("owner_name", "owner_name must be at most 200 characters")
 	}
 	o := store.Org{ID: id, Name: name, CreatedAt: s.now()}
 	if err := s.Store.CreateOrg(ctx, o); err != nil {
 		if errors.Is(err, store.ErrConflict) {
-			return o, invalid("an organisation with id %s already exists", id)
+			return o, taken("id", "an organisation with id %s already exists", id)
 		}
 		return o, err
 	}
+	s.Audit.Record(ctx, o.ID, audit.ActionCreate, audit.TypeOrg, o.ID, o.Name)
 	return o, nil
 }
 
 func validID(id string) error {
 	if len(id) < 1 || len(id) > 64 {
-		return invalid("id must be 1 to 64 characters")
+		return invalid("id", "id must be 1 to 64 characters")
 	}
 	for _, r := range id {
 		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
-			return invalid("id may contain only letters, digits, '-' and '_'")
+			return invalid("id", "id may contain only letters, digits, '-' and '_'")
 		}
 	}
 	return nil
@@ -271,7 +276,7 @@ func NormalizeEmail(e string) (string, error) {
 	e = strings.TrimSpace(e)
 	a, err := mail.ParseAddress(e)
 	if err != nil || a.Address != e || !strings.Contains(e, "@") || len(e) > 254 {
-		return "", invalid("email_address %q is not a valid e-mail address", e)
+		return "", invalid("email_address", "email_address %q is not a valid e-mail address", e)
 	}
 	return strings.ToLower(e), nil
 }
@@ -279,10 +284,10 @@ func NormalizeEmail(e string) (string, error) {
 // ValidatePassword checks a new password: 8 to 72 bytes (bcrypt ignores the rest).
 func ValidatePassword(p string) error {
 	if len(p) < 8 {
-		return invalid("password must be at least 8 characters")
+		return invalid("password", "password must be at least 8 characters")
 	}
 	if len(p) > 72 {
-		return invalid("password must be at most 72 bytes")
+		return invalid("password", "password must be at most 72 bytes")
 	}
 	return nil
 }
@@ -302,10 +307,10 @@ func (s *Service) CreateUser(ctx context.Context, nu NewUser) (store.User, strin
 		return store.User{}, "", err
 	}
 	if len(nu.FirstName) > 200 || len(nu.LastName) > 200 {
-		return store.User{}, "", invalid("first_name and last_name must be at most 200 characters")
+		return store.User{}, "", invalid("first_name", "first_name and last_name must be at most 200 characters")
 	}
 	if _, err := s.Store.GetOrg(ctx, nu.OrgID); errors.Is(err, store.ErrNotFound) {
-		return store.User{}, "", invalid("organisation %q does not exist", nu.OrgID)
+		return store.User{}, "", invalid("org_id", "organisation %q does not exist", nu.OrgID)
 	} else if err != nil {
 		return store.User{}, "", err
 	}
@@ -324,10 +329,11 @@ func (s *Service) CreateUser(ctx context.Context, nu NewUser) (store.User, strin
 	}
 	if err := s.Store.CreateUser(ctx, u); err != nil {
 		if errors.Is(err, store.ErrConflict) {
-			return store.User{}, "", invalid("a user with e-mail %s already exists", email)
+			return store.User{}, "", taken("email_address", "a user with e-mail %s already exists", email)
 		}
 		return store.User{}, "", err
 	}
+	s.Audit.Record(ctx, u.OrgID, audit.ActionCreate, audit.TypeUser, u.ID, u.Email)
 	return u, ak, nil
 }
 
@@ -406,11 +412,29 @@ func (s *Service) ResetAccessKey(ctx context.Context, u store.User) (string, err
 	if err := s.Store.UpdateUser(ctx, u); err != nil {
 		return "", err
 	}
+	s.Audit.Record(ctx, u.OrgID, audit.ActionResetKey, audit.TypeUser, u.ID, u.Email)
 	return ak, nil
 }
 
-// SetPassword replaces a user's password.
+// DeleteUser removes a user.
+func (s *Service) DeleteUser(ctx context.Context, u store.User) error {
+	if err := s.Store.DeleteUser(ctx, u.ID); err != nil {
+		return err
+	}
+	s.Audit.Record(ctx, u.OrgID, audit.ActionDelete, audit.TypeUser, u.ID, u.Email)
+	return nil
+}
+
+// SetPassword replaces a user's password (a reset: the current one is not asked for).
 func (s *Service) SetPassword(ctx context.Context, u store.User, password string) error {
+	if err := s.setPassword(ctx, u, password); err != nil {
+		return err
+	}
+	s.Audit.Record(ctx, u.OrgID, audit.ActionResetPassword, audit.TypeUser, u.ID, u.Email)
+	return nil
+}
+
+func (s *Service) setPassword(ctx context.Context, u store.User, password string) error {
 	if err := ValidatePassword(password); err != nil {
 		return err
 	}
@@ -429,11 +453,12 @@ func (s *Service) ChangePassword(ctx context.Context, u store.User, current, nex
 		return u, ErrBadCredentials
 	}
 	if current == next {
-		return u, invalid("the new password must differ from the current one")
+		return u, invalid("password", "the new password must differ from the current one")
 	}
-	if err := s.SetPassword(ctx, u, next); err != nil {
+	if err := s.setPassword(ctx, u, next); err != nil {
 		return u, err
 	}
+	s.Audit.Record(ctx, u.OrgID, audit.ActionChangePassword, audit.TypeUser, u.ID, u.Email)
 	return s.Store.GetUser(ctx, u.ID)
 }
 
@@ -446,7 +471,7 @@ func (s *Service) ResetPasswordByEmail(ctx context.Context, email string) (strin
 	}
 	u, err := s.Store.GetUserByEmail(ctx, e)
 	if errors.Is(err, store.ErrNotFound) {
-		return "", invalid("no user has the e-mail address %s", e)
+		return "", fault.Newf(fault.NotFound, "no user has the e-mail address %s", e)
 	}
 	if err != nil {
 		return "", err
@@ -483,7 +508,7 @@ func (s *Service) UpdateUser(ctx context.Context, u store.User, p UserPatch) (st
 		u.LastName = strings.TrimSpace(*p.LastName)
 	}
 	if len(u.FirstName) > 200 || len(u.LastName) > 200 {
-		return u, invalid("first_name and last_name must be at most 200 characters")
+		return u, invalid("first_name", "first_name and last_name must be at most 200 characters")
 	}
 	if p.Active != nil {
 		u.Active = *p.Active
@@ -498,10 +523,11 @@ func (s *Service) UpdateUser(ctx context.Context, u store.User, p UserPatch) (st
 	u.UpdatedAt = s.now()
 	if err := s.Store.UpdateUser(ctx, u); err != nil {
 		if errors.Is(err, store.ErrConflict) {
-			return u, invalid("a user with e-mail %s already exists", u.Email)
+			return u, taken("email_address", "a user with e-mail %s already exists", u.Email)
 		}
 		return u, err
 	}
+	s.Audit.Record(ctx, u.OrgID, audit.ActionUpdate, audit.TypeUser, u.ID, u.Email)
 	return u, nil
 }
 
@@ -522,7 +548,7 @@ func (s *Service) Bootstrap(ctx context.Context, orgName, email, password string
 		return Bootstrapped{}, err
 	}
 	if _, err := s.Store.GetUserByEmail(ctx, e); err == nil {
-		return Bootstrapped{}, invalid("a user with e-mail %s already exists; bootstrap runs once per e-mail", e)
+		return Bootstrapped{}, taken("email_address", "a user with e-mail %s already exists; bootstrap runs once per e-mail", e)
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return Bootstrapped{}, err
 	}

@@ -9,10 +9,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/url"
 	"strings"
 	"unicode"
+
+	"github.com/tollgate/tollgate/internal/fault"
 )
 
 // AuthConfig is Tyk's token-auth configuration (auth / auth_configs.authToken).
@@ -85,35 +86,35 @@ type Definition struct {
 	raw map[string]json.RawMessage
 }
 
-// ValidationError is a problem with a definition that the client can fix.
-type ValidationError struct{ Reason string }
-
-func (e *ValidationError) Error() string { return e.Reason }
-
-func invalid(format string, args ...any) error {
-	return &ValidationError{Reason: fmt.Sprintf(format, args...)}
+// invalid is a problem with one field of a definition that the client can fix.
+func invalid(field, format string, args ...any) error {
+	return fault.InvalidField(field, format, args...)
 }
 
-// Parse decodes a definition from JSON. It reports malformed JSON and wrongly typed
-// fields as *ValidationError; it does not check semantics (see Validate).
+// malformed is a definition that cannot be read at all.
+func malformed(format string, args ...any) error { return fault.Newf(fault.Malformed, format, args...) }
+
+// Parse decodes a definition from JSON. It reports a body that is not a JSON object
+// as a fault.Malformed and wrongly typed fields as fault.Invalid; it does not check
+// semantics (see Validate).
 func Parse(data []byte) (*Definition, error) {
 	data = bytes.TrimSpace(data)
 	if len(data) == 0 || data[0] != '{' {
-		return nil, invalid("API definition must be a JSON object")
+		return nil, malformed("API definition must be a JSON object")
 	}
 	d := &Definition{}
 	if err := json.Unmarshal(data, &d.raw); err != nil {
-		return nil, invalid("malformed JSON: %s", strings.TrimPrefix(err.Error(), "json: "))
+		return nil, malformed("malformed JSON: %s", strings.TrimPrefix(err.Error(), "json: "))
 	}
 	if err := json.Unmarshal(data, &d.fields); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) && te.Field != "" {
-			return nil, invalid("field %q has the wrong type (%s)", te.Field, te.Value)
+			return nil, invalid(te.Field, "field %q has the wrong type (%s)", te.Field, te.Value)
 		}
-		return nil, invalid("malformed JSON: %s", strings.TrimPrefix(err.Error(), "json: "))
+		return nil, malformed("malformed JSON: %s", strings.TrimPrefix(err.Error(), "json: "))
 	}
 	if d.raw == nil {
-		return nil, invalid("API definition must be a JSON object")
+		return nil, malformed("API definition must be a JSON object")
 	}
 	return d, nil
 }
@@ -197,7 +198,7 @@ func (d *Definition) Validate() error {
 		return err
 	}
 	if strings.TrimSpace(d.fields.Name) == "" {
-		return invalid("name must not be empty")
+		return invalid("name", "name must not be empty")
 	}
 	if _, err := NormalizeListenPath(d.fields.Proxy.ListenPath); err != nil {
 		return err
@@ -206,29 +207,29 @@ func (d *Definition) Validate() error {
 		return err
 	}
 	if dom := d.fields.Domain; dom != "" && strings.ContainsAny(dom, " /\\?#@") {
-		return invalid("domain %q is not a host name", dom)
+		return invalid("domain", "domain %q is not a host name", dom)
 	}
 	if !d.fields.UseKeyless {
 		a := d.AuthToken()
 		if a.DisableHeader && !a.UseParam && !a.UseCookie {
-			return invalid("auth: header, query parameter and cookie are all disabled; the key could not be read from anywhere")
+			return invalid("auth", "auth: header, query parameter and cookie are all disabled; the key could not be read from anywhere")
 		}
 		if strings.ContainsAny(a.AuthHeaderName, " :\r\n") {
-			return invalid("auth: auth_header_name %q is not a valid header name", a.AuthHeaderName)
+			return invalid("auth.auth_header_name", "auth: auth_header_name %q is not a valid header name", a.AuthHeaderName)
 		}
 	}
 	g := d.fields.GlobalRateLimit
 	if g.Rate < 0 || g.Per < 0 || isNaNOrInf(g.Rate) || isNaNOrInf(g.Per) {
-		return invalid("global_rate_limit: rate and per must be finite and not negative")
+		return invalid("global_rate_limit", "global_rate_limit: rate and per must be finite and not negative")
 	}
 	if g.Rate > 0 && g.Per <= 0 && !g.Disabled {
-		return invalid("global_rate_limit: per must be positive when rate is set")
+		return invalid("global_rate_limit", "global_rate_limit: per must be positive when rate is set")
 	}
 	if !d.fields.VersionData.NotVersioned {
 		switch d.fields.Definition.Location {
 		case "", "header", "url-param", "url":
 		default:
-			return invalid("definition.location must be header, url-param or url, not %q", d.fields.Definition.Location)
+			return invalid("definition.location", "definition.location must be header, url-param or url, not %q", d.fields.Definition.Location)
 		}
 	}
 	return nil
@@ -240,41 +241,41 @@ func isNaNOrInf(f float64) bool { return f != f || f > 1e308 || f < -1e308 }
 // '-', '_' and '.', so that it is safe in URLs and file names.
 func ValidateAPIID(id string) error {
 	if id == "" {
-		return invalid("api_id must not be empty")
+		return invalid("api_id", "api_id must not be empty")
 	}
 	if len(id) > 128 {
-		return invalid("api_id must be at most 128 characters")
+		return invalid("api_id", "api_id must be at most 128 characters")
 	}
 	for _, r := range id {
 		if !(r < unicode.MaxASCII && (unicode.IsLetter(r) || unicode.IsDigit(r) || r == '-' || r == '_' || r == '.')) {
-			return invalid("api_id %q may contain only letters, digits, '-', '_' and '.'", id)
+			return invalid("api_id", "api_id %q may contain only letters, digits, '-', '_' and '.'", id)
 		}
 	}
 	if id == "." || id == ".." {
-		return invalid("api_id %q is not allowed", id)
+		return invalid("api_id", "api_id %q is not allowed", id)
 	}
 	return nil
 }
 
 func validateTarget(s string) error {
 	if strings.TrimSpace(s) == "" {
-		return invalid("proxy.target_url must not be empty")
+		return invalid("proxy.target_url", "proxy.target_url must not be empty")
 	}
 	u, err := url.Parse(s)
 	if err != nil {
-		return invalid("proxy.target_url %q is not a valid URL", s)
+		return invalid("proxy.target_url", "proxy.target_url %q is not a valid URL", s)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return invalid("proxy.target_url %q must start with http:// or https://", s)
+		return invalid("proxy.target_url", "proxy.target_url %q must start with http:// or https://", s)
 	}
 	if u.Host == "" {
-		return invalid("proxy.target_url %q has no host", s)
+		return invalid("proxy.target_url", "proxy.target_url %q has no host", s)
 	}
 	if u.User != nil {
-		return invalid("proxy.target_url must not carry credentials")
+		return invalid("proxy.target_url", "proxy.target_url must not carry credentials")
 	}
 	if u.Fragment != "" {
-		return invalid("proxy.target_url must not have a fragment")
+		return invalid("proxy.target_url", "proxy.target_url must not have a fragment")
 	}
 	return nil
 }
@@ -284,29 +285,29 @@ func validateTarget(s string) error {
 // on path-segment boundaries, so "/foo" serves /foo and /foo/... but not /foobar.
 func NormalizeListenPath(p string) (string, error) {
 	if p == "" {
-		return "", invalid("proxy.listen_path must not be empty")
+		return "", invalid("proxy.listen_path", "proxy.listen_path must not be empty")
 	}
 	if !strings.HasPrefix(p, "/") {
-		return "", invalid("proxy.listen_path %q must start with '/'", p)
+		return "", invalid("proxy.listen_path", "proxy.listen_path %q must start with '/'", p)
 	}
 	if len(p) > 1024 {
-		return "", invalid("proxy.listen_path must be at most 1024 characters")
+		return "", invalid("proxy.listen_path", "proxy.listen_path must be at most 1024 characters")
 	}
 	for _, r := range p {
 		if unicode.IsSpace(r) || unicode.IsControl(r) {
-			return "", invalid("proxy.listen_path %q must not contain spaces or control characters", p)
+			return "", invalid("proxy.listen_path", "proxy.listen_path %q must not contain spaces or control characters", p)
 		}
 		if r == '?' || r == '#' || r == '{' || r == '}' || r == '\\' {
-			return "", invalid("proxy.listen_path %q must not contain %q", p, r)
+			return "", invalid("proxy.listen_path", "proxy.listen_path %q must not contain %q", p, r)
 		}
 	}
 	for seg := range strings.SplitSeq(p, "/") {
 		if seg == "." || seg == ".." {
-			return "", invalid("proxy.listen_path %q must not contain '.' or '..' segments", p)
+			return "", invalid("proxy.listen_path", "proxy.listen_path %q must not contain '.' or '..' segments", p)
 		}
 	}
 	if strings.Contains(p, "//") {
-		return "", invalid("proxy.listen_path %q must not contain empty segments", p)
+		return "", invalid("proxy.listen_path", "proxy.listen_path %q must not contain empty segments", p)
 	}
 	if p != "/" {
 		p = strings.TrimSuffix(p, "/")

@@ -2,9 +2,10 @@ package apidef
 
 import (
 	"encoding/json"
-	"errors"
 	"strings"
 	"testing"
+
+	"github.com/tollgate/tollgate/internal/fault"
 )
 
 func TestParseKeepsUnknownFields(t *testing.T) {
@@ -63,9 +64,8 @@ func TestValidate(t *testing.T) {
 				}
 				return
 			}
-			var ve *ValidationError
-			if !errors.As(err, &ve) || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Fatalf("want ValidationError containing %q, got %v", tt.wantErr, err)
+			if k := fault.KindOf(err); (k != fault.Invalid && k != fault.Malformed) || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("want an invalid or malformed fault containing %q, got %v (%v)", tt.wantErr, err, k)
 			}
 		})
 	}

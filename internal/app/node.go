@@ -144,19 +144,22 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 	if err := n.Gateway.Reload(ctx); err != nil {
 		return nil, err
 	}
-	n.Gateway.SetAudit(n.Audit)
 
 	if !deps.NoFirstRun {
 		if n.FirstRun, err = firstRun(ctx, n.Accounts, out); err != nil {
 			return nil, err
 		}
 	}
+	// The services audit their changes from here on: the definitions loaded from
+	// --apps-dir and the first-run administrator are the operator's setup, made
+	// through no door.
+	n.Keys.Audit, n.APIs.Audit, n.Accounts.Audit = n.Audit, n.Audit, n.Audit
 	trusted, err := config.ParseCIDRs(cfg.TrustedProxies) // validated by config.Validate
 	if err != nil {
 		return nil, err
 	}
 	n.Dashboard = dashboard.New(dashboard.Options{
-		Accounts: n.Accounts, APIs: n.APIs, Keys: n.Keys, Store: n.Store, Audit: n.Audit, AdminSecret: n.Secret, Log: log,
+		Accounts: n.Accounts, APIs: n.APIs, Keys: n.Keys, Store: n.Store, AdminSecret: n.Secret, Log: log,
 		AdminsSeeAccessKeys: cfg.AdminsSeeAccessKeys, TrustedProxies: trusted, Now: deps.Now,
 	})
 	return n, nil

@@ -2,7 +2,6 @@ package dashboard
 
 import (
 	"encoding/json"
-	"errors"
 	"net/http"
 	"slices"
 	"strings"
@@ -37,20 +36,6 @@ func wrap(a store.API) apiWrapper {
 }
 
 func (s *Server) apis(r *http.Request) *manage.APIs { return s.opts.APIs.InOrg(caller(r).user.OrgID) }
-
-func apiErr(err error) error {
-	var ve *apidef.ValidationError
-	var ce *manage.ConflictError
-	switch {
-	case errors.As(err, &ve):
-		return httpx.Errorf(http.StatusBadRequest, "Validation of API Definition failed. Reason: %s.", strings.TrimSuffix(ve.Reason, "."))
-	case errors.As(err, &ce):
-		return httpx.Errorf(http.StatusConflict, "%s", ce.Message)
-	case errors.Is(err, store.ErrNotFound):
-		return httpx.Errorf(http.StatusNotFound, "Could not retrieve API detail")
-	}
-	return err
-}
 
 // listAPIs serves GET /api/apis?p=&q=: newest first, q matching name, api_id or
 // listen path.
@@ -113,20 +98,15 @@ func (s *Server) createAPI(w http.ResponseWriter, r *http.Request) error {
 	}
 	d, err := s.apis(r).Create(r.Context(), body)
 	if err != nil {
-		return apiErr(err)
+		return apiWording.Fault(err)
 	}
-	s.opts.Audit.Record(r.Context(), actor(r), "", "create", "api", d.APIID(), d.Name())
 	return httpx.WriteJSON(w, http.StatusOK, envelope{Status: "OK", Message: "API created", Meta: d.APIID(), ID: d.APIID()})
 }
 
 func (s *Server) getAPI(w http.ResponseWriter, r *http.Request) error {
 	a, err := s.apis(r).Get(r.Context(), r.PathValue("id"))
-	if errors.Is(err, store.ErrNotFound) {
-		// Tyk's dashboard answers an unknown API on GET with 400, not 404.
-		return httpx.Errorf(http.StatusBadRequest, "Could not retrieve API detail")
-	}
 	if err != nil {
-		return apiErr(err)
+		return apiDetailWording.Fault(err)
 	}
 	return httpx.WriteJSON(w, http.StatusOK, wrap(a))
 }
@@ -134,25 +114,22 @@ func (s *Server) getAPI(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) updateAPI(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
 	if _, err := s.apis(r).Get(r.Context(), id); err != nil {
-		return apiErr(err)
+		return apiWording.Fault(err)
 	}
 	body, err := definitionBody(r)
 	if err != nil {
 		return err
 	}
-	d, err := s.apis(r).Update(r.Context(), id, body)
-	if err != nil {
-		return apiErr(err)
+	if _, err := s.apis(r).Update(r.Context(), id, body); err != nil {
+		return apiWording.Fault(err)
 	}
-	s.opts.Audit.Record(r.Context(), actor(r), "", "update", "api", id, d.Name())
 	return ok(w, "API updated", nil)
 }
 
 func (s *Server) deleteAPI(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
 	if err := s.apis(r).Delete(r.Context(), id); err != nil {
-		return apiErr(err)
+		return apiWording.Fault(err)
 	}
-	s.opts.Audit.Record(r.Context(), actor(r), "", "delete", "api", id, "")
 	return ok(w, "API deleted", nil)
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/tollgate/tollgate/internal/accounts"
 	"github.com/tollgate/tollgate/internal/audit"
 	"github.com/tollgate/tollgate/internal/authguard"
+	"github.com/tollgate/tollgate/internal/fault"
 	"github.com/tollgate/tollgate/internal/httpx"
 	"github.com/tollgate/tollgate/internal/keys"
 	"github.com/tollgate/tollgate/internal/manage"
@@ -32,7 +33,6 @@ type Options struct {
 	APIs     *manage.APIs
 	Keys     *manage.Keys
 	Store    store.Store
-	Audit    *audit.Recorder
 	// AdminSecret guards /admin/ (header admin-auth).
 	AdminSecret string
 	// AdminsSeeAccessKeys lets administrators read other users' access keys. Off by
@@ -171,10 +171,10 @@ func (s *Server) now() time.Time {
 	return time.Now()
 }
 
-// principal is the authenticated caller.
+// principal is the authenticated caller, and the accounts service as they see it.
 type principal struct {
-	user  store.User
-	perms accounts.Permissions
+	user store.User
+	acct *accounts.Caller
 }
 
 type principalKey struct{}
@@ -184,9 +184,9 @@ func caller(r *http.Request) principal {
 	return p
 }
 
-func actor(r *http.Request) audit.Actor {
-	p := caller(r)
-	return audit.Actor{OrgID: p.user.OrgID, ID: p.user.ID, Email: p.user.Email, Remote: clientIP(r)}
+// userActor is who the services audit a user's changes as.
+func userActor(u store.User, r *http.Request) audit.Actor {
+	return audit.Actor{OrgID: u.OrgID, ID: u.ID, Email: u.Email, Remote: clientIP(r)}
 }
 
 // https reports whether the browser reached the dashboard over HTTPS: directly, or
@@ -220,8 +220,16 @@ func clientIP(r *http.Request) string {
 	return host
 }
 
+// accountsAs is the accounts service as u sees it, with the operator's options.
+func (s *Server) accountsAs(u store.User) *accounts.Caller {
+	c := s.opts.Accounts.As(u)
+	c.AdminsSeeAccessKeys = s.opts.AdminsSeeAccessKeys
+	return c
+}
+
 // authenticated checks the access key in the authorization header (raw, no Bearer,
-// as Tyk's clients send it) and the caller's permission on section.
+// as Tyk's clients send it) and the caller's permission on section; "" leaves the
+// rules to the accounts service (the user endpoints, where users act on themselves).
 func (s *Server) authenticated(section string, write bool, h httpx.HandlerFunc) httpx.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		u, err := s.opts.Accounts.Authenticate(r.Context(), r.Header.Get("Authorization"))
@@ -232,11 +240,14 @@ func (s *Server) authenticated(section string, write bool, h httpx.HandlerFunc) 
 		if err != nil {
 			return err
 		}
-		p := principal{user: u, perms: accounts.PermissionsOf(u)}
-		if section != "" && !p.perms.Allows(section, write) {
-			return httpx.Errorf(http.StatusForbidden, "access denied: You do not have permission to access %s", r.URL.Path)
+		p := principal{user: u, acct: s.accountsAs(u)}
+		if section != "" {
+			if err := p.acct.May(section, write); err != nil {
+				return noPermission(r)
+			}
 		}
-		return h(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
+		ctx := audit.WithActor(context.WithValue(r.Context(), principalKey{}, p), userActor(u, r))
+		return h(w, r.WithContext(ctx))
 	}
 }
 
@@ -251,7 +262,7 @@ func (s *Server) adminOnly(h httpx.HandlerFunc) httpx.HandlerFunc {
 			ip := clientIP(r)
 			return refused(w, s.adminAuth.Fail(ip, ip, s.now()), http.StatusUnauthorized)
 		}
-		return h(w, r)
+		return h(w, r.WithContext(audit.WithActor(r.Context(), audit.AdminSecretActor(clientIP(r)))))
 	}
 }
 
@@ -277,6 +288,41 @@ func decodeBody(r *http.Request, v any) error {
 		return httpx.Errorf(http.StatusBadRequest, "Request body malformed: %s", httpx.DescribeJSONError(err))
 	}
 	return nil
+}
+
+// The Dashboard and Admin APIs' dialect: Tyk's dashboard's words for the faults the
+// services report. Every status and message a fault gets on /api/ and /admin/ is
+// decided here.
+var (
+	apiWording = httpx.Wording{Malformed: definitionRejected, Invalid: definitionRejected, NotFound: "Could not retrieve API detail"}
+	// Tyk's dashboard answers an unknown API on GET with 400, not 404.
+	apiDetailWording = httpx.Wording{Malformed: definitionRejected, Invalid: definitionRejected, NotFound: "Could not retrieve API detail",
+		Status: map[fault.Kind]int{fault.NotFound: http.StatusBadRequest}}
+	keyWording = httpx.Wording{
+		Malformed: func(reason string) string { return "Request body malformed: " + reason },
+		NotFound:  "Could not retrieve key detail.",
+	}
+	// A taken e-mail or organisation id is a 400 naming it (docs/tyk-differences.md).
+	userWording = httpx.Wording{NotFound: "User not found", Status: map[fault.Kind]int{fault.Conflict: http.StatusBadRequest}}
+	orgWording  = httpx.Wording{NotFound: "Organisation not found", Status: map[fault.Kind]int{fault.Conflict: http.StatusBadRequest}}
+)
+
+// noPermission is Tyk's refusal of a caller without a section's permission.
+func noPermission(r *http.Request) error {
+	return httpx.Errorf(http.StatusForbidden, "access denied: You do not have permission to access %s", r.URL.Path)
+}
+
+// userFault is userWording, except that a refusal for want of a section's permission
+// (a Forbidden fault naming the section) is Tyk's, which names the path.
+func userFault(r *http.Request, err error) error {
+	if f, ok := fault.As(err); ok && f.Kind == fault.Forbidden && f.Field != "" {
+		return noPermission(r)
+	}
+	return userWording.Fault(err)
+}
+
+func definitionRejected(reason string) string {
+	return "Validation of API Definition failed. Reason: " + strings.TrimSuffix(reason, ".") + "."
 }
 
 // pageSize is Tyk's default dashboard page size.

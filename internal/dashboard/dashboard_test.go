@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/tollgate/tollgate/internal/audit"
 	"github.com/tollgate/tollgate/internal/events"
 	"github.com/tollgate/tollgate/internal/gateway"
+	"github.com/tollgate/tollgate/internal/keys"
 	"github.com/tollgate/tollgate/internal/limit"
 	"github.com/tollgate/tollgate/internal/manage"
 	"github.com/tollgate/tollgate/internal/store/sqlite"
@@ -47,18 +49,17 @@ func newEnv(t *testing.T) *env {
 	t.Cleanup(func() { db.Close() })
 	bus := &events.Bus{}
 	limits := &limit.Engine{Rate: limit.NewSliding(), Quotas: limit.NewQuotas(db)}
-	keySvc := &manage.Keys{Store: db, Events: bus, Limits: limits}
-	apis := &manage.APIs{Store: db, Events: bus, Keys: keySvc}
+	rec := &audit.Recorder{Store: db}
+	keySvc := &manage.Keys{Store: db, Events: bus, Limits: limits, Audit: rec}
+	apis := &manage.APIs{Store: db, Events: bus, Keys: keySvc, Audit: rec}
 	gw := gateway.New(gateway.Options{Store: db, APIs: apis, Keys: keySvc, Limits: limits, Secret: adminSecret})
 	gw.Watch(bus)
 	if err := gw.Reload(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	sealer, _ := accounts.NewSealer(make([]byte, 32))
-	acct := &accounts.Service{Store: db, Sealer: sealer, BcryptCost: bcrypt.MinCost}
-	rec := &audit.Recorder{Store: db}
-	gw.SetAudit(rec)
-	d := New(Options{Accounts: acct, APIs: apis, Keys: keySvc, Store: db, Audit: rec, AdminSecret: adminSecret})
+	acct := &accounts.Service{Store: db, Sealer: sealer, BcryptCost: bcrypt.MinCost, Audit: rec}
+	d := New(Options{Accounts: acct, APIs: apis, Keys: keySvc, Store: db, AdminSecret: adminSecret})
 	e := &env{dash: httptest.NewServer(d), gw: httptest.NewServer(gw), acct: acct, keys: map[string]string{}, ids: map[string]string{}}
 	t.Cleanup(e.dash.Close)
 	t.Cleanup(e.gw.Close)
@@ -309,6 +310,8 @@ func TestAPIsAndKeys(t *testing.T) {
 		{"get custom key", "GET", "/api/keys/my-custom-key", "", "a", 200, []string{`"key_id":"my-custom-key"`, `"alias":"findme"`}, nil},
 		{"update key keeps KeyData shape", "PUT", "/api/keys/my-custom-key?suppress_reset=1", `{"alias":"renamed","access_rights":{"apia":{"api_id":"apia"}}}`, "a", 200, []string{`"alias":"renamed"`, `"api_model":{}`}, nil},
 		{"bad suppress_reset", "PUT", "/api/keys/my-custom-key?suppress_reset=maybe", `{}`, "a", 400, nil, nil},
+		{"suppress_reset and hashed read as on the gateway", "PUT", "/api/keys/my-custom-key?suppress_reset=True&hashed=FALSE", `{"alias":"renamed","access_rights":{"apia":{"api_id":"apia"}}}`, "a", 200, []string{`"alias":"renamed"`}, nil},
+		{"bad hashed", "GET", "/api/keys/my-custom-key?hashed=maybe", "", "a", 400, []string{`"Message":"Query parameter hashed must be true or false, not \"maybe\""`}, nil},
 		{"custom key conflict", "POST", "/api/keys/my-custom-key", keyBody("apia"), "a", 409, nil, nil},
 		{"invalid key", "POST", "/api/keys", `{"rate":5,"access_rights":{"apia":{}}}`, "a", 400, []string{"per must be positive"}, nil},
 		{"delete key", "DELETE", "/api/keys/my-custom-key", "", "a", 200, []string{`{"Status":"OK","Message":"Key deleted successfully.","Meta":null}`}, nil},
@@ -406,5 +409,66 @@ func TestAdminsSeeAccessKeysOption(t *testing.T) {
 	})
 	if s, body := e.call(t, e.dash, "GET", "/api/users/"+e.ids["a"], "", e.as("reader")); s != 403 || strings.Contains(body, e.keys["a"]) {
 		t.Fatalf("non-admin: %d %s", s, body)
+	}
+}
+
+// TestControlAPIChangesInTheirOrgsAudit: keys and APIs created, changed and deleted
+// through the gateway's /tyk/ API are audited in the organisation of what changed, as
+// made with the admin secret, and no other organisation sees them.
+func TestControlAPIChangesInTheirOrgsAudit(t *testing.T) {
+	e := newEnv(t)
+	admin := map[string]string{"x-tyk-authorization": adminSecret}
+	def := func(lp string) string {
+		return `{"api_id":"tykapi","org_id":"` + e.orgA + `","name":"Tyk API","use_keyless":false,"auth":{"auth_header_name":"Authorization"},` +
+			`"version_data":{"not_versioned":true,"versions":{"Default":{"name":"Default"}}},` +
+			`"proxy":{"listen_path":"` + lp + `","target_url":"` + e.upstream.URL + `","strip_listen_path":true}}`
+	}
+	steps := []struct{ method, path, body string }{
+		{"POST", "/tyk/apis", def("/tykapi/")},
+		{"PUT", "/tyk/apis/tykapi", def("/tykapi-2/")},
+		// No org_id: the key takes its API's organisation.
+		{"POST", "/tyk/keys/tyk-audited-key", `{"alias":"via tyk","access_rights":{"tykapi":{"api_id":"tykapi","versions":["Default"]}}}`},
+		{"PUT", "/tyk/keys/tyk-audited-key", `{"alias":"via tyk, renamed","access_rights":{"tykapi":{"api_id":"tykapi","versions":["Default"]}}}`},
+		{"DELETE", "/tyk/keys/tyk-audited-key", ""},
+		{"DELETE", "/tyk/apis/tykapi", ""},
+	}
+	for _, s := range steps {
+		if status, body := e.call(t, e.gw, s.method, s.path, s.body, admin); status != 200 {
+			t.Fatalf("%s %s: %d %s", s.method, s.path, status, body)
+		}
+	}
+	hash := keys.Sum("tyk-audited-key").String()
+	_, body := e.call(t, e.dash, "GET", "/api/audit?p=-1", "", e.as("a"))
+	var got struct {
+		Audit []struct {
+			Action     string `json:"action"`
+			ObjectType string `json:"object_type"`
+			ObjectID   string `json:"object_id"`
+			UserID     string `json:"user_id"`
+			Detail     string `json:"detail"`
+		} `json:"audit"`
+	}
+	if err := json.Unmarshal([]byte(body), &got); err != nil {
+		t.Fatal(err)
+	}
+	type entry struct{ action, typ, id, user, detail string }
+	var seen []entry
+	for _, a := range got.Audit {
+		seen = append(seen, entry{a.Action, a.ObjectType, a.ObjectID, a.UserID, a.Detail})
+	}
+	for _, want := range []entry{
+		{"create", "api", "tykapi", "admin-secret", "Tyk API"},
+		{"update", "api", "tykapi", "admin-secret", "Tyk API"},
+		{"create", "key", hash, "admin-secret", "via tyk"},
+		{"update", "key", hash, "admin-secret", "via tyk, renamed"},
+		{"delete", "key", hash, "admin-secret", ""},
+		{"delete", "api", "tykapi", "admin-secret", ""},
+	} {
+		if !slices.Contains(seen, want) {
+			t.Errorf("org A's audit lacks %+v:\n%s", want, body)
+		}
+	}
+	if _, body := e.call(t, e.dash, "GET", "/api/audit?p=-1", "", e.as("b")); strings.Contains(body, "tykapi") || strings.Contains(body, hash) {
+		t.Errorf("org B's audit shows org A's changes:\n%s", body)
 	}
 }

@@ -338,3 +338,21 @@ func TestControlAPIChangesInOrgAudit(t *testing.T) {
 		}
 	}
 }
+
+// TestWebUIChangesAuditedAsTheUser: the web UI's changes reach the audit log as the
+// logged-in user, like the Dashboard API's.
+func TestWebUIChangesAuditedAsTheUser(t *testing.T) {
+	e := newEnv(t)
+	b := newBrowser(t, e)
+	if status, _ := b.login("a@a.io", "password-a", ""); status != 303 {
+		t.Fatal("login")
+	}
+	form := url.Values{"csrf": {b.csrf("/apis/new")}, "name": {"made-in-the-ui"}, "listen_path": {"/ui-made/"}, "target_url": {e.upstream.URL}, "active": {"on"}}
+	if status, body, _ := b.post("/apis/new", form); status != 303 {
+		t.Fatalf("API form: %d %s", status, body)
+	}
+	_, body := e.call(t, e.dash, "GET", "/api/audit", "", e.as("a"))
+	if !regexp.MustCompile(`"action":"create","object_type":"api","object_id":"[0-9a-f]{32}","user_id":"` + e.ids["a"] + `","email":"a@a.io","ip":"127.0.0.1","detail":"made-in-the-ui"`).MatchString(body) {
+		t.Errorf("the UI's API creation is not audited as a@a.io:\n%s", body)
+	}
+}

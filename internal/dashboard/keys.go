@@ -1,7 +1,6 @@
 package dashboard
 
 import (
-	"errors"
 	"net/http"
 	"strings"
 
@@ -33,31 +32,12 @@ type createReply struct {
 	APIModel struct{}         `json:"api_model"`
 }
 
-func keyErr(err error) error {
-	var ve *session.ValidationError
-	var ce *manage.ConflictError
-	switch {
-	case errors.As(err, &ve):
-		if strings.HasPrefix(ve.Reason, "malformed JSON") || strings.HasPrefix(ve.Reason, "unexpected end") || strings.HasPrefix(ve.Reason, "the session must be") {
-			return httpx.Errorf(http.StatusBadRequest, "Request body malformed: %s", ve.Reason)
-		}
-		return httpx.Errorf(http.StatusBadRequest, "%s", ve.Reason)
-	case errors.As(err, &ce):
-		return httpx.Errorf(http.StatusConflict, "%s", ce.Message)
-	case errors.Is(err, store.ErrNotFound):
-		return httpx.Errorf(http.StatusNotFound, "Could not retrieve key detail.")
-	}
-	return err
-}
-
+// keyRef reads the {id} path value and the hashed query parameter (manage.ParseRef
+// holds the rule every door shares).
 func keyRef(r *http.Request) (manage.Ref, error) {
-	ref := manage.Ref{ID: r.PathValue("id")}
-	switch v := strings.ToLower(r.URL.Query().Get("hashed")); v {
-	case "", "0", "false":
-	case "1", "true":
-		ref.IsHash = true
-	default:
-		return ref, httpx.Errorf(http.StatusBadRequest, "Query parameter hashed must be true or false, not %q", v)
+	ref, err := manage.ParseRef(r.PathValue("id"), r.URL.Query().Get("hashed"))
+	if err != nil {
+		return ref, keyWording.Fault(err)
 	}
 	return ref, nil
 }
@@ -69,9 +49,8 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request) error {
 	}
 	c, err := s.keys(r).Create(r.Context(), body, r.PathValue("id"))
 	if err != nil {
-		return keyErr(err)
+		return keyWording.Fault(err)
 	}
-	s.opts.Audit.Record(r.Context(), actor(r), "", "create", "key", c.Hash.String(), c.Session.Alias)
 	return httpx.WriteJSON(w, http.StatusOK, createReply{
 		Action: "create", Key: c.Key, Status: "ok", KeyID: c.Key, KeyHash: c.Hash.String(), Data: c.Session,
 	})
@@ -84,7 +63,7 @@ func (s *Server) previewKey(w http.ResponseWriter, r *http.Request) error {
 	}
 	sess, err := s.keys(r).Preview(r.Context(), body)
 	if err != nil {
-		return keyErr(err)
+		return keyWording.Fault(err)
 	}
 	return httpx.WriteJSON(w, http.StatusOK, keyData{Data: sess})
 }
@@ -96,7 +75,7 @@ func (s *Server) getKey(w http.ResponseWriter, r *http.Request) error {
 	}
 	sess, h, err := s.keys(r).Get(r.Context(), ref)
 	if err != nil {
-		return keyErr(err)
+		return keyWording.Fault(err)
 	}
 	return httpx.WriteJSON(w, http.StatusOK, keyData{KeyID: ref.ID, Data: sess, KeyHash: h.String()})
 }
@@ -106,13 +85,9 @@ func (s *Server) updateKey(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var suppress bool
-	switch v := r.URL.Query().Get("suppress_reset"); v {
-	case "", "0", "false":
-	case "1", "true":
-		suppress = true
-	default:
-		return httpx.Errorf(http.StatusBadRequest, "Query parameter suppress_reset must be 1 or 0, not %q", v)
+	suppress, err := manage.ParseFlag("suppress_reset", r.URL.Query().Get("suppress_reset"))
+	if err != nil {
+		return keyWording.Fault(err)
 	}
 	body, err := httpx.ReadBody(r, session.MaxBodyBytes)
 	if err != nil {
@@ -120,9 +95,8 @@ func (s *Server) updateKey(w http.ResponseWriter, r *http.Request) error {
 	}
 	h, sess, err := s.keys(r).Update(r.Context(), ref, body, suppress)
 	if err != nil {
-		return keyErr(err)
+		return keyWording.Fault(err)
 	}
-	s.opts.Audit.Record(r.Context(), actor(r), "", "update", "key", h.String(), sess.Alias)
 	return httpx.WriteJSON(w, http.StatusOK, keyData{KeyID: ref.ID, Data: sess, KeyHash: h.String()})
 }
 
@@ -131,11 +105,9 @@ func (s *Server) deleteKey(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	h, err := s.keys(r).Delete(r.Context(), ref)
-	if err != nil {
-		return keyErr(err)
+	if _, err := s.keys(r).Delete(r.Context(), ref); err != nil {
+		return keyWording.Fault(err)
 	}
-	s.opts.Audit.Record(r.Context(), actor(r), "", "delete", "key", h.String(), "")
 	return ok(w, "Key deleted successfully.", nil)
 }
 
@@ -144,7 +116,7 @@ func (s *Server) keyPage(r *http.Request, f store.KeyFilter) ([]store.Key, int, 
 	svc := s.keys(r)
 	if id := r.PathValue("id"); id != "" {
 		if _, err := s.apis(r).Get(r.Context(), id); err != nil {
-			return nil, 0, apiErr(err)
+			return nil, 0, apiWording.Fault(err)
 		}
 		f.APIID = id
 	}

@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"cmp"
 	"embed"
 	"errors"
 	"fmt"
@@ -11,6 +12,8 @@ import (
 	"strings"
 
 	"github.com/tollgate/tollgate/internal/accounts"
+	"github.com/tollgate/tollgate/internal/audit"
+	"github.com/tollgate/tollgate/internal/fault"
 	"github.com/tollgate/tollgate/internal/httpx"
 	"github.com/tollgate/tollgate/internal/store"
 )
@@ -35,11 +38,62 @@ type view map[string]any
 // uiHandler is a page handler for a logged-in user.
 type uiHandler func(w http.ResponseWriter, r *http.Request, c *uiCtx) error
 
-// uiCtx is the logged-in user and their web session.
+// uiCtx is the logged-in user, the accounts service as they see it, and their web
+// session.
 type uiCtx struct {
 	user  store.User
 	perms accounts.Permissions
+	acct  *accounts.Caller
 	sess  *webSession
+}
+
+// need is what a page asks of the logged-in user: a permission section, read or
+// write, or ownAccount for the user pages that everyone may open for themself (the
+// accounts service then decides, user by user). Every page declares one; the zero
+// need is no declaration, and enableUI refuses it.
+type need struct {
+	section string
+	write   bool
+}
+
+func reads(section string) need  { return need{section: section} }
+func writes(section string) need { return need{section: section, write: true} }
+
+var ownAccount = need{section: "own account"}
+
+// pageRoute is one web UI page: its pattern, what it needs, and its handler.
+type pageRoute struct {
+	pattern string
+	need    need
+	page    uiHandler
+}
+
+// pageRoutes lists every page of the web UI that needs a logged-in user.
+func (u *ui) pageRoutes() []pageRoute {
+	return []pageRoute{
+		{"GET /apis", reads("apis"), u.listAPIs},
+		{"GET /apis/new", writes("apis"), u.apiForm},
+		{"POST /apis/new", writes("apis"), u.saveAPI},
+		{"GET /apis/{id}", reads("apis"), u.apiForm},
+		{"POST /apis/{id}", writes("apis"), u.saveAPI},
+		{"POST /apis/{id}/delete", writes("apis"), u.deleteAPI},
+
+		{"GET /keys", reads("keys"), u.listKeys},
+		{"GET /keys/new", writes("keys"), u.keyForm},
+		{"POST /keys/new", writes("keys"), u.saveKey},
+		{"GET /keys/{hash}", reads("keys"), u.keyForm},
+		{"POST /keys/{hash}", writes("keys"), u.saveKey},
+		{"POST /keys/{hash}/delete", writes("keys"), u.deleteKey},
+
+		{"GET /users", reads("users"), u.listUsers},
+		{"GET /users/new", writes("users"), u.userForm},
+		{"POST /users/new", writes("users"), u.saveUser},
+		{"GET /users/{id}", ownAccount, u.userForm},
+		{"POST /users/{id}", ownAccount, u.saveUser},
+		{"POST /users/{id}/reset-key", ownAccount, u.resetUserKey},
+		{"POST /users/{id}/password", ownAccount, u.changePassword},
+		{"POST /users/{id}/delete", writes("users"), u.deleteUser},
+	}
 }
 
 // statusError is a page-level failure rendered as an error page.
@@ -50,11 +104,77 @@ type statusError struct {
 
 func (e *statusError) Error() string { return e.msg }
 
-func forbidden() error {
-	return &statusError{http.StatusForbidden, "You do not have permission to see this page."}
-}
+// noPermissionPage is the web UI's refusal of a page the user's permissions do not
+// open.
+const noPermissionPage = "You do not have permission to see this page."
+
+func forbidden() error { return &statusError{http.StatusForbidden, noPermissionPage} }
 
 func notFound(what string) error { return &statusError{http.StatusNotFound, what + " not found."} }
+
+// formFault is a fault the user can fix on the form they sent.
+type formFault struct {
+	status int
+	// field is the form field the message belongs to; "" puts it above the form.
+	field string
+	msg   string
+}
+
+// form is how one form shows faults: at which of its fields, and with which status a
+// conflict answers.
+type form struct {
+	// field maps a fault's field (as the service names it) to the form's; nil, or
+	// "", shows the message above the form.
+	field func(string) string
+	// conflictStatus replaces 409 (the user forms answer a taken e-mail with 400, as
+	// the API does).
+	conflictStatus int
+	// refused words a refusal that is not for want of a section's permission; ""
+	// shows the service's reason.
+	refused string
+}
+
+// uiFault is the one place the web UI turns a service's fault into what the user
+// sees. A fault about the input (malformed, invalid, conflict) comes back as a
+// *formFault for the form to show again; any other becomes an error page, where what
+// (an "API", a "Key") names a missing entity.
+func uiFault(err error, what string, f form) (*formFault, error) {
+	ft, ok := fault.As(err)
+	if !ok {
+		return nil, err
+	}
+	switch ft.Kind {
+	case fault.Malformed, fault.Invalid, fault.Conflict:
+		ff := &formFault{status: httpx.StatusOf(ft.Kind), msg: ft.Reason}
+		if ft.Kind == fault.Conflict && f.conflictStatus != 0 {
+			ff.status = f.conflictStatus
+		}
+		if f.field != nil {
+			ff.field = f.field(ft.Field)
+		}
+		return ff, nil
+	case fault.NotFound:
+		return nil, notFound(what)
+	case fault.Forbidden:
+		if ft.Field != "" {
+			// The user lacks a section's permission.
+			return nil, forbidden()
+		}
+		return nil, &statusError{http.StatusForbidden, cmp.Or(f.refused, ft.Reason, noPermissionPage)}
+	case fault.Unavailable:
+		return nil, &statusError{http.StatusServiceUnavailable, "The service is unavailable; try again in a moment."}
+	}
+	return nil, err
+}
+
+// pageError is uiFault for a page with no form to go back to.
+func pageError(err error, what string, f form) error {
+	ff, err := uiFault(err, what, f)
+	if ff != nil {
+		return &statusError{ff.status, ff.msg}
+	}
+	return err
+}
 
 func (s *Server) enableUI() error {
 	u := &ui{s: s, pages: map[string]*template.Template{}, sessions: newWebSessions(), created: newCreatedKeys()}
@@ -78,35 +198,18 @@ func (s *Server) enableUI() error {
 	// Origin checks); every form also carries a per-session CSRF token.
 	cop := http.NewCrossOriginProtection()
 	handle := func(pattern string, h http.Handler) { s.mux.Handle(pattern, securityHeaders(cop.Handler(h))) }
-	page := func(pattern string, h uiHandler) { handle(pattern, u.authed(h)) }
 
 	handle("GET /login", http.HandlerFunc(u.loginPage))
 	handle("POST /login", http.HandlerFunc(u.login))
 	handle("POST /logout", http.HandlerFunc(u.logout))
 	handle("GET /{$}", http.RedirectHandler("/keys", http.StatusSeeOther))
 
-	page("GET /apis", u.listAPIs)
-	page("GET /apis/new", u.apiForm)
-	page("POST /apis/new", u.saveAPI)
-	page("GET /apis/{id}", u.apiForm)
-	page("POST /apis/{id}", u.saveAPI)
-	page("POST /apis/{id}/delete", u.deleteAPI)
-
-	page("GET /keys", u.listKeys)
-	page("GET /keys/new", u.keyForm)
-	page("POST /keys/new", u.saveKey)
-	page("GET /keys/{hash}", u.keyForm)
-	page("POST /keys/{hash}", u.saveKey)
-	page("POST /keys/{hash}/delete", u.deleteKey)
-
-	page("GET /users", u.listUsers)
-	page("GET /users/new", u.userForm)
-	page("POST /users/new", u.saveUser)
-	page("GET /users/{id}", u.userForm)
-	page("POST /users/{id}", u.saveUser)
-	page("POST /users/{id}/reset-key", u.resetUserKey)
-	page("POST /users/{id}/password", u.changePassword)
-	page("POST /users/{id}/delete", u.deleteUser)
+	for _, p := range u.pageRoutes() {
+		if p.need == (need{}) {
+			return fmt.Errorf("web UI page %s declares no permission", p.pattern)
+		}
+		handle(p.pattern, u.authed(p.need, p.page))
+	}
 	return nil
 }
 
@@ -123,9 +226,9 @@ func securityHeaders(next http.Handler) http.Handler {
 	})
 }
 
-// authed loads the session and user, redirecting to the login page without one, and
-// checks the CSRF token on every POST.
-func (u *ui) authed(h uiHandler) http.Handler {
+// authed loads the session and user, redirecting to the login page without one,
+// checks the CSRF token on every POST, then what the page needs.
+func (u *ui) authed(n need, h uiHandler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		now := u.s.now()
 		sess := u.sessions.get(r, now)
@@ -145,13 +248,20 @@ func (u *ui) authed(h uiHandler) http.Handler {
 			http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 			return
 		}
-		c := &uiCtx{user: user, perms: accounts.PermissionsOf(user), sess: sess}
+		c := &uiCtx{user: user, perms: accounts.PermissionsOf(user), acct: u.s.accountsAs(user), sess: sess}
 		if r.Method == http.MethodPost {
 			if err := r.ParseForm(); err != nil || !sameToken(r.PostFormValue("csrf"), sess.csrf) {
 				u.renderError(w, r, c, &statusError{http.StatusForbidden, "The form expired or did not come from this dashboard. Reload the page and try again."})
 				return
 			}
 		}
+		if n != ownAccount {
+			if err := c.acct.May(n.section, n.write); err != nil {
+				u.renderError(w, r, c, pageError(err, "", form{}))
+				return
+			}
+		}
+		r = r.WithContext(audit.WithActor(r.Context(), userActor(user, r)))
 		if err := h(w, r, c); err != nil {
 			u.renderError(w, r, c, err)
 		}

@@ -3,21 +3,15 @@ package dashboard
 import (
 	"cmp"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/tollgate/tollgate/internal/apidef"
-	"github.com/tollgate/tollgate/internal/audit"
 	"github.com/tollgate/tollgate/internal/manage"
 	"github.com/tollgate/tollgate/internal/store"
 )
-
-func (c *uiCtx) actor(r *http.Request) audit.Actor {
-	return audit.Actor{OrgID: c.user.OrgID, ID: c.user.ID, Email: c.user.Email, Remote: clientIP(r)}
-}
 
 func (u *ui) apisOf(c *uiCtx) *manage.APIs { return u.s.opts.APIs.InOrg(c.user.OrgID) }
 
@@ -44,9 +38,6 @@ func apiRowOf(a store.API) apiRow {
 }
 
 func (u *ui) listAPIs(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
-	if !c.perms.Allows("apis", false) {
-		return forbidden()
-	}
 	all, err := u.apisOf(c).List(r.Context())
 	if err != nil {
 		return err
@@ -59,24 +50,34 @@ func (u *ui) listAPIs(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
 	return nil
 }
 
+// apiFormFaults shows a definition's faults at the form's fields; the auth settings the
+// form has no place for are shown at the name.
+var apiFormFaults = form{field: func(f string) string {
+	switch f {
+	case "name", "auth", "auth.auth_header_name":
+		return "name"
+	case "proxy.listen_path":
+		return "listen_path"
+	case "proxy.target_url":
+		return "target_url"
+	case "global_rate_limit":
+		return "global_rate"
+	}
+	return ""
+}}
+
 type apiForm struct {
 	ID, Name, ListenPath, Target, AuthHeader, GlobalRate, GlobalPer string
 	Strip, Active, Keyless                                          bool
 }
 
 func (u *ui) apiForm(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
-	if !c.perms.Allows("apis", false) {
-		return forbidden()
-	}
 	f := apiForm{Strip: true, Active: true, AuthHeader: "Authorization", GlobalRate: "0", GlobalPer: "0"}
 	id := r.PathValue("id")
 	if id != "" {
 		a, err := u.apisOf(c).Get(r.Context(), id)
-		if errors.Is(err, store.ErrNotFound) {
-			return notFound("API")
-		}
 		if err != nil {
-			return err
+			return pageError(err, "API", form{})
 		}
 		d, err := apidef.Parse(a.Definition)
 		if err != nil {
@@ -85,8 +86,6 @@ func (u *ui) apiForm(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
 		p, g := d.Proxy(), d.GlobalRateLimit()
 		f = apiForm{ID: id, Name: d.Name(), ListenPath: p.ListenPath, Target: p.TargetURL, AuthHeader: d.AuthToken().AuthHeaderName,
 			GlobalRate: fmtNum(g.Rate), GlobalPer: fmtNum(g.Per), Strip: p.StripListenPath, Active: d.Active(), Keyless: d.Keyless()}
-	} else if !c.perms.Allows("apis", true) {
-		return forbidden()
 	}
 	u.showAPIForm(w, r, c, http.StatusOK, f, nil, "")
 	return nil
@@ -103,9 +102,6 @@ func (u *ui) showAPIForm(w http.ResponseWriter, r *http.Request, c *uiCtx, statu
 }
 
 func (u *ui) saveAPI(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
-	if !c.perms.Allows("apis", true) {
-		return forbidden()
-	}
 	id := r.PathValue("id")
 	f := apiForm{ID: id, Name: strings.TrimSpace(r.PostFormValue("name")), ListenPath: strings.TrimSpace(r.PostFormValue("listen_path")),
 		Target: strings.TrimSpace(r.PostFormValue("target_url")), AuthHeader: cmp.Or(strings.TrimSpace(r.PostFormValue("auth_header")), "Authorization"),
@@ -131,11 +127,8 @@ func (u *ui) saveAPI(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
 	def := map[string]any{}
 	if id != "" {
 		a, err := u.apisOf(c).Get(r.Context(), id)
-		if errors.Is(err, store.ErrNotFound) {
-			return notFound("API")
-		}
 		if err != nil {
-			return err
+			return pageError(err, "API", form{})
 		}
 		if err := json.Unmarshal(a.Definition, &def); err != nil {
 			return err
@@ -171,56 +164,29 @@ func (u *ui) saveAPI(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
 	} else {
 		d, err = u.apisOf(c).Update(r.Context(), id, body)
 	}
-	var ve *apidef.ValidationError
-	var ce *manage.ConflictError
-	switch {
-	case errors.As(err, &ve):
-		field := ""
-		for _, k := range []string{"listen_path", "target_url", "global_rate", "name", "auth"} {
-			if strings.Contains(ve.Reason, k) {
-				field = k
-				break
-			}
+	if err != nil {
+		ff, err := uiFault(err, "API", apiFormFaults)
+		if ff == nil {
+			return err
 		}
-		if field == "auth" {
-			field = "name"
+		if ff.field == "" {
+			u.showAPIForm(w, r, c, ff.status, f, errs, ff.msg)
+			return nil
 		}
-		if field != "" {
-			errs[field] = ve.Reason
-			u.showAPIForm(w, r, c, http.StatusBadRequest, f, errs, "Please correct the marked fields.")
-		} else {
-			u.showAPIForm(w, r, c, http.StatusBadRequest, f, errs, ve.Reason)
-		}
+		errs[ff.field] = ff.msg
+		u.showAPIForm(w, r, c, ff.status, f, errs, "Please correct the marked fields.")
 		return nil
-	case errors.As(err, &ce):
-		u.showAPIForm(w, r, c, http.StatusConflict, f, errs, ce.Message)
-		return nil
-	case errors.Is(err, store.ErrNotFound):
-		return notFound("API")
-	case err != nil:
-		return err
 	}
-	action := "update"
-	if id == "" {
-		action = "create"
-	}
-	u.s.opts.Audit.Record(r.Context(), c.actor(r), c.user.OrgID, action, "api", d.APIID(), d.Name())
 	u.sessions.setFlash(c.sess, "API “"+d.Name()+"” saved. API ID: "+d.APIID())
 	http.Redirect(w, r, "/apis", http.StatusSeeOther)
 	return nil
 }
 
 func (u *ui) deleteAPI(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
-	if !c.perms.Allows("apis", true) {
-		return forbidden()
-	}
 	id := r.PathValue("id")
-	if err := u.apisOf(c).Delete(r.Context(), id); errors.Is(err, store.ErrNotFound) {
-		return notFound("API")
-	} else if err != nil {
-		return err
+	if err := u.apisOf(c).Delete(r.Context(), id); err != nil {
+		return pageError(err, "API", form{})
 	}
-	u.s.opts.Audit.Record(r.Context(), c.actor(r), c.user.OrgID, "delete", "api", id, "")
 	u.sessions.setFlash(c.sess, "API deleted.")
 	http.Redirect(w, r, "/apis", http.StatusSeeOther)
 	return nil

@@ -2,7 +2,6 @@ package dashboard
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -89,9 +88,6 @@ func (u *ui) apiNames(r *http.Request, c *uiCtx) (map[string]string, []apiRow, e
 }
 
 func (u *ui) listKeys(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
-	if !c.perms.Allows("keys", false) {
-		return forbidden()
-	}
 	svc := u.keysOf(c)
 	q := strings.ToLower(strings.TrimSpace(r.URL.Query().Get("q")))
 	page, _ := strconv.Atoi(r.URL.Query().Get("p"))
@@ -159,9 +155,6 @@ type keyForm struct {
 }
 
 func (u *ui) keyForm(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
-	if !c.perms.Allows("keys", false) {
-		return forbidden()
-	}
 	f := keyForm{Rate: "1000", Per: "60", QuotaMax: "10000", Renewal: "3600", Expires: "never", Unlimited: true}
 	expiry := expiryOptions
 	if hs := r.PathValue("hash"); hs != "" {
@@ -174,18 +167,13 @@ func (u *ui) keyForm(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
 			return notFound("Key")
 		}
 		s, _, err := u.keysOf(c).Get(r.Context(), manage.Ref{ID: hs, IsHash: true})
-		if errors.Is(err, store.ErrNotFound) {
-			return notFound("Key")
-		}
 		if err != nil {
-			return err
+			return pageError(err, "Key", form{})
 		}
 		f = formOfSession(s, h, names)
 		if s.Expires >= 1 {
 			expiry = append([]option{{"keep", "Keep: " + time.Unix(int64(s.Expires), 0).UTC().Format("2006-01-02 15:04 UTC")}}, expiryOptions...)
 		}
-	} else if !c.perms.Allows("keys", true) {
-		return forbidden()
 	}
 	return u.showKeyForm(w, r, c, http.StatusOK, f, expiry, nil, "")
 }
@@ -239,9 +227,6 @@ func (u *ui) showKeyForm(w http.ResponseWriter, r *http.Request, c *uiCtx, statu
 // saveKey turns the form into a Tyk session object and hands it to the same key
 // service the API uses.
 func (u *ui) saveKey(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
-	if !c.perms.Allows("keys", true) {
-		return forbidden()
-	}
 	names, _, err := u.apiNames(r, c)
 	if err != nil {
 		return err
@@ -257,11 +242,8 @@ func (u *ui) saveKey(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
 			return notFound("Key")
 		}
 		stored, _, err := svc.Get(r.Context(), manage.Ref{ID: hs, IsHash: true})
-		if errors.Is(err, store.ErrNotFound) {
-			return notFound("Key")
-		}
 		if err != nil {
-			return err
+			return pageError(err, "Key", form{})
 		}
 		sess = stored
 		if sess.Expires >= 1 {
@@ -369,47 +351,37 @@ func (u *ui) saveKey(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
 	if err != nil {
 		return err
 	}
-	var ve *session.ValidationError
-	if hs == "" {
-		created, err := svc.Create(r.Context(), body, "")
-		if errors.As(err, &ve) {
-			return u.showKeyForm(w, r, c, http.StatusBadRequest, f, expiry, errs, ve.Reason)
-		}
-		if err != nil {
+	// The service's reasons name session fields, which the form does not: they
+	// are shown above it.
+	rejected := func(err error) error {
+		ff, err := uiFault(err, "Key", form{})
+		if ff == nil {
 			return err
 		}
-		u.s.opts.Audit.Record(r.Context(), c.actor(r), c.user.OrgID, "create", "key", created.Hash.String(), created.Session.Alias)
+		return u.showKeyForm(w, r, c, ff.status, f, expiry, errs, ff.msg)
+	}
+	if hs == "" {
+		created, err := svc.Create(r.Context(), body, "")
+		if err != nil {
+			return rejected(err)
+		}
 		id := u.created.put(created.Key, c.user.ID, u.s.now())
 		http.Redirect(w, r, "/keys?created="+url.QueryEscape(id), http.StatusSeeOther)
 		return nil
 	}
-	_, _, err = svc.Update(r.Context(), manage.Ref{ID: hs, IsHash: true}, body, true)
-	if errors.As(err, &ve) {
-		return u.showKeyForm(w, r, c, http.StatusBadRequest, f, expiry, errs, ve.Reason)
+	if _, _, err = svc.Update(r.Context(), manage.Ref{ID: hs, IsHash: true}, body, true); err != nil {
+		return rejected(err)
 	}
-	if errors.Is(err, store.ErrNotFound) {
-		return notFound("Key")
-	}
-	if err != nil {
-		return err
-	}
-	u.s.opts.Audit.Record(r.Context(), c.actor(r), c.user.OrgID, "update", "key", hs, f.Alias)
 	u.sessions.setFlash(c.sess, "Key updated.")
 	http.Redirect(w, r, "/keys/"+hs, http.StatusSeeOther)
 	return nil
 }
 
 func (u *ui) deleteKey(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
-	if !c.perms.Allows("keys", true) {
-		return forbidden()
-	}
 	hs := r.PathValue("hash")
-	if _, err := u.keysOf(c).Delete(r.Context(), manage.Ref{ID: hs, IsHash: true}); errors.Is(err, store.ErrNotFound) {
-		return notFound("Key")
-	} else if err != nil {
-		return err
+	if _, err := u.keysOf(c).Delete(r.Context(), manage.Ref{ID: hs, IsHash: true}); err != nil {
+		return pageError(err, "Key", form{})
 	}
-	u.s.opts.Audit.Record(r.Context(), c.actor(r), c.user.OrgID, "delete", "key", hs, "")
 	u.sessions.setFlash(c.sess, "Key deleted. Requests with it are refused.")
 	http.Redirect(w, r, "/keys", http.StatusSeeOther)
 	return nil

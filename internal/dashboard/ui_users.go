@@ -33,12 +33,9 @@ func permSummary(p accounts.Permissions) string {
 }
 
 func (u *ui) listUsers(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
-	if !c.perms.Allows("users", false) {
-		return forbidden()
-	}
-	us, err := u.s.opts.Store.ListUsers(r.Context(), c.user.OrgID)
+	us, err := c.acct.Users(r.Context())
 	if err != nil {
-		return err
+		return pageError(err, "User", form{})
 	}
 	rows := make([]userRow, 0, len(us))
 	for _, x := range us {
@@ -49,6 +46,22 @@ func (u *ui) listUsers(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
 	return nil
 }
 
+// The user forms show the service's faults: a new user's at the password or the
+// e-mail field, a change's at the e-mail, a new password's at the new password. A
+// taken e-mail answers 400, as the API does.
+var (
+	newUserFaults = form{field: func(f string) string {
+		if f == "password" {
+			return "password"
+		}
+		return "email"
+	}, conflictStatus: http.StatusBadRequest}
+	userFaults     = form{field: func(string) string { return "email" }, conflictStatus: http.StatusBadRequest}
+	passwordFaults = form{field: func(string) string { return "new_password" }, conflictStatus: http.StatusBadRequest}
+	// changeRefused words a change to a user the caller may not change.
+	changeRefused = form{refused: "You cannot change this user: they hold permissions you do not have."}
+)
+
 type userForm struct {
 	ID, FirstName, LastName, Email string
 	Admin, Active                  bool
@@ -56,41 +69,23 @@ type userForm struct {
 
 type sectionValue struct{ Name, Value string }
 
-// loadUser finds a user of the caller's organisation; users may always see themselves.
-func (u *ui) loadUser(r *http.Request, c *uiCtx, write bool) (store.User, error) {
-	id := r.PathValue("id")
-	if id == c.user.ID {
-		return c.user, nil
-	}
-	if !c.perms.Allows("users", write) {
-		return store.User{}, forbidden()
-	}
-	x, err := u.s.opts.Store.GetUser(r.Context(), id)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && x.OrgID != c.user.OrgID) {
-		return store.User{}, notFound("User")
-	}
+// forChange loads the user a form acts on (accounts.Caller.ForChange decides).
+func (u *ui) forChange(r *http.Request, c *uiCtx) (store.User, error) {
+	x, err := c.acct.ForChange(r.Context(), r.PathValue("id"))
 	if err != nil {
-		return x, err
-	}
-	if write {
-		if err := accounts.MayChange(c.user, x); err != nil {
-			return store.User{}, &statusError{http.StatusForbidden, "You cannot change this user: they hold permissions you do not have."}
-		}
+		return x, pageError(err, "User", changeRefused)
 	}
 	return x, nil
 }
 
 func (u *ui) userForm(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
 	if r.PathValue("id") == "" {
-		if !c.perms.Allows("users", true) {
-			return forbidden()
-		}
 		u.showUserForm(w, r, c, http.StatusOK, store.User{Active: true, Permissions: []byte(`{"keys":"read"}`)}, nil, "")
 		return nil
 	}
-	x, err := u.loadUser(r, c, false)
+	x, err := c.acct.Read(r.Context(), r.PathValue("id"))
 	if err != nil {
-		return err
+		return pageError(err, "User", form{})
 	}
 	u.showUserForm(w, r, c, http.StatusOK, x, nil, "")
 	return nil
@@ -110,15 +105,15 @@ func (u *ui) showUserForm(w http.ResponseWriter, r *http.Request, c *uiCtx, stat
 		}
 		sections = append(sections, sectionValue{s, v})
 	}
-	mayChange := c.perms.Allows("users", true) && (isNew || accounts.MayChange(c.user, x) == nil)
+	may := c.acct.RightsOver(x)
 	v := view{"Title": "Users", "Section": "users", "IsNew": isNew, "Errors": errs, "Error": msg, "Sections": sections,
 		"Form":         userForm{ID: x.ID, FirstName: x.FirstName, LastName: x.LastName, Email: x.Email, Admin: perms.IsAdmin(), Active: x.Active},
-		"CanEditPerms": mayChange && (!self || c.perms.IsAdmin()),
-		"CanSave":      self || mayChange,
-		"CanReset":     self || mayChange,
-		"CanDelete":    !self && mayChange,
+		"CanEditPerms": may.EditPermissions,
+		"CanSave":      may.Save,
+		"CanReset":     may.Reset,
+		"CanDelete":    may.Delete,
 		"Self":         self && !isNew}
-	if self || (u.s.opts.AdminsSeeAccessKeys && c.perms.IsAdmin()) {
+	if may.ReadAccessKey {
 		if k, err := u.s.opts.Accounts.AccessKey(x); err == nil {
 			v["AccessKey"] = k
 		}
@@ -128,96 +123,81 @@ func (u *ui) showUserForm(w http.ResponseWriter, r *http.Request, c *uiCtx, stat
 
 func (u *ui) saveUser(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
 	pf := r.PostForm
-	var perms map[string]string
-	canPerms := c.perms.Allows("users", true)
-	if canPerms {
-		perms = map[string]string{}
+	// permsOf reads the permission fields, which the form shows only to those who
+	// may set them.
+	permsOf := func() map[string]string {
+		perms := map[string]string{}
 		if pf.Get("admin") != "" {
 			perms["IsAdmin"] = "admin"
-		} else {
-			for _, s := range accounts.Sections {
-				if v := pf.Get("perm_" + s); v == "read" || v == "write" {
-					perms[s] = v
-				}
-			}
-			if len(perms) == 0 {
-				perms["keys"] = "deny"
+			return perms
+		}
+		for _, s := range accounts.Sections {
+			if v := pf.Get("perm_" + s); v == "read" || v == "write" {
+				perms[s] = v
 			}
 		}
+		if len(perms) == 0 {
+			perms["keys"] = "deny"
+		}
+		return perms
 	}
 	first, last, email := strings.TrimSpace(pf.Get("first_name")), strings.TrimSpace(pf.Get("last_name")), strings.TrimSpace(pf.Get("email_address"))
 	active := pf.Get("active") != ""
 	if r.PathValue("id") == "" {
-		if !canPerms {
-			return forbidden()
-		}
-		if err := grantable(c.perms, perms); err != nil {
-			return err
-		}
-		x, _, err := u.s.opts.Accounts.CreateUser(r.Context(), accounts.NewUser{OrgID: c.user.OrgID, Email: email, FirstName: first, LastName: last,
+		perms := permsOf()
+		x, _, err := c.acct.CreateUser(r.Context(), accounts.NewUser{Email: email, FirstName: first, LastName: last,
 			Password: pf.Get("password"), Permissions: perms, Active: active})
 		if err != nil {
-			var ve *accounts.ValidationError
-			if errors.As(err, &ve) {
-				field := "email"
-				if strings.Contains(ve.Reason, "password") {
-					field = "password"
-				}
-				parsed, _ := accounts.ParsePermissions(perms)
-				permJSON, _ := json.Marshal(parsed)
-				u.showUserForm(w, r, c, http.StatusBadRequest, store.User{FirstName: first, LastName: last, Email: email, Active: active, Permissions: permJSON},
-					map[string]string{field: ve.Reason}, "Please correct the marked fields.")
-				return nil
+			ff, err := uiFault(err, "User", newUserFaults)
+			if ff == nil {
+				return err
 			}
-			return err
+			parsed, _ := accounts.ParsePermissions(perms)
+			permJSON, _ := json.Marshal(parsed)
+			u.showUserForm(w, r, c, ff.status, store.User{FirstName: first, LastName: last, Email: email, Active: active, Permissions: permJSON},
+				map[string]string{ff.field: ff.msg}, "Please correct the marked fields.")
+			return nil
 		}
-		u.s.opts.Audit.Record(r.Context(), c.actor(r), c.user.OrgID, "create", "user", x.ID, x.Email)
 		u.sessions.setFlash(c.sess, "User "+x.Email+" created. They can log in and read their access credentials on their user page.")
 		http.Redirect(w, r, "/users", http.StatusSeeOther)
 		return nil
 	}
-	x, err := u.loadUser(r, c, true)
+	x, err := u.forChange(r, c)
 	if err != nil {
 		return err
 	}
-	self := x.ID == c.user.ID
 	patch := accounts.UserPatch{Email: &email, FirstName: &first, LastName: &last}
-	if canPerms && (!self || c.perms.IsAdmin()) {
-		if err := grantable(c.perms, perms); err != nil {
-			return err
-		}
-		patch.Permissions = perms
-		if !self {
+	if c.acct.RightsOver(x).EditPermissions {
+		patch.Permissions = permsOf()
+		if x.ID != c.user.ID {
 			patch.Active = &active
 		}
 	}
-	x, err = u.s.opts.Accounts.UpdateUser(r.Context(), x, patch)
-	var ve *accounts.ValidationError
-	if errors.As(err, &ve) {
-		u.showUserForm(w, r, c, http.StatusBadRequest, x, map[string]string{"email": ve.Reason}, "Please correct the marked fields.")
-		return nil
-	}
+	x, err = c.acct.UpdateUser(r.Context(), x, patch)
 	if err != nil {
-		return err
+		ff, err := uiFault(err, "User", userFaults)
+		if ff == nil {
+			return err
+		}
+		u.showUserForm(w, r, c, ff.status, x, map[string]string{ff.field: ff.msg}, "Please correct the marked fields.")
+		return nil
 	}
 	if !x.Active {
 		u.sessions.destroyUser(x.ID)
 	}
-	u.s.opts.Audit.Record(r.Context(), c.actor(r), c.user.OrgID, "update", "user", x.ID, x.Email)
 	u.sessions.setFlash(c.sess, "User saved.")
 	http.Redirect(w, r, "/users/"+x.ID, http.StatusSeeOther)
 	return nil
 }
 
 func (u *ui) resetUserKey(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
-	x, err := u.loadUser(r, c, true)
+	x, err := u.forChange(r, c)
 	if err != nil {
 		return err
 	}
-	if _, err := u.s.opts.Accounts.ResetAccessKey(r.Context(), x); err != nil {
-		return err
+	if _, err := c.acct.ResetAccessKey(r.Context(), x); err != nil {
+		return pageError(err, "User", changeRefused)
 	}
-	u.s.opts.Audit.Record(r.Context(), c.actor(r), c.user.OrgID, "reset_key", "user", x.ID, x.Email)
 	if x.ID == c.user.ID {
 		// The reset ended every session of this user, this one included: carry
 		// on in a fresh one.
@@ -233,8 +213,8 @@ func (u *ui) resetUserKey(w http.ResponseWriter, r *http.Request, c *uiCtx) erro
 // changePassword lets users change their own password, knowing the current one.
 // Wrong guesses count against the account like failed logins.
 func (u *ui) changePassword(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
-	if r.PathValue("id") != c.user.ID {
-		return forbidden()
+	if err := c.acct.MayChangePassword(r.PathValue("id")); err != nil {
+		return pageError(err, "User", form{refused: noPermissionPage})
 	}
 	pf := r.PostForm
 	fail := func(field, msg string) error {
@@ -248,22 +228,22 @@ func (u *ui) changePassword(w http.ResponseWriter, r *http.Request, c *uiCtx) er
 	if pf.Get("new_password") != pf.Get("confirm_password") {
 		return fail("new_password", "The two new passwords differ.")
 	}
-	x, err := u.s.opts.Accounts.ChangePassword(r.Context(), c.user, pf.Get("current_password"), pf.Get("new_password"))
-	var ve *accounts.ValidationError
-	switch {
-	case errors.Is(err, accounts.ErrBadCredentials):
+	x, err := c.acct.ChangePassword(r.Context(), pf.Get("current_password"), pf.Get("new_password"))
+	if errors.Is(err, accounts.ErrBadCredentials) {
 		u.s.logins.Fail(loginKey(c.user.Email, r), clientIP(r), now)
 		return fail("current_password", "The current password is wrong.")
-	case errors.As(err, &ve):
-		return fail("new_password", ve.Reason)
-	case err != nil:
-		return err
+	}
+	if err != nil {
+		ff, err := uiFault(err, "User", passwordFaults)
+		if ff == nil {
+			return err
+		}
+		return fail(ff.field, ff.msg)
 	}
 	c.user = x
 	if c, err = u.renewSession(w, r, c); err != nil {
 		return err
 	}
-	u.s.opts.Audit.Record(r.Context(), c.actor(r), c.user.OrgID, "change_password", "user", x.ID, x.Email)
 	u.sessions.setFlash(c.sess, "Password changed. Other browsers logged in as you have been logged out.")
 	http.Redirect(w, r, "/users/"+x.ID, http.StatusSeeOther)
 	return nil
@@ -279,22 +259,18 @@ func (u *ui) renewSession(w http.ResponseWriter, r *http.Request, c *uiCtx) (*ui
 	u.sessions.destroyUser(x.ID)
 	tok, sess := u.sessions.create(x, u.s.now())
 	setCookie(w, u.s.https(r), sessionCookie, tok, sessionMaxAge)
-	return &uiCtx{user: x, perms: c.perms, sess: sess}, nil
+	return &uiCtx{user: x, perms: c.perms, acct: u.s.accountsAs(x), sess: sess}, nil
 }
 
 func (u *ui) deleteUser(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
-	x, err := u.loadUser(r, c, true)
+	x, err := u.forChange(r, c)
 	if err != nil {
 		return err
 	}
-	if x.ID == c.user.ID {
-		return &statusError{http.StatusBadRequest, "You cannot delete yourself."}
-	}
-	if err := u.s.opts.Store.DeleteUser(r.Context(), x.ID); err != nil {
-		return err
+	if err := c.acct.DeleteUser(r.Context(), x); err != nil {
+		return pageError(err, "User", changeRefused)
 	}
 	u.sessions.destroyUser(x.ID)
-	u.s.opts.Audit.Record(r.Context(), c.actor(r), c.user.OrgID, "delete", "user", x.ID, x.Email)
 	u.sessions.setFlash(c.sess, "User "+x.Email+" deleted.")
 	http.Redirect(w, r, "/users", http.StatusSeeOther)
 	return nil

@@ -1,7 +1,6 @@
 package dashboard
 
 import (
-	"errors"
 	"net/http"
 	"time"
 
@@ -44,17 +43,11 @@ func (s *Server) userView(u store.User, withKey bool) userJSON {
 	return v
 }
 
-// mayReadKey reports whether the caller may read u's access key: their own, or any
-// when administrators are configured to see them.
-func (s *Server) mayReadKey(p principal, u store.User) bool {
-	return u.ID == p.user.ID || (s.opts.AdminsSeeAccessKeys && p.perms.IsAdmin())
-}
-
 func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) error {
-	p := caller(r)
-	us, err := s.opts.Store.ListUsers(r.Context(), p.user.OrgID)
+	acct := caller(r).acct
+	us, err := acct.Users(r.Context())
 	if err != nil {
-		return err
+		return userFault(r, err)
 	}
 	from, to, pages, err := paginate(r, len(us))
 	if err != nil {
@@ -62,7 +55,7 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := make([]userJSON, 0, to-from)
 	for _, u := range us[from:to] {
-		out = append(out, s.userView(u, s.mayReadKey(p, u)))
+		out = append(out, s.userView(u, acct.RightsOver(u).ReadAccessKey))
 	}
 	return httpx.WriteJSON(w, http.StatusOK, map[string]any{"users": out, "pages": pages})
 }
@@ -85,95 +78,23 @@ func deref[T any](p *T) T {
 	return *p
 }
 
-// grantable refuses permissions the caller does not hold: without this a user
-// allowed to manage users could create an administrator.
-func grantable(caller accounts.Permissions, requested map[string]string) error {
-	if caller.IsAdmin() || requested == nil {
-		return nil
-	}
-	want, err := accounts.ParsePermissions(requested)
-	if err != nil {
-		return err
-	}
-	if want.IsAdmin() {
-		return httpx.Errorf(http.StatusForbidden, "access denied: only administrators can grant administrator rights")
-	}
-	for sec, lvl := range want {
-		if lvl != "deny" && !caller.Allows(sec, lvl == "write") {
-			return httpx.Errorf(http.StatusForbidden, "access denied: you cannot grant %s %s", sec, lvl)
-		}
-	}
-	return nil
-}
-
-func accountsError(err error) error {
-	var ve *accounts.ValidationError
-	if errors.As(err, &ve) {
-		return httpx.Errorf(http.StatusBadRequest, "%s", ve.Reason)
-	}
-	var fe *accounts.ForbiddenError
-	if errors.As(err, &fe) {
-		return httpx.Errorf(http.StatusForbidden, "%s", fe.Reason)
-	}
-	if errors.Is(err, store.ErrNotFound) {
-		return httpx.Errorf(http.StatusNotFound, "User not found")
-	}
-	return err
-}
-
 func (s *Server) createUser(w http.ResponseWriter, r *http.Request) error {
-	p := caller(r)
 	var b userBody
 	if err := decodeBody(r, &b); err != nil {
-		return err
-	}
-	if b.UserPermissions == nil {
-		// Tyk treats missing permissions as "administrator"; creating an admin by
-		// omission is a trap, so a new user without permissions gets none.
-		b.UserPermissions = map[string]string{"keys": "deny"}
-	}
-	if err := grantable(p.perms, b.UserPermissions); err != nil {
 		return err
 	}
 	active := true
 	if b.Active != nil {
 		active = *b.Active
 	}
-	u, _, err := s.opts.Accounts.CreateUser(r.Context(), accounts.NewUser{
-		OrgID: p.user.OrgID, Email: deref(b.EmailAddress), FirstName: deref(b.FirstName), LastName: deref(b.LastName),
+	u, _, err := caller(r).acct.CreateUser(r.Context(), accounts.NewUser{
+		Email: deref(b.EmailAddress), FirstName: deref(b.FirstName), LastName: deref(b.LastName),
 		Password: b.Password, Permissions: b.UserPermissions, Active: active,
 	})
 	if err != nil {
-		return accountsError(err)
+		return userFault(r, err)
 	}
-	s.opts.Audit.Record(r.Context(), actor(r), u.OrgID, "create", "user", u.ID, u.Email)
 	return ok(w, "User and session have been created", u.ID)
-}
-
-// target loads the user named in the path, within the caller's organisation. Users
-// may act on themselves; acting on others needs the users permission.
-func (s *Server) target(r *http.Request, write bool) (store.User, bool, error) {
-	p := caller(r)
-	id := r.PathValue("id")
-	if id == p.user.ID {
-		return p.user, true, nil
-	}
-	if !p.perms.Allows("users", write) {
-		return store.User{}, false, httpx.Errorf(http.StatusForbidden, "access denied: You do not have permission to access %s", r.URL.Path)
-	}
-	u, err := s.opts.Store.GetUser(r.Context(), id)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && u.OrgID != p.user.OrgID) {
-		return store.User{}, false, httpx.Errorf(http.StatusNotFound, "User not found")
-	}
-	if err != nil {
-		return u, false, err
-	}
-	if write {
-		if err := accounts.MayChange(p.user, u); err != nil {
-			return store.User{}, false, accountsError(err)
-		}
-	}
-	return u, false, nil
 }
 
 func (s *Server) getMe(w http.ResponseWriter, r *http.Request) error {
@@ -181,84 +102,71 @@ func (s *Server) getMe(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) getUser(w http.ResponseWriter, r *http.Request) error {
-	u, self, err := s.target(r, false)
+	acct := caller(r).acct
+	u, err := acct.Read(r.Context(), r.PathValue("id"))
 	if err != nil {
-		return err
+		return userFault(r, err)
 	}
-	return httpx.WriteJSON(w, http.StatusOK, s.userView(u, self || s.mayReadKey(caller(r), u)))
+	return httpx.WriteJSON(w, http.StatusOK, s.userView(u, acct.RightsOver(u).ReadAccessKey))
 }
 
 func (s *Server) updateUser(w http.ResponseWriter, r *http.Request) error {
-	u, self, err := s.target(r, true)
+	acct := caller(r).acct
+	u, err := acct.ForChange(r.Context(), r.PathValue("id"))
 	if err != nil {
-		return err
+		return userFault(r, err)
 	}
 	var b userBody
 	if err := decodeBody(r, &b); err != nil {
 		return err
 	}
-	p := caller(r)
-	if b.UserPermissions != nil || b.Active != nil {
-		// Nobody changes their own rights or switches themselves off; that is
-		// another user's call.
-		if self && !p.perms.IsAdmin() {
-			return httpx.Errorf(http.StatusForbidden, "access denied: you cannot change your own permissions")
-		}
-		if err := grantable(p.perms, b.UserPermissions); err != nil {
-			return err
-		}
-	}
 	if b.Password != "" {
 		return httpx.Errorf(http.StatusBadRequest, "use POST /api/users/{id}/actions/reset to change a password")
 	}
-	u, err = s.opts.Accounts.UpdateUser(r.Context(), u, accounts.UserPatch{
+	if _, err := acct.UpdateUser(r.Context(), u, accounts.UserPatch{
 		Email: b.EmailAddress, FirstName: b.FirstName, LastName: b.LastName, Active: b.Active, Permissions: b.UserPermissions,
-	})
-	if err != nil {
-		return accountsError(err)
+	}); err != nil {
+		return userFault(r, err)
 	}
-	s.opts.Audit.Record(r.Context(), actor(r), u.OrgID, "update", "user", u.ID, u.Email)
 	return ok(w, "User updated", nil)
 }
 
 func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request) error {
-	u, self, err := s.target(r, true)
+	acct := caller(r).acct
+	u, err := acct.ForChange(r.Context(), r.PathValue("id"))
 	if err != nil {
-		return err
+		return userFault(r, err)
 	}
-	if self {
-		return httpx.Errorf(http.StatusBadRequest, "You cannot delete yourself")
+	if err := acct.DeleteUser(r.Context(), u); err != nil {
+		return userFault(r, err)
 	}
-	if err := s.opts.Store.DeleteUser(r.Context(), u.ID); err != nil {
-		return accountsError(err)
-	}
-	s.opts.Audit.Record(r.Context(), actor(r), u.OrgID, "delete", "user", u.ID, u.Email)
 	return ok(w, "User deleted", nil)
 }
 
 // resetUserKey replaces a user's access key. The new key is returned only to the
 // user themself.
 func (s *Server) resetUserKey(w http.ResponseWriter, r *http.Request) error {
-	u, self, err := s.target(r, true)
+	acct := caller(r).acct
+	u, err := acct.ForChange(r.Context(), r.PathValue("id"))
 	if err != nil {
-		return err
+		return userFault(r, err)
 	}
-	k, err := s.opts.Accounts.ResetAccessKey(r.Context(), u)
+	k, err := acct.ResetAccessKey(r.Context(), u)
 	if err != nil {
-		return accountsError(err)
+		return userFault(r, err)
 	}
-	s.opts.Audit.Record(r.Context(), actor(r), u.OrgID, "reset_key", "user", u.ID, u.Email)
 	var meta any
-	if self {
+	if u.ID == acct.Self().ID {
 		meta = k
 	}
 	return ok(w, "User API key reset", meta)
 }
 
 func (s *Server) resetPassword(w http.ResponseWriter, r *http.Request) error {
-	u, _, err := s.target(r, true)
+	acct := caller(r).acct
+	u, err := acct.ForChange(r.Context(), r.PathValue("id"))
 	if err != nil {
-		return err
+		return userFault(r, err)
 	}
 	var b struct {
 		NewPassword string `json:"new_password"`
@@ -266,9 +174,8 @@ func (s *Server) resetPassword(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(r, &b); err != nil {
 		return err
 	}
-	if err := s.opts.Accounts.SetPassword(r.Context(), u, b.NewPassword); err != nil {
-		return accountsError(err)
+	if err := acct.SetPassword(r.Context(), u, b.NewPassword); err != nil {
+		return userFault(r, err)
 	}
-	s.opts.Audit.Record(r.Context(), actor(r), u.OrgID, "reset_password", "user", u.ID, u.Email)
 	return ok(w, "User password updated", nil)
 }

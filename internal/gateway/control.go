@@ -5,18 +5,14 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
-	"errors"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
 
-	"github.com/tollgate/tollgate/internal/apidef"
 	"github.com/tollgate/tollgate/internal/audit"
 	"github.com/tollgate/tollgate/internal/httpx"
 	"github.com/tollgate/tollgate/internal/keys"
-	"github.com/tollgate/tollgate/internal/manage"
-	"github.com/tollgate/tollgate/internal/store"
 )
 
 // maxDefinitionBytes bounds API definition bodies; real definitions with many
@@ -97,7 +93,8 @@ func (g *Gateway) requireSecret(next http.Handler) http.Handler {
 			renderStatus(w, http.StatusForbidden, "Attempted administrative access with invalid or missing key!")
 			return
 		}
-		next.ServeHTTP(w, r)
+		// The services audit the changes they make as whoever holds the secret.
+		next.ServeHTTP(w, r.WithContext(audit.WithActor(r.Context(), audit.AdminSecretActor(remoteIP(r)))))
 	})
 }
 
@@ -139,7 +136,7 @@ func (g *Gateway) listAPIs(w http.ResponseWriter, r *http.Request) error {
 func (g *Gateway) getAPI(w http.ResponseWriter, r *http.Request) error {
 	a, err := g.opts.APIs.Get(r.Context(), r.PathValue("id"))
 	if err != nil {
-		return apiError(err)
+		return apiWording.Fault(err)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_, err = w.Write(append(a.Definition, '\n'))
@@ -153,43 +150,34 @@ func (g *Gateway) createAPI(w http.ResponseWriter, r *http.Request) error {
 	}
 	d, err := g.opts.APIs.Create(r.Context(), body)
 	if err != nil {
-		return apiError(err)
+		return apiWording.Fault(err)
 	}
 	g.log.Info("API created", "api_id", d.APIID(), "listen_path", d.Proxy().ListenPath)
-	g.audit.Record(r.Context(), adminActor(r), d.OrgID(), "create", "api", d.APIID(), d.Name())
 	return httpx.WriteJSON(w, http.StatusOK, modifyReply{Key: d.APIID(), Status: "ok", Action: "added"})
 }
 
 func (g *Gateway) updateAPI(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
 	if _, err := g.opts.APIs.Get(r.Context(), id); err != nil {
-		return apiError(err)
+		return apiWording.Fault(err)
 	}
 	body, err := readJSONBody(r)
 	if err != nil {
 		return err
 	}
-	d, err := g.opts.APIs.Update(r.Context(), id, body)
-	if err != nil {
-		return apiError(err)
+	if _, err := g.opts.APIs.Update(r.Context(), id, body); err != nil {
+		return apiWording.Fault(err)
 	}
 	g.log.Info("API updated", "api_id", id)
-	// The entry carries the API's organisation, so its GET /api/audit shows it.
-	g.audit.Record(r.Context(), adminActor(r), d.OrgID(), "update", "api", id, d.Name())
 	return httpx.WriteJSON(w, http.StatusOK, modifyReply{Key: id, Status: "ok", Action: "modified"})
 }
 
 func (g *Gateway) deleteAPI(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
-	a, err := g.opts.APIs.Get(r.Context(), id)
-	if err != nil {
-		return apiError(err)
-	}
 	if err := g.opts.APIs.Delete(r.Context(), id); err != nil {
-		return apiError(err)
+		return apiWording.Fault(err)
 	}
 	g.log.Info("API deleted", "api_id", id)
-	g.audit.Record(r.Context(), adminActor(r), a.OrgID, "delete", "api", id, "")
 	return httpx.WriteJSON(w, http.StatusOK, modifyReply{Key: id, Status: "ok", Action: "deleted"})
 }
 
@@ -217,23 +205,24 @@ func readJSONBody(r *http.Request) ([]byte, error) {
 	return body, nil
 }
 
-// apiError maps the API service's errors onto Tyk's statuses and messages.
-func apiError(err error) error {
-	var ve *apidef.ValidationError
-	var ce *manage.ConflictError
-	switch {
-	case errors.As(err, &ve):
-		return httpx.Errorf(http.StatusBadRequest, "Validation of API Definition failed. Reason: %s.", strings.TrimSuffix(ve.Reason, "."))
-	case errors.As(err, &ce):
-		return httpx.Errorf(http.StatusConflict, "%s", ce.Message)
-	case errors.Is(err, store.ErrNotFound):
-		return httpx.Errorf(http.StatusNotFound, "API not found")
+// The control API's dialect: Tyk's gateway's words for the faults the API and key
+// services report. Every status and message a fault gets on /tyk/ is decided here.
+var (
+	apiWording = httpx.Wording{Malformed: definitionRejected, Invalid: definitionRejected, NotFound: "API not found"}
+	keyWording = httpx.Wording{
+		Malformed: func(reason string) string { return "Request malformed: " + reason },
+		NotFound:  "Key not found",
 	}
-	return err
-}
+	// Tyk words a missing key per endpoint.
+	keyUpdateWording = withNotFound(keyWording, "Key is not found")
+	keyDeleteWording = withNotFound(keyWording, "There is no such key found")
+)
 
-// adminActor is the audit actor for control-API calls: whoever holds the secret.
-func adminActor(r *http.Request) audit.Actor { return audit.AdminSecretActor(remoteIP(r)) }
+func withNotFound(w httpx.Wording, msg string) httpx.Wording { w.NotFound = msg; return w }
+
+func definitionRejected(reason string) string {
+	return "Validation of API Definition failed. Reason: " + strings.TrimSuffix(reason, ".") + "."
+}
 
 // remoteIP is the client's address without the port.
 func remoteIP(r *http.Request) string {

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -12,49 +11,18 @@ import (
 	"github.com/tollgate/tollgate/internal/store"
 )
 
-// keyRef reads the {id} path value and the hashed query parameter. Unlike Tyk (where
-// any non-empty value, even "false", means "hashed"), hashed=false means false.
+// keyRef reads the {id} path value and the hashed query parameter (manage.ParseRef
+// holds the rule every door shares).
 func keyRef(r *http.Request) (manage.Ref, error) {
-	ref := manage.Ref{ID: r.PathValue("id")}
-	hashed, err := boolParam(r, "hashed")
+	ref, err := manage.ParseRef(r.PathValue("id"), r.URL.Query().Get("hashed"))
 	if err != nil {
-		return ref, err
+		return ref, keyWording.Fault(err)
 	}
-	ref.IsHash = hashed
 	return ref, nil
-}
-
-func boolParam(r *http.Request, name string) (bool, error) {
-	switch v := strings.ToLower(r.URL.Query().Get(name)); v {
-	case "", "0", "false":
-		return false, nil
-	case "1", "true":
-		return true, nil
-	default:
-		return false, httpx.Errorf(http.StatusBadRequest, "Query parameter %s must be true or false, not %q", name, v)
-	}
 }
 
 func readSessionBody(r *http.Request) ([]byte, error) {
 	return httpx.ReadBody(r, session.MaxBodyBytes)
-}
-
-// keyError maps the key service's errors; notFound is the endpoint's Tyk message.
-func keyError(err error, notFound string) error {
-	var ve *session.ValidationError
-	var ce *manage.ConflictError
-	switch {
-	case errors.As(err, &ve):
-		if strings.HasPrefix(ve.Reason, "malformed JSON") || strings.HasPrefix(ve.Reason, "unexpected end") {
-			return httpx.Errorf(http.StatusBadRequest, "Request malformed: %s", ve.Reason)
-		}
-		return httpx.Errorf(http.StatusBadRequest, "%s", ve.Reason)
-	case errors.As(err, &ce):
-		return httpx.Errorf(http.StatusConflict, "%s", ce.Message)
-	case errors.Is(err, store.ErrNotFound):
-		return httpx.Errorf(http.StatusNotFound, "%s", notFound)
-	}
-	return err
 }
 
 // createKey serves POST /tyk/keys, /tyk/keys/create and /tyk/keys/{id}.
@@ -66,10 +34,9 @@ func (g *Gateway) createKey(w http.ResponseWriter, r *http.Request) error {
 	}
 	created, err := g.opts.Keys.Create(r.Context(), body, custom)
 	if err != nil {
-		return keyError(err, "Key not found")
+		return keyWording.Fault(err)
 	}
 	g.log.Info("key created", "key", created.Hash.Short(), "org_id", created.Session.OrgID, "apis", len(created.Session.AccessRights))
-	g.audit.Record(r.Context(), adminActor(r), created.Session.OrgID, "create", "key", created.Hash.String(), created.Session.Alias)
 	return httpx.WriteJSON(w, http.StatusOK, modifyReply{Key: created.Key, Status: "ok", Action: "added", KeyHash: created.Hash.String()})
 }
 
@@ -81,7 +48,7 @@ func (g *Gateway) previewKey(w http.ResponseWriter, r *http.Request) error {
 	}
 	sess, err := g.opts.Keys.Preview(r.Context(), body)
 	if err != nil {
-		return keyError(err, "Key not found")
+		return keyWording.Fault(err)
 	}
 	return httpx.WriteJSON(w, http.StatusOK, sess)
 }
@@ -93,7 +60,7 @@ func (g *Gateway) getKey(w http.ResponseWriter, r *http.Request) error {
 	}
 	sess, _, err := g.opts.Keys.Get(r.Context(), ref)
 	if err != nil {
-		return keyError(err, "Key not found")
+		return keyWording.Fault(err)
 	}
 	return httpx.WriteJSON(w, http.StatusOK, sess)
 }
@@ -103,9 +70,9 @@ func (g *Gateway) updateKey(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	suppress, err := boolParam(r, "suppress_reset")
+	suppress, err := manage.ParseFlag("suppress_reset", r.URL.Query().Get("suppress_reset"))
 	if err != nil {
-		return err
+		return keyWording.Fault(err)
 	}
 	body, err := readSessionBody(r)
 	if err != nil {
@@ -113,10 +80,9 @@ func (g *Gateway) updateKey(w http.ResponseWriter, r *http.Request) error {
 	}
 	h, _, err := g.opts.Keys.Update(r.Context(), ref, body, suppress)
 	if err != nil {
-		return keyError(err, "Key is not found")
+		return keyUpdateWording.Fault(err)
 	}
 	g.log.Info("key updated", "key", h.Short(), "suppress_reset", suppress)
-	g.audit.Record(r.Context(), adminActor(r), "", "update", "key", h.String(), "")
 	return httpx.WriteJSON(w, http.StatusOK, modifyReply{Key: ref.ID, Status: "ok", Action: "modified"})
 }
 
@@ -127,10 +93,9 @@ func (g *Gateway) deleteKey(w http.ResponseWriter, r *http.Request) error {
 	}
 	h, err := g.opts.Keys.Delete(r.Context(), ref)
 	if err != nil {
-		return keyError(err, "There is no such key found")
+		return keyDeleteWording.Fault(err)
 	}
 	g.log.Info("key deleted", "key", h.Short())
-	g.audit.Record(r.Context(), adminActor(r), "", "delete", "key", h.String(), "")
 	return httpx.WriteJSON(w, http.StatusOK, modifyReply{Key: ref.ID, Status: "ok", Action: "deleted"})
 }
 

@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/internal/apidef"
-	"github.com/tollgate/tollgate/internal/audit"
 	"github.com/tollgate/tollgate/internal/authguard"
 	"github.com/tollgate/tollgate/internal/events"
 	"github.com/tollgate/tollgate/internal/httpx"
@@ -82,13 +81,9 @@ type Gateway struct {
 	// limitsFailing is set while the limiter or quota engine fails, so the outage
 	// is logged once rather than per request.
 	limitsFailing atomic.Bool
-	audit         *audit.Recorder
 	// authFailures throttles and reports wrong control-API secrets.
 	authFailures *authguard.Guard
 }
-
-// SetAudit makes control-API changes go to the audit log.
-func (g *Gateway) SetAudit(r *audit.Recorder) { g.audit = r }
 
 // New returns a Gateway. Call Reload before serving traffic (New does not touch the
 // store) and subscribe it to change events with Watch.

@@ -45,6 +45,8 @@ func TestKeyAPI(t *testing.T) {
 		{"hashed=false means the key", "GET", "/tyk/keys/" + key + "?hashed=false", "", 200, []string{`"org_id":"org1"`}, nil},
 		{"hash without hashed flag", "GET", "/tyk/keys/" + hash, "", 404, []string{`"Key not found"`}, nil},
 		{"bad hashed value", "GET", "/tyk/keys/" + key + "?hashed=maybe", "", 400, []string{"hashed must be true or false"}, nil},
+		{"hashed=True, as Python's requests sends it", "GET", "/tyk/keys/" + hash + "?hashed=True", "", 200, []string{`"org_id":"org1"`}, nil},
+		{"bad suppress_reset value", "PUT", "/tyk/keys/" + key + "?suppress_reset=maybe", `{"access_rights":` + rights("api1") + `}`, 400, []string{`"Query parameter suppress_reset must be true or false, not \"maybe\""`}, nil},
 		{"get unknown", "GET", "/tyk/keys/nothing-here", "", 404, []string{`{"status":"error","message":"Key not found"}`}, nil},
 		{"list shows hashes only", "GET", "/tyk/keys", "", 200, []string{`"keys":[`, hash}, []string{key}},
 		{"list filter by hash prefix", "GET", "/tyk/keys?filter=" + hash[:10], "", 200, []string{hash}, []string{keys.Sum(compact).String()}},

@@ -106,3 +106,43 @@ func TestLimitsUnavailable(t *testing.T) {
 		})
 	}
 }
+
+// TestKeyChangesWhileLimitsUnavailable checks the management side: a change that
+// must reset counters is refused with 503 and leaves the key as it was; reading a key
+// whose quota cannot be read is 503; deleting still works (the key must stop).
+func TestKeyChangesWhileLimitsUnavailable(t *testing.T) {
+	var down atomic.Bool
+	e := newEnv(t, func(o *apptest.Options) {
+		o.WrapLimits = func(l limit.Engine) limit.Engine {
+			f := flakyLimits{rate: l.Rate, quotas: l.Quotas, down: &down}
+			return limit.Engine{Rate: f, Quotas: f}
+		}
+	})
+	up := echoUpstream(t)
+	mustCreateAPI(t, e, keyedAPI("api1", "/api1/", up.URL, ""))
+	key := mustCreateKey(t, e, "/tyk/keys", `{"quota_max":10,"quota_renewal_rate":3600,"alias":"before","access_rights":`+rights("api1")+`}`)
+	down.Store(true)
+	for _, tc := range []struct{ method, path, body string }{
+		{"PUT", "/tyk/keys/" + key, `{"quota_max":10,"quota_renewal_rate":3600,"alias":"after","access_rights":` + rights("api1") + `}`},
+		{"GET", "/tyk/keys/" + key, ""},
+		{"POST", "/tyk/keys/custom-key-0123456789", `{"access_rights":` + rights("api1") + `}`},
+	} {
+		if s, body, _ := e.do(t, tc.method, tc.path, tc.body, admin); s != 503 || !strings.Contains(body, "temporarily unavailable") {
+			t.Errorf("%s %s with limits down: %d %s, want 503", tc.method, tc.path, s, body)
+		}
+	}
+	down.Store(false)
+	if s, body, _ := e.do(t, "GET", "/tyk/keys/"+key, "", admin); s != 200 || !strings.Contains(body, `"alias":"before"`) {
+		t.Fatalf("after the outage: %d %s, want the key unchanged", s, body)
+	}
+	if s, _, _ := e.do(t, "GET", "/tyk/keys/custom-key-0123456789", "", admin); s != 404 {
+		t.Fatalf("the refused custom key exists: %d", s)
+	}
+	down.Store(true)
+	if s, body, _ := e.do(t, "DELETE", "/tyk/keys/"+key, "", admin); s != 200 {
+		t.Fatalf("delete with limits down: %d %s", s, body)
+	}
+	if s, _, _ := e.do(t, "GET", "/api1/x", "", auth(key)); s != 403 {
+		t.Fatalf("deleted key still works: %d", s)
+	}
+}

@@ -5,6 +5,7 @@ package httpx
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +14,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/tollgate/tollgate/internal/fault"
 )
 
 // Error is an error with an HTTP status and a message that is safe to show to clients.
@@ -40,6 +43,75 @@ func Errorf(status int, format string, args ...any) *Error {
 // Wrap returns an *Error with a public message and an internal cause.
 func Wrap(status int, msg string, err error) *Error {
 	return &Error{Status: status, Message: msg, Err: err}
+}
+
+// StatusOf is the status a fault of kind k answers, unless a Wording says otherwise.
+// Internal (no fault) is a 500.
+func StatusOf(k fault.Kind) int {
+	switch k {
+	case fault.Malformed, fault.Invalid:
+		return http.StatusBadRequest
+	case fault.NotFound:
+		return http.StatusNotFound
+	case fault.Conflict:
+		return http.StatusConflict
+	case fault.Forbidden:
+		return http.StatusForbidden
+	case fault.Unavailable:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+// Wording is how one API words the faults about one kind of object: its dialect's
+// messages, and its statuses where they differ from StatusOf. A door declares its
+// wordings together, so that every status and message a service's fault gets on that
+// door is decided in one place and never by reading a message.
+type Wording struct {
+	// Malformed and Invalid render a fault's reason; nil shows the reason as it is.
+	Malformed, Invalid func(reason string) string
+	// NotFound is the whole message for a missing object.
+	NotFound string
+	// Status replaces StatusOf for the kinds it names.
+	Status map[fault.Kind]int
+}
+
+// Fault turns err's fault into an *Error in w's words, keeping err as the logged
+// cause. An error that is not a fault is returned unchanged: an internal error.
+func (w Wording) Fault(err error) error {
+	f, ok := fault.As(err)
+	if !ok {
+		return err
+	}
+	status, found := w.Status[f.Kind]
+	if !found {
+		status = StatusOf(f.Kind)
+	}
+	msg := f.Reason
+	switch f.Kind {
+	case fault.Malformed:
+		msg = apply(w.Malformed, msg)
+	case fault.Invalid:
+		msg = apply(w.Invalid, msg)
+	case fault.NotFound:
+		msg = cmp.Or(w.NotFound, "Not found")
+	case fault.Conflict:
+		msg = cmp.Or(msg, "Conflict")
+	case fault.Forbidden:
+		msg = cmp.Or(msg, "Access denied")
+	case fault.Unavailable:
+		msg = cmp.Or(msg, "Service unavailable; retry later")
+	default:
+		return err
+	}
+	return &Error{Status: status, Message: msg, Err: err}
+}
+
+func apply(f func(string) string, reason string) string {
+	if f == nil {
+		return reason
+	}
+	return f(reason)
 }
 
 // Renderer writes an error response body in one API's dialect.

@@ -4,11 +4,15 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/tollgate/tollgate/internal/fault"
+	"github.com/tollgate/tollgate/internal/store"
 )
 
 func TestAdapter(t *testing.T) {
@@ -72,5 +76,42 @@ func TestDescribeJSONError(t *testing.T) {
 		if got := DescribeJSONError(err); !strings.Contains(got, want) {
 			t.Errorf("%s: %q, want %q", in, got, want)
 		}
+	}
+}
+
+func TestWordingFault(t *testing.T) {
+	w := Wording{
+		Malformed: func(r string) string { return "Request malformed: " + r },
+		NotFound:  "Key not found",
+		Status:    map[fault.Kind]int{fault.Conflict: http.StatusBadRequest},
+	}
+	internal := errors.New("disk on fire")
+	tests := []struct {
+		name   string
+		err    error
+		status int
+		msg    string
+	}{
+		{"malformed is worded", fault.New(fault.Malformed, "unexpected end of JSON input"), 400, "Request malformed: unexpected end of JSON input"},
+		{"invalid shows the reason", fault.InvalidField("per", "per must be positive"), 400, "per must be positive"},
+		{"not found takes the door's words", fault.New(fault.NotFound, "key 1234 missing"), 404, "Key not found"},
+		{"a store sentinel is a fault", fmt.Errorf("get: %w", store.ErrNotFound), 404, "Key not found"},
+		{"a status the dialect replaces", fault.New(fault.Conflict, "e-mail taken"), 400, "e-mail taken"},
+		{"forbidden", fault.New(fault.Forbidden, "access denied: no"), 403, "access denied: no"},
+		{"unavailable", &fault.Error{Kind: fault.Unavailable, Err: internal}, 503, "Service unavailable; retry later"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var he *Error
+			if err := w.Fault(tt.err); !errors.As(err, &he) || he.Status != tt.status || he.Message != tt.msg {
+				t.Fatalf("Fault(%v) = %v, want %d %q", tt.err, err, tt.status, tt.msg)
+			}
+			if !errors.Is(he, tt.err) {
+				t.Fatal("the fault is not kept as the logged cause")
+			}
+		})
+	}
+	if err := w.Fault(internal); err != internal {
+		t.Fatalf("an error that is no fault must pass unchanged (a 500), got %v", err)
 	}
 }

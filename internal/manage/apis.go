@@ -11,23 +11,25 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/internal/apidef"
+	"github.com/tollgate/tollgate/internal/audit"
 	"github.com/tollgate/tollgate/internal/events"
+	"github.com/tollgate/tollgate/internal/fault"
 	"github.com/tollgate/tollgate/internal/store"
 )
 
-// ConflictError reports that a create would overwrite something that exists. It wraps
+// conflict is a fault.Conflict: a change that clashes with what exists. It wraps
 // store.ErrConflict.
-type ConflictError struct{ Message string }
-
-func (e *ConflictError) Error() string { return e.Message }
-
-// Unwrap makes errors.Is(err, store.ErrConflict) true.
-func (e *ConflictError) Unwrap() error { return store.ErrConflict }
+func conflict(format string, args ...any) error {
+	return &fault.Error{Kind: fault.Conflict, Reason: fmt.Sprintf(format, args...), Err: store.ErrConflict}
+}
 
 // APIs manages API definitions.
 type APIs struct {
 	Store  store.APIStore
 	Events events.Publisher
+	// Audit records every change, by the actor in the call's context; nil records
+	// nothing.
+	Audit *audit.Recorder
 	// Keys, when set, has deleted APIs taken out of every key's access rights, so
 	// that an id created again later is never granted by an old key.
 	Keys *Keys
@@ -82,8 +84,8 @@ func (s *APIs) Get(ctx context.Context, id string) (store.API, error) {
 }
 
 // Create stores a new API from a Tyk classic definition, generating api_id when it is
-// absent. Problems with the definition are *apidef.ValidationError; an api_id that is
-// taken is a *ConflictError.
+// absent. Problems with the definition are fault.Malformed or fault.Invalid; an
+// api_id that is taken is a fault.Conflict.
 func (s *APIs) Create(ctx context.Context, body []byte) (*apidef.Definition, error) {
 	d, err := apidef.Parse(body)
 	if err != nil {
@@ -112,11 +114,12 @@ func (s *APIs) Create(ctx context.Context, body []byte) (*apidef.Definition, err
 	a := store.API{ID: d.APIID(), OrgID: d.OrgID(), RouteKey: d.RouteKey(), Definition: raw, CreatedAt: now, UpdatedAt: now}
 	if err := s.Store.CreateAPI(ctx, a); err != nil {
 		if errors.Is(err, store.ErrConflict) {
-			return nil, &ConflictError{Message: fmt.Sprintf("API %s conflicts with an API created at the same time", d.APIID())}
+			return nil, conflict("API %s conflicts with an API created at the same time", d.APIID())
 		}
 		return nil, err
 	}
 	s.publish(d.APIID())
+	s.Audit.Record(ctx, d.OrgID(), audit.ActionCreate, audit.TypeAPI, d.APIID(), d.Name())
 	return d, nil
 }
 
@@ -136,7 +139,7 @@ func (s *APIs) Update(ctx context.Context, id string, body []byte) (*apidef.Defi
 		d.SetAPIID(id)
 	case id:
 	default:
-		return nil, &apidef.ValidationError{Reason: fmt.Sprintf("api_id %q in the body does not match %q in the path", d.APIID(), id)}
+		return nil, fault.InvalidField("api_id", "api_id %q in the body does not match %q in the path", d.APIID(), id)
 	}
 	switch {
 	case s.scoped:
@@ -147,7 +150,7 @@ func (s *APIs) Update(ctx context.Context, id string, body []byte) (*apidef.Defi
 	case d.OrgID() != prev.OrgID:
 		// Moving an API between organisations would hand its traffic and its id to
 		// another tenant while the old one's keys still name it.
-		return nil, &apidef.ValidationError{Reason: "org_id cannot be changed; delete the API and create it in the other organisation"}
+		return nil, fault.InvalidField("org_id", "org_id cannot be changed; delete the API and create it in the other organisation")
 	}
 	if err := d.Validate(); err != nil {
 		return nil, err
@@ -162,11 +165,12 @@ func (s *APIs) Update(ctx context.Context, id string, body []byte) (*apidef.Defi
 	a := store.API{ID: id, OrgID: d.OrgID(), RouteKey: d.RouteKey(), Definition: raw, UpdatedAt: s.now()}
 	if err := s.Store.UpdateAPI(ctx, a); err != nil {
 		if errors.Is(err, store.ErrConflict) {
-			return nil, &apidef.ValidationError{Reason: fmt.Sprintf("proxy.listen_path %q is already used by another API", d.Proxy().ListenPath)}
+			return nil, fault.InvalidField("proxy.listen_path", "proxy.listen_path %q is already used by another API", d.Proxy().ListenPath)
 		}
 		return nil, err
 	}
 	s.publish(id)
+	s.Audit.Record(ctx, d.OrgID(), audit.ActionUpdate, audit.TypeAPI, id, d.Name())
 	return d, nil
 }
 
@@ -203,6 +207,7 @@ func (s *APIs) Delete(ctx context.Context, id string) error {
 			return fmt.Errorf("remove deleted API %s from keys: %w", id, err)
 		}
 	}
+	s.Audit.Record(ctx, a.OrgID, audit.ActionDelete, audit.TypeAPI, id, "")
 	return nil
 }
 
@@ -212,16 +217,16 @@ func (s *APIs) claimID(ctx context.Context, d *apidef.Definition) error {
 	a, err := s.Store.GetAPI(ctx, d.APIID())
 	switch {
 	case err == nil && a.OrgID == d.OrgID():
-		return &ConflictError{Message: fmt.Sprintf("API %s already exists; use PUT to replace it", d.APIID())}
+		return conflict("API %s already exists; use PUT to replace it", d.APIID())
 	case err == nil:
-		return &ConflictError{Message: fmt.Sprintf("api_id %s is not available; choose another or leave it empty to generate one", d.APIID())}
+		return conflict("api_id %s is not available; choose another or leave it empty to generate one", d.APIID())
 	case !errors.Is(err, store.ErrNotFound):
 		return err
 	}
 	org, err := s.Store.DeletedAPIOrg(ctx, d.APIID())
 	switch {
 	case err == nil && org != d.OrgID():
-		return &ConflictError{Message: fmt.Sprintf("api_id %s is not available; choose another or leave it empty to generate one", d.APIID())}
+		return conflict("api_id %s is not available; choose another or leave it empty to generate one", d.APIID())
 	case err != nil && !errors.Is(err, store.ErrNotFound):
 		return err
 	}
@@ -246,16 +251,16 @@ func (s *APIs) checkRoute(ctx context.Context, d *apidef.Definition, self string
 		}
 		if a.RouteKey == rk {
 			if a.OrgID != d.OrgID() {
-				return &ConflictError{Message: fmt.Sprintf("proxy.listen_path %q is not available: another organisation serves it", d.Proxy().ListenPath)}
+				return conflict("proxy.listen_path %q is not available: another organisation serves it", d.Proxy().ListenPath)
 			}
-			return &apidef.ValidationError{Reason: fmt.Sprintf("proxy.listen_path %q is already used by API %s", d.Proxy().ListenPath, a.ID)}
+			return fault.InvalidField("proxy.listen_path", "proxy.listen_path %q is already used by API %s", d.Proxy().ListenPath, a.ID)
 		}
 		dom, path := splitRouteKey(a.RouteKey)
 		routes = append(routes, routeEntry{domain: dom, path: path, org: a.OrgID})
 	}
 	dom, path := splitRouteKey(rk)
 	if capturesForeign(routes, routeEntry{domain: dom, path: path, org: d.OrgID()}) {
-		return &ConflictError{Message: fmt.Sprintf("proxy.listen_path %q is not available: it would take requests that another organisation's API serves", d.Proxy().ListenPath)}
+		return conflict("proxy.listen_path %q is not available: it would take requests that another organisation's API serves", d.Proxy().ListenPath)
 	}
 	return nil
 }

@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
+	"github.com/tollgate/tollgate/internal/audit"
 	"github.com/tollgate/tollgate/internal/events"
+	"github.com/tollgate/tollgate/internal/fault"
 	"github.com/tollgate/tollgate/internal/keys"
 	"github.com/tollgate/tollgate/internal/limit"
 	"github.com/tollgate/tollgate/internal/session"
@@ -16,7 +19,7 @@ import (
 
 // ErrNoAccessRights is returned when a key without access rights is created while
 // master keys are disabled. The message is Tyk's.
-var ErrNoAccessRights = &session.ValidationError{Reason: "Failed to create key, keys must have at least one Access Rights record set."}
+var ErrNoAccessRights error = fault.InvalidField("access_rights", "Failed to create key, keys must have at least one Access Rights record set.")
 
 // Keys manages key sessions. Keys are stored and found by their SHA-256 only; the
 // plaintext exists in the reply to Create and nowhere else.
@@ -24,6 +27,9 @@ type Keys struct {
 	Store  store.Store
 	Events events.Publisher
 	Limits *limit.Engine
+	// Audit records every change, by the actor in the call's context; nil records
+	// nothing.
+	Audit *audit.Recorder
 	// AllowMasterKeys permits keys without access rights (they reach every API).
 	AllowMasterKeys bool
 	// Now is the clock; nil means time.Now.
@@ -46,6 +52,29 @@ func (s *Keys) InOrg(org string) *Keys {
 type Ref struct {
 	ID     string
 	IsHash bool
+}
+
+// ParseRef reads a key reference as every door receives it: the key or its hash
+// (id, from the path) and the hashed query parameter, read by ParseFlag. Unlike Tyk,
+// where any non-empty value (even "false") means "hashed", hashed=false means the key.
+func ParseRef(id, hashed string) (Ref, error) {
+	isHash, err := ParseFlag("hashed", hashed)
+	return Ref{ID: id, IsHash: isHash}, err
+}
+
+// ParseFlag reads a boolean query parameter of the management APIs (hashed,
+// suppress_reset): "1" and "true" are true; "0", "false" and absent are false, in any
+// letter case (Python's requests sends True as "True"). Anything else is a
+// fault.Invalid naming the parameter, so a typo never silently means false.
+func ParseFlag(name, value string) (bool, error) {
+	switch v := strings.ToLower(value); v {
+	case "", "0", "false":
+		return false, nil
+	case "1", "true":
+		return true, nil
+	default:
+		return false, fault.InvalidField(name, "Query parameter %s must be true or false, not %q", name, v)
+	}
 }
 
 // Hash resolves the reference; ok is false for a malformed hash.
@@ -75,8 +104,8 @@ func (s *Keys) now() time.Time {
 }
 
 // Create stores a new key from a session body. customID, when not empty, is the key
-// the client chose; otherwise one is minted. Validation problems are
-// *session.ValidationError; a custom id that exists is a *ConflictError.
+// the client chose; otherwise one is minted. Problems with the body are
+// fault.Malformed or fault.Invalid; a custom id that exists is a fault.Conflict.
 func (s *Keys) Create(ctx context.Context, body []byte, customID string) (Created, error) {
 	now := s.now()
 	sess, err := s.decode(ctx, body, now, true, "")
@@ -87,7 +116,7 @@ func (s *Keys) Create(ctx context.Context, body []byte, customID string) (Create
 	if key == "" {
 		key = keys.Generate(sess.OrgID)
 	} else if err := keys.ValidateCustom(key); err != nil {
-		return Created{}, &session.ValidationError{Reason: err.Error()}
+		return Created{}, &fault.Error{Kind: fault.Invalid, Field: "key", Reason: err.Error(), Err: err}
 	}
 	sess.Prepare(now, nil, false)
 	h := keys.Sum(key)
@@ -95,19 +124,30 @@ func (s *Keys) Create(ctx context.Context, body []byte, customID string) (Create
 	if err != nil {
 		return Created{}, err
 	}
+	if customID != "" {
+		// A chosen key may be one deleted earlier whose counters outlived it. They
+		// are reset before the key exists, so a failure leaves nothing half done;
+		// an existing key is refused first, so trying to create it cannot reset
+		// its counters. A minted key is new: it has no counters to reset.
+		if _, err := s.Store.GetKey(ctx, h.String()); err == nil {
+			return Created{}, conflict("A key with this ID already exists; use PUT to change it")
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return Created{}, err
+		}
+		if err := s.Limits.Reset(ctx, h); err != nil {
+			return Created{}, unavailable(err)
+		}
+	}
 	err = s.Store.CreateKey(ctx, store.Key{Hash: h.String(), OrgID: sess.OrgID, APIIDs: sess.APIIDs(), Session: raw, CreatedAt: now, UpdatedAt: now})
 	if errors.Is(err, store.ErrConflict) {
-		return Created{}, &ConflictError{Message: "A key with this ID already exists; use PUT to change it"}
+		return Created{}, conflict("A key with this ID already exists; use PUT to change it")
 	}
 	if err != nil {
 		return Created{}, err
 	}
-	// A re-created key starts with fresh counters, and any "unknown key" cached
-	// for this hash must go.
-	if err := s.Limits.Reset(ctx, h); err != nil {
-		return Created{}, err
-	}
+	// Any "unknown key" cached for this hash must go.
 	s.publish(h)
+	s.Audit.Record(ctx, sess.OrgID, audit.ActionCreate, audit.TypeKey, h.String(), sess.Alias)
 	return Created{Key: key, Hash: h, Session: sess}, nil
 }
 
@@ -140,15 +180,15 @@ func (s *Keys) decode(ctx context.Context, body []byte, now time.Time, creating 
 	for _, id := range sess.APIIDs() {
 		a, err := s.Store.GetAPI(ctx, id)
 		if errors.Is(err, store.ErrNotFound) || (err == nil && s.scoped && a.OrgID != s.org) {
-			return nil, &session.ValidationError{Reason: fmt.Sprintf("access_rights names API %s, which does not exist", id)}
+			return nil, fault.InvalidField("access_rights", "access_rights names API %s, which does not exist", id)
 		} else if err != nil {
 			return nil, err
 		}
 		switch {
 		case sess.OrgID != "" && a.OrgID != sess.OrgID:
-			return nil, &session.ValidationError{Reason: fmt.Sprintf("access_rights names API %s, which belongs to another organisation than org_id %q", id, sess.OrgID)}
+			return nil, fault.InvalidField("access_rights", "access_rights names API %s, which belongs to another organisation than org_id %q", id, sess.OrgID)
 		case inferred != "" && a.OrgID != inferred:
-			return nil, &session.ValidationError{Reason: "access_rights names APIs of more than one organisation; a key opens the APIs of its own organisation only"}
+			return nil, fault.InvalidField("access_rights", "access_rights names APIs of more than one organisation; a key opens the APIs of its own organisation only")
 		}
 		inferred = a.OrgID
 	}
@@ -206,7 +246,7 @@ func (s *Keys) Get(ctx context.Context, ref Ref) (*session.Session, keys.Hash, e
 	if sess.QuotaMax > 0 {
 		st, found, err := s.Limits.Quotas.Peek(ctx, limit.Key{Hash: h}, int64(sess.QuotaMax))
 		if err != nil {
-			return nil, h, fmt.Errorf("read quota: %w", err)
+			return nil, h, unavailable(err)
 		}
 		if found {
 			sess.QuotaRemaining = session.Int(st.Remaining)
@@ -221,7 +261,7 @@ func (s *Keys) Get(ctx context.Context, ref Ref) (*session.Session, keys.Hash, e
 		}
 		st, found, err := s.Limits.Quotas.Peek(ctx, limit.Key{Hash: h, Scope: ad.AllowanceScope}, int64(ad.Limit.QuotaMax))
 		if err != nil {
-			return nil, h, fmt.Errorf("read quota: %w", err)
+			return nil, h, unavailable(err)
 		}
 		if found {
 			ad.Limit.QuotaRemaining = session.Int(st.Remaining)
@@ -270,22 +310,25 @@ func (s *Keys) Update(ctx context.Context, ref Ref, body []byte, suppressReset b
 	if sess.OrgID != prev.OrgID && prev.OrgID != "" {
 		// The body's org_id (or the one its APIs imply) must match the key's:
 		// moving a key between organisations is not an update.
-		return h, nil, &session.ValidationError{Reason: "org_id cannot be changed; create a new key in the other organisation"}
+		return h, nil, fault.InvalidField("org_id", "org_id cannot be changed; create a new key in the other organisation")
 	}
 	sess.Prepare(now, prev, suppressReset)
 	raw, err := json.Marshal(sess)
 	if err != nil {
 		return h, nil, err
 	}
+	if !suppressReset {
+		// Before the write, so that limits that cannot answer leave the key as
+		// it was (503, retry) rather than updated with its old counters.
+		if err := s.Limits.Reset(ctx, h); err != nil {
+			return h, nil, unavailable(err)
+		}
+	}
 	if err := s.Store.UpdateKey(ctx, store.Key{Hash: h.String(), OrgID: sess.OrgID, APIIDs: sess.APIIDs(), Session: raw, UpdatedAt: now}); err != nil {
 		return h, nil, err
 	}
-	if !suppressReset {
-		if err := s.Limits.Reset(ctx, h); err != nil {
-			return h, nil, err
-		}
-	}
 	s.publish(h)
+	s.Audit.Record(ctx, sess.OrgID, audit.ActionUpdate, audit.TypeKey, h.String(), sess.Alias)
 	return h, sess, nil
 }
 
@@ -295,17 +338,24 @@ func (s *Keys) Delete(ctx context.Context, ref Ref) (keys.Hash, error) {
 	if !ok {
 		return h, store.ErrNotFound
 	}
-	if s.scoped {
-		if _, err := s.Lookup(ctx, h); err != nil {
-			return h, err
-		}
+	// The stored key says which organisation's audit log the deletion belongs to.
+	k, err := s.Store.GetKey(ctx, h.String())
+	if err != nil {
+		return h, err
+	}
+	if s.scoped && k.OrgID != s.org {
+		return h, store.ErrNotFound
 	}
 	if err := s.Store.DeleteKey(ctx, h.String()); err != nil {
 		return h, err
 	}
-	// Publish first: the key must stop working even if resetting counters fails.
 	s.publish(h)
-	return h, s.Limits.Reset(ctx, h)
+	s.Audit.Record(ctx, k.OrgID, audit.ActionDelete, audit.TypeKey, h.String(), "")
+	// The key no longer works whatever happens next. Its counters are dropped
+	// as a courtesy to the limits' memory: if that fails they expire with their
+	// window or period, and a key re-created with this id resets them first.
+	_ = s.Limits.Reset(ctx, h)
+	return h, nil
 }
 
 // List returns stored keys (hashes and sessions) matching f.
@@ -322,6 +372,11 @@ func (s *Keys) Count(ctx context.Context, f store.KeyFilter) (int, error) {
 		f.OrgID = s.org
 	}
 	return s.Store.CountKeys(ctx, f)
+}
+
+// unavailable is the fault for limits that cannot answer: the call may be retried.
+func unavailable(err error) error {
+	return &fault.Error{Kind: fault.Unavailable, Reason: "Rate limits and quotas are temporarily unavailable; please retry", Err: err}
 }
 
 func (s *Keys) publish(h keys.Hash) {

@@ -12,45 +12,46 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tollgate/tollgate/internal/fault"
 )
 
-// ValidationError is a problem with a session body that the client can fix. Its
-// message names the field.
-type ValidationError struct{ Reason string }
-
-func (e *ValidationError) Error() string { return e.Reason }
-
-func invalid(format string, args ...any) error {
-	return &ValidationError{Reason: fmt.Sprintf(format, args...)}
+// invalid is a problem with one field of a session body that the client can fix;
+// the reason names the field.
+func invalid(field, format string, args ...any) error {
+	return fault.InvalidField(field, format, args...)
 }
 
 // MaxBodyBytes bounds a session document.
 const MaxBodyBytes = 1 << 20
 
-// Decode parses a session body in either of Tyk's serialisation styles. Problems are
-// *ValidationError.
+// Decode parses a session body in either of Tyk's serialisation styles. A body that
+// is not one JSON object is a fault.Malformed; a value of the wrong type is a
+// fault.Invalid naming its field.
 func Decode(data []byte) (*Session, error) {
 	data = bytes.TrimSpace(data)
 	if len(data) == 0 || data[0] != '{' {
-		return nil, invalid("the session must be a JSON object")
+		return nil, fault.New(fault.Malformed, "the session must be a JSON object")
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	var s Session
 	if err := dec.Decode(&s); err != nil {
-		return nil, invalid("%s", describeJSONError(err))
+		return nil, decodeError(err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return nil, invalid("trailing data after the session object")
+		return nil, fault.New(fault.Malformed, "trailing data after the session object")
 	}
 	return &s, nil
 }
 
-func describeJSONError(err error) string {
+// decodeError describes a decoding error without echoing the input: broken JSON is
+// malformed, a value the session's types refuse is invalid.
+func decodeError(err error) error {
 	var syn *json.SyntaxError
 	var typ *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &syn):
-		return fmt.Sprintf("malformed JSON at byte %d", syn.Offset)
+		return fault.Newf(fault.Malformed, "malformed JSON at byte %d", syn.Offset)
 	case errors.As(err, &typ):
 		want := typ.Type.String()
 		switch typ.Type.Kind().String() {
@@ -69,22 +70,22 @@ func describeJSONError(err error) string {
 			want = "an object"
 		}
 		if typ.Field != "" {
-			return fmt.Sprintf("field %s must be %s, not %s", typ.Field, want, typ.Value)
+			return invalid(typ.Field, "field %s must be %s, not %s", typ.Field, want, typ.Value)
 		}
-		return fmt.Sprintf("a value must be %s, not %s", want, typ.Value)
+		return invalid("", "a value must be %s, not %s", want, typ.Value)
 	case errors.Is(err, io.ErrUnexpectedEOF):
-		return "unexpected end of JSON input"
+		return fault.New(fault.Malformed, "unexpected end of JSON input")
 	}
-	return strings.TrimPrefix(err.Error(), "json: ")
+	return invalid("", "%s", strings.TrimPrefix(err.Error(), "json: "))
 }
 
 // sentinelOK checks a number where -1 (and 0) mean "off" and positives are values.
 func sentinelOK(field string, v float64) error {
 	if math.IsNaN(v) || math.IsInf(v, 0) {
-		return invalid("%s must be a finite number", field)
+		return invalid(field, "%s must be a finite number", field)
 	}
 	if v < 0 && v != -1 {
-		return invalid("%s must be -1, 0 or positive, not %v", field, v)
+		return invalid(field, "%s must be -1, 0 or positive, not %v", field, v)
 	}
 	return nil
 }
@@ -103,10 +104,10 @@ func checkLimits(prefix string, rate, per, throttleInterval float64, throttleRet
 		}
 	}
 	if rate > 0 && per <= 0 {
-		return invalid("%sper must be positive when %srate is set (rate %v per %v seconds is undefined)", prefix, prefix, rate, per)
+		return invalid(prefix+"per", "%sper must be positive when %srate is set (rate %v per %v seconds is undefined)", prefix, prefix, rate, per)
 	}
 	if rate > 0 && per > 0 && rate/per > 1e9 {
-		return invalid("%srate is too high (more than 1e9 requests per second)", prefix)
+		return invalid(prefix+"rate", "%srate is too high (more than 1e9 requests per second)", prefix)
 	}
 	return nil
 }
@@ -132,55 +133,55 @@ func (s *Session) Validate(now time.Time, creating bool) error {
 		return err
 	}
 	if s.Expires < -1 {
-		return invalid("expires must be a Unix time, or 0 or -1 for never, not %d", s.Expires)
+		return invalid("expires", "expires must be a Unix time, or 0 or -1 for never, not %d", s.Expires)
 	}
 	if creating && s.Expires >= 1 && int64(s.Expires) <= now.Unix() {
-		return invalid("expires (%d) is in the past; use 0 for a key that never expires", s.Expires)
+		return invalid("expires", "expires (%d) is in the past; use 0 for a key that never expires", s.Expires)
 	}
 	if s.PostExpiryGracePeriod < -1 {
-		return invalid("post_expiry_grace_period must be -1, 0 or positive")
+		return invalid("post_expiry_grace_period", "post_expiry_grace_period must be -1, 0 or positive")
 	}
 	switch s.PostExpiryAction {
 	case "", "retain", "delete":
 	default:
-		return invalid("post_expiry_action must be \"retain\" or \"delete\", not %q", s.PostExpiryAction)
+		return invalid("post_expiry_action", "post_expiry_action must be \"retain\" or \"delete\", not %q", s.PostExpiryAction)
 	}
 	if s.DataExpires < 0 || s.SessionLifetime < 0 {
-		return invalid("data_expires and session_lifetime must not be negative")
+		return invalid("data_expires", "data_expires and session_lifetime must not be negative")
 	}
 	if s.BasicAuthData.Password != "" {
-		return invalid("basic_auth_data: basic-auth users are not supported; use a key")
+		return invalid("basic_auth_data", "basic_auth_data: basic-auth users are not supported; use a key")
 	}
 	if len(s.AccessRights) > 10000 {
-		return invalid("access_rights has too many entries (at most 10000)")
+		return invalid("access_rights", "access_rights has too many entries (at most 10000)")
 	}
 	if len(s.Alias) > 1024 {
-		return invalid("alias must be at most 1024 characters")
+		return invalid("alias", "alias must be at most 1024 characters")
 	}
 	for _, id := range sortedKeys(s.AccessRights) {
 		ad := s.AccessRights[id]
 		p := "access_rights." + id + "."
 		if id == "" {
-			return invalid("access_rights must not have an empty API id")
+			return invalid("access_rights", "access_rights must not have an empty API id")
 		}
 		if ad.APIID != "" && ad.APIID != id {
-			return invalid("%sapi_id %q does not match its key %q", p, ad.APIID, id)
+			return invalid(p+"api_id", "%sapi_id %q does not match its key %q", p, ad.APIID, id)
 		}
 		for i, v := range ad.Versions {
 			if strings.TrimSpace(v) == "" {
-				return invalid("%sversions[%d] must not be empty", p, i)
+				return invalid(fmt.Sprintf("%sversions[%d]", p, i), "%sversions[%d] must not be empty", p, i)
 			}
 		}
 		for i, spec := range ad.AllowedURLs {
 			if spec.URL == "" {
-				return invalid("%sallowed_urls[%d].url must not be empty", p, i)
+				return invalid(fmt.Sprintf("%sallowed_urls[%d].url", p, i), "%sallowed_urls[%d].url must not be empty", p, i)
 			}
 			if _, err := regexp.Compile(spec.URL); err != nil {
-				return invalid("%sallowed_urls[%d].url is not a valid regular expression: %v", p, i, err)
+				return invalid(fmt.Sprintf("%sallowed_urls[%d].url", p, i), "%sallowed_urls[%d].url is not a valid regular expression: %v", p, i, err)
 			}
 			for j, m := range spec.Methods {
 				if !validMethod(m) {
-					return invalid("%sallowed_urls[%d].methods[%d] %q must be an upper-case HTTP method such as GET", p, i, j, m)
+					return invalid(fmt.Sprintf("%sallowed_urls[%d].methods[%d]", p, i, j), "%sallowed_urls[%d].methods[%d] %q must be an upper-case HTTP method such as GET", p, i, j, m)
 				}
 			}
 		}

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/tollgate/tollgate/internal/fault"
 )
 
 var now = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
@@ -101,7 +103,7 @@ func TestValidate(t *testing.T) {
 				}
 				return
 			}
-			var ve *ValidationError
+			var ve *fault.Error
 			if !errors.As(err, &ve) || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("err = %v, want %q", err, tt.wantErr)
 			}
@@ -207,9 +209,9 @@ func FuzzDecodeSession(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s, err := Decode(data)
 		if err != nil {
-			var ve *ValidationError
+			var ve *fault.Error
 			if !errors.As(err, &ve) {
-				t.Fatalf("Decode error is not a ValidationError: %T %v", err, err)
+				t.Fatalf("Decode error is not a fault: %T %v", err, err)
 			}
 			return
 		}

@@ -1,0 +1,69 @@
+package dashboard
+
+import (
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/tollgate/tollgate/internal/accounts"
+)
+
+// TestUIPagesDeclareWhatTheyNeed walks the web UI's page table: every page declares
+// a permission section it needs (read or write), or that it is a user's own-account
+// page whose rules the accounts service applies. enableUI refuses a page without.
+func TestUIPagesDeclareWhatTheyNeed(t *testing.T) {
+	e := newEnv(t)
+	u := e.dash.Config.Handler.(*Server).ui
+	for _, p := range u.pageRoutes() {
+		switch {
+		case p.need == (need{}):
+			t.Errorf("%s declares no permission", p.pattern)
+		case p.need != ownAccount && !slices.Contains(accounts.Sections, p.need.section):
+			t.Errorf("%s needs unknown section %q", p.pattern, p.need.section)
+		case strings.HasPrefix(p.pattern, "POST ") && p.need != ownAccount && !p.need.write:
+			t.Errorf("%s changes something but needs only read on %s", p.pattern, p.need.section)
+		}
+	}
+}
+
+// TestUIPagesRefuseUsersWithoutPermission opens every page that needs a section as a
+// user without any rights, and every page that needs write as a user who may read
+// everything: each answers the permission page, before looking at what it was asked.
+func TestUIPagesRefuseUsersWithoutPermission(t *testing.T) {
+	e := newEnv(t)
+	all := map[string]string{}
+	for _, s := range accounts.Sections {
+		all[s] = "read"
+	}
+	e.addUser(t, "readall", all)
+	u := e.dash.Config.Handler.(*Server).ui
+	for _, who := range []string{"nobody", "readall"} {
+		b := newBrowser(t, e)
+		if status, _ := b.login(who+"@a.io", "password-"+who, ""); status != 303 {
+			t.Fatalf("login %s: %d", who, status)
+		}
+		own := "/users/" + e.ids[who]
+		if status, _, _ := b.get(own); status != 200 {
+			t.Fatalf("%s cannot open their own page: %d", who, status)
+		}
+		tok := b.csrf(own)
+		for _, p := range u.pageRoutes() {
+			if p.need == ownAccount || (who == "readall" && !p.need.write) {
+				continue
+			}
+			method, path, _ := strings.Cut(p.pattern, " ")
+			path = strings.NewReplacer("{id}", "some-id", "{hash}", strings.Repeat("0", 64)).Replace(path)
+			var status int
+			var body string
+			if method == "POST" {
+				status, body, _ = b.post(path, url.Values{"csrf": {tok}})
+			} else {
+				status, body, _ = b.get(path)
+			}
+			if status != 403 || !strings.Contains(body, noPermissionPage) {
+				t.Errorf("%s as %s: %d, want 403 and the permission page:\n%s", p.pattern, who, status, body)
+			}
+		}
+	}
+}
