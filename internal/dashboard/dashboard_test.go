@@ -1,4 +1,4 @@
-package dashboard
+package dashboard_test
 
 import (
 	"encoding/json"
@@ -12,21 +12,17 @@ import (
 	"strings"
 	"testing"
 
-	"golang.org/x/crypto/bcrypt"
-
 	"github.com/tollgate/tollgate/internal/accounts"
-	"github.com/tollgate/tollgate/internal/audit"
-	"github.com/tollgate/tollgate/internal/events"
-	"github.com/tollgate/tollgate/internal/gateway"
+	"github.com/tollgate/tollgate/internal/apptest"
+	"github.com/tollgate/tollgate/internal/config"
+	"github.com/tollgate/tollgate/internal/dashboard"
 	"github.com/tollgate/tollgate/internal/keys"
-	"github.com/tollgate/tollgate/internal/limit"
-	"github.com/tollgate/tollgate/internal/manage"
-	"github.com/tollgate/tollgate/internal/store/sqlite"
 )
 
-const adminSecret = "dashboard-test-admin-secret"
+const adminSecret = apptest.Secret
 
 type env struct {
+	node     *apptest.Env
 	dash, gw *httptest.Server
 	acct     *accounts.Service
 	upstream *httptest.Server
@@ -37,32 +33,18 @@ type env struct {
 	orgB string
 }
 
-// newEnv wires a store, the gateway and the dashboard as `tollgate serve` does, with
-// two organisations: A (admin "a", keys-reader "reader", no-rights "nobody") and B
+// newEnv builds a node with the constructor `tollgate serve` uses, with two
+// organisations: A (admin "a", keys-reader "reader", no-rights "nobody") and B
 // (admin "b").
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T, cfg ...func(*config.Config)) *env {
 	t.Helper()
-	db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "d.db"))
-	if err != nil {
-		t.Fatal(err)
+	o := apptest.Options{}
+	if len(cfg) > 0 {
+		o.Config = cfg[0]
 	}
-	t.Cleanup(func() { db.Close() })
-	bus := &events.Bus{}
-	limits := &limit.Engine{Rate: limit.NewSliding(), Quotas: limit.NewQuotas(db)}
-	rec := &audit.Recorder{Store: db}
-	keySvc := &manage.Keys{Store: db, Events: bus, Limits: limits, Audit: rec}
-	apis := &manage.APIs{Store: db, Events: bus, Keys: keySvc, Audit: rec}
-	gw := gateway.New(gateway.Options{Store: db, APIs: apis, Keys: keySvc, Limits: limits, Secret: adminSecret})
-	gw.Watch(bus)
-	if err := gw.Reload(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	sealer, _ := accounts.NewSealer(make([]byte, 32))
-	acct := &accounts.Service{Store: db, Sealer: sealer, BcryptCost: bcrypt.MinCost, Audit: rec}
-	d := New(Options{Accounts: acct, APIs: apis, Keys: keySvc, Store: db, AdminSecret: adminSecret})
-	e := &env{dash: httptest.NewServer(d), gw: httptest.NewServer(gw), acct: acct, keys: map[string]string{}, ids: map[string]string{}}
-	t.Cleanup(e.dash.Close)
-	t.Cleanup(e.gw.Close)
+	n := apptest.New(t, o)
+	acct := n.Node.Accounts
+	e := &env{node: n, dash: n.Dashboard, gw: n.Gateway, acct: acct, keys: map[string]string{}, ids: map[string]string{}}
 	e.upstream = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, `{"upstream":"hello","path":"`+r.URL.Path+`"}`)
 	}))
@@ -110,6 +92,9 @@ func (e *env) call(t *testing.T, srv *httptest.Server, method, path, body string
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
 }
+
+// server is the dashboard handler under test.
+func (e *env) server() *dashboard.Server { return e.node.Node.Dashboard }
 
 func (e *env) as(user string) map[string]string {
 	return map[string]string{"authorization": e.keys[user]}
@@ -183,7 +168,7 @@ func TestAuthAndPermissions(t *testing.T) {
 
 func TestFailedAuthIsThrottled(t *testing.T) {
 	e := newEnv(t)
-	for i := 0; i < secretFailures; i++ {
+	for i := 0; i < dashboard.SecretFailures; i++ {
 		if s, _ := e.call(t, e.dash, "GET", "/api/apis", "", map[string]string{"authorization": "wrong-key-wrong-key-wrong"}); s != 401 {
 			t.Fatalf("attempt %d: %d", i, s)
 		}
@@ -398,11 +383,9 @@ func TestAdminAPIAndAudit(t *testing.T) {
 }
 
 func TestAdminsSeeAccessKeysOption(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, func(c *config.Config) { c.AdminsSeeAccessKeys = true })
 	// Off by default: covered by TestUsers. Switched on, an administrator reads
 	// others' keys; a non-admin still does not.
-	d := e.dash.Config.Handler.(*Server)
-	d.opts.AdminsSeeAccessKeys = true
 	e.run(t, []scenario{
 		{"admin reads another user's key", "GET", "/api/users/" + e.ids["reader"], "", "a", 200, []string{`"access_key":"` + e.keys["reader"] + `"`}, nil},
 		{"listed too", "GET", "/api/users", "", "a", 200, []string{e.keys["nobody"]}, nil},

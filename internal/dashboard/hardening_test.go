@@ -1,4 +1,4 @@
-package dashboard
+package dashboard_test
 
 import (
 	"io"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/tollgate/tollgate/internal/accounts"
 	"github.com/tollgate/tollgate/internal/config"
+	"github.com/tollgate/tollgate/internal/dashboard"
 )
 
 var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
@@ -250,7 +251,7 @@ func TestSafeNext(t *testing.T) {
 		"javascript:alert(1)":   "/keys",
 		"keys":                  "/keys",
 	} {
-		if got := safeNext(next); got != want {
+		if got := dashboard.SafeNext(next); got != want {
 			t.Errorf("safeNext(%q) = %q, want %q", next, got, want)
 		}
 	}
@@ -284,11 +285,10 @@ func TestSecureCookiesBehindTrustedProxy(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			s := &Server{opts: Options{TrustedProxies: prefixes}}
 			r := httptest.NewRequest("GET", e.dash.URL+"/login", nil)
 			r.RemoteAddr = "127.0.0.1:5555"
 			r.Header.Set("X-Forwarded-Proto", tt.proto)
-			if got := s.https(r); got != tt.secure {
+			if got := dashboard.HTTPS(prefixes, r); got != tt.secure {
 				t.Errorf("https = %v, want %v", got, tt.secure)
 			}
 		})

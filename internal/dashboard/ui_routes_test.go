@@ -1,4 +1,4 @@
-package dashboard
+package dashboard_test
 
 import (
 	"net/url"
@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/tollgate/tollgate/internal/accounts"
+	"github.com/tollgate/tollgate/internal/dashboard"
 )
 
 // TestUIPagesDeclareWhatTheyNeed walks the web UI's page table: every page declares
@@ -14,15 +15,14 @@ import (
 // page whose rules the accounts service applies. enableUI refuses a page without.
 func TestUIPagesDeclareWhatTheyNeed(t *testing.T) {
 	e := newEnv(t)
-	u := e.dash.Config.Handler.(*Server).ui
-	for _, p := range u.pageRoutes() {
+	for _, p := range dashboard.Pages(e.server()) {
 		switch {
-		case p.need == (need{}):
-			t.Errorf("%s declares no permission", p.pattern)
-		case p.need != ownAccount && !slices.Contains(accounts.Sections, p.need.section):
-			t.Errorf("%s needs unknown section %q", p.pattern, p.need.section)
-		case strings.HasPrefix(p.pattern, "POST ") && p.need != ownAccount && !p.need.write:
-			t.Errorf("%s changes something but needs only read on %s", p.pattern, p.need.section)
+		case !p.Declared:
+			t.Errorf("%s declares no permission", p.Pattern)
+		case !p.OwnAccount && !slices.Contains(accounts.Sections, p.Section):
+			t.Errorf("%s needs unknown section %q", p.Pattern, p.Section)
+		case strings.HasPrefix(p.Pattern, "POST ") && !p.OwnAccount && !p.Write:
+			t.Errorf("%s changes something but needs only read on %s", p.Pattern, p.Section)
 		}
 	}
 }
@@ -37,7 +37,7 @@ func TestUIPagesRefuseUsersWithoutPermission(t *testing.T) {
 		all[s] = "read"
 	}
 	e.addUser(t, "readall", all)
-	u := e.dash.Config.Handler.(*Server).ui
+	pages := dashboard.Pages(e.server())
 	for _, who := range []string{"nobody", "readall"} {
 		b := newBrowser(t, e)
 		if status, _ := b.login(who+"@a.io", "password-"+who, ""); status != 303 {
@@ -48,11 +48,11 @@ func TestUIPagesRefuseUsersWithoutPermission(t *testing.T) {
 			t.Fatalf("%s cannot open their own page: %d", who, status)
 		}
 		tok := b.csrf(own)
-		for _, p := range u.pageRoutes() {
-			if p.need == ownAccount || (who == "readall" && !p.need.write) {
+		for _, p := range pages {
+			if p.OwnAccount || (who == "readall" && !p.Write) {
 				continue
 			}
-			method, path, _ := strings.Cut(p.pattern, " ")
+			method, path, _ := strings.Cut(p.Pattern, " ")
 			path = strings.NewReplacer("{id}", "some-id", "{hash}", strings.Repeat("0", 64)).Replace(path)
 			var status int
 			var body string
@@ -61,8 +61,8 @@ func TestUIPagesRefuseUsersWithoutPermission(t *testing.T) {
 			} else {
 				status, body, _ = b.get(path)
 			}
-			if status != 403 || !strings.Contains(body, noPermissionPage) {
-				t.Errorf("%s as %s: %d, want 403 and the permission page:\n%s", p.pattern, who, status, body)
+			if status != 403 || !strings.Contains(body, dashboard.NoPermissionPage) {
+				t.Errorf("%s as %s: %d, want 403 and the permission page:\n%s", p.Pattern, who, status, body)
 			}
 		}
 	}
