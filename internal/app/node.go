@@ -9,13 +9,17 @@ import (
 	"sync"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/tollgate/tollgate/internal/accounts"
 	"github.com/tollgate/tollgate/internal/audit"
 	"github.com/tollgate/tollgate/internal/config"
 	"github.com/tollgate/tollgate/internal/dashboard"
 	"github.com/tollgate/tollgate/internal/events"
+	"github.com/tollgate/tollgate/internal/events/redisbus"
 	"github.com/tollgate/tollgate/internal/gateway"
 	"github.com/tollgate/tollgate/internal/limit"
+	"github.com/tollgate/tollgate/internal/limit/redislimit"
 	"github.com/tollgate/tollgate/internal/manage"
 	"github.com/tollgate/tollgate/internal/store/sqlite"
 )
@@ -30,10 +34,15 @@ type Node struct {
 	Log    *slog.Logger
 
 	// Components.
-	Store  *sqlite.DB
-	Limits *limit.Local
-	Events *events.Bus
+	Store *sqlite.DB
+	// Limits are the rate limiter and quota engine: in memory (quotas flushed
+	// to the store) on one node, in Redis when --redis is set.
+	Limits *limit.Engine
+	// Events carries change notifications: in process, or through Redis.
+	Events events.PubSub
 	Audit  *audit.Recorder
+	// Redis is the client shared by limits and events (nil without --redis).
+	Redis redis.UniversalClient
 
 	// Services.
 	Keys     *manage.Keys
@@ -98,22 +107,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 		}
 	}))
 
-	var rate limit.RateLimiter = limit.NewSliding().WithClock(now)
-	if cfg.RateLimiter == "gcra" {
-		rate = limit.NewGCRA().WithClock(now)
-	}
-	n.Limits = limit.NewLocal(rate, limit.NewQuotas(n.Store).WithClock(now), time.Duration(cfg.QuotaFlushInterval), log)
-	if err := n.Limits.Load(ctx); err != nil {
+	if err := n.openLimitsAndEvents(ctx, cfg, log, now, deps); err != nil {
 		return nil, err
 	}
-	if deps.WrapLimits != nil {
-		n.Limits.Engine = deps.WrapLimits(n.Limits.Engine)
-	}
-	n.loops = append(n.loops, n.Limits.Run)
-
-	n.Events = &events.Bus{}
 	n.Audit = &audit.Recorder{Store: n.Store, Log: log, Now: deps.Now}
-	n.Keys = &manage.Keys{Store: n.Store, Events: n.Events, Limits: &n.Limits.Engine, AllowMasterKeys: cfg.AllowMasterKeys, Now: deps.Now}
+	n.Keys = &manage.Keys{Store: n.Store, Events: n.Events, Limits: n.Limits, AllowMasterKeys: cfg.AllowMasterKeys, Now: deps.Now}
 	n.APIs = &manage.APIs{Store: n.Store, Events: n.Events, Keys: n.Keys}
 	if n.Accounts, err = openAccounts(cfg, n.Store, deps.BcryptCost); err != nil {
 		return nil, err
@@ -128,7 +126,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 		Store:            n.Store,
 		APIs:             n.APIs,
 		Keys:             n.Keys,
-		Limits:           &n.Limits.Engine,
+		Limits:           n.Limits,
 		RateLimitHeaders: cfg.RateLimitHeaders,
 		Secret:           n.Secret,
 		ProxyTimeout:     time.Duration(cfg.ProxyTimeout),
@@ -163,6 +161,42 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 		AdminsSeeAccessKeys: cfg.AdminsSeeAccessKeys, TrustedProxies: trusted, Now: deps.Now,
 	})
 	return n, nil
+}
+
+// openLimitsAndEvents builds the limits and the event bus: shared through Redis when
+// cfg.Redis is set (a cluster member), in this process otherwise.
+func (n *Node) openLimitsAndEvents(ctx context.Context, cfg config.Config, log *slog.Logger, now func() time.Time, deps Deps) error {
+	var engine limit.Engine
+	if cfg.Redis != "" {
+		c, err := openRedis(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		n.Redis = c
+		n.stop = append(n.stop, func() { c.Close() })
+		ro := redislimit.Options{Now: deps.Now}
+		engine = limit.Engine{Rate: redislimit.NewRateLimiter(c, cfg.RateLimiter, ro), Quotas: redislimit.NewQuotas(c, ro)}
+		bus := redisbus.New(c, "", log)
+		n.Events = bus
+		n.loops = append(n.loops, bus.Run)
+	} else {
+		var rate limit.RateLimiter = limit.NewSliding().WithClock(now)
+		if cfg.RateLimiter == "gcra" {
+			rate = limit.NewGCRA().WithClock(now)
+		}
+		local := limit.NewLocal(rate, limit.NewQuotas(n.Store).WithClock(now), time.Duration(cfg.QuotaFlushInterval), log)
+		if err := local.Load(ctx); err != nil {
+			return err
+		}
+		n.loops = append(n.loops, local.Run)
+		engine = local.Engine
+		n.Events = &events.Bus{}
+	}
+	if deps.WrapLimits != nil {
+		engine = deps.WrapLimits(engine)
+	}
+	n.Limits = &engine
+	return nil
 }
 
 // Run runs the node's background loops (quota flush, counter sweeps, store

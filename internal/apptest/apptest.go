@@ -6,12 +6,14 @@
 package apptest
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tollgate/tollgate/internal/app"
 	"github.com/tollgate/tollgate/internal/config"
@@ -77,10 +79,23 @@ func New(t testing.TB, o Options) *Env {
 		t.Fatalf("apptest: %v", err)
 	}
 	e.Node = n
+	t.Cleanup(n.Close)
+	// The background loops run as under serve (quota flush, sweeps, the cluster's
+	// event subscription), and stop before the node closes.
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = n.Run(ctx) }()
+	t.Cleanup(func() { stop(); <-done })
+	if sub, ok := n.Events.(interface{ Subscribed() <-chan struct{} }); ok {
+		select {
+		case <-sub.Subscribed():
+		case <-time.After(10 * time.Second):
+			t.Fatal("apptest: the node did not subscribe to change events within 10 s")
+		}
+	}
 	e.Gateway = httptest.NewServer(n.Gateway)
 	e.Dashboard = httptest.NewServer(n.Dashboard)
-	// Cleanups run last in, first out: servers, then the node.
-	t.Cleanup(n.Close)
+	// Cleanups run last in, first out: servers, then the loops, then the node.
 	t.Cleanup(e.Dashboard.Close)
 	t.Cleanup(e.Gateway.Close)
 	return e

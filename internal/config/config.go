@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -86,6 +87,12 @@ type Config struct {
 	// are still served, so load balancers stop sending traffic before the
 	// listeners close.
 	DrainPeriod Duration `json:"drain_period"`
+	// Redis, when set, holds the rate limits, quotas and change events a cluster
+	// shares: one or more comma-separated redis:// or rediss:// URLs (several
+	// addresses: Redis Cluster, or sentinels with RedisSentinelMaster).
+	Redis string `json:"redis"`
+	// RedisSentinelMaster names the master when Redis lists Sentinel addresses.
+	RedisSentinelMaster string `json:"redis_sentinel_master"`
 	// SessionCacheTTL bounds how long the gateway uses a cached key session
 	// before reading it from the store again: if a change event is ever lost, a
 	// revoked key lives on this long at most.
@@ -197,6 +204,8 @@ var fields = []field{
 	{"dashboard-tls-key", "TOLLGATE_DASHBOARD_TLS_KEY", "PEM private key for --dashboard-tls-cert", str(func(c *Config) *string { return &c.DashboardTLSKey })},
 	{"control-client-ca", "TOLLGATE_CONTROL_CLIENT_CA", "PEM CA certificates: the control listener requires client certificates they signed", str(func(c *Config) *string { return &c.ControlClientCA })},
 	{"trusted-proxies", "TOLLGATE_TRUSTED_PROXIES", "comma-separated CIDRs of TLS-terminating proxies whose X-Forwarded-Proto the dashboard believes", str(func(c *Config) *string { return &c.TrustedProxies })},
+	{"redis", "TOLLGATE_REDIS", "Redis URL(s) for limits and change events shared by a cluster: redis://[user:password@]host:port[/db], rediss:// for TLS, comma-separated for Redis Cluster or Sentinel", str(func(c *Config) *string { return &c.Redis })},
+	{"redis-sentinel-master", "TOLLGATE_REDIS_SENTINEL_MASTER", "with --redis listing sentinels: the master's name", str(func(c *Config) *string { return &c.RedisSentinelMaster })},
 	{"session-cache-ttl", "TOLLGATE_SESSION_CACHE_TTL", "longest time a cached key session is used before the store is read again", dur(func(c *Config) *Duration { return &c.SessionCacheTTL })},
 	{"drain-period", "TOLLGATE_DRAIN_PERIOD", "after SIGTERM, answer /ready with 503 this long while still serving", dur(func(c *Config) *Duration { return &c.DrainPeriod })},
 	{"body-read-timeout", "TOLLGATE_BODY_READ_TIMEOUT", "cut a gateway connection whose request body stalls this long", dur(func(c *Config) *Duration { return &c.BodyReadTimeout })},
@@ -328,6 +337,7 @@ func (c Config) Validate() error {
 	if c.DrainPeriod < 0 || time.Duration(c.DrainPeriod) > 10*time.Minute {
 		errs = append(errs, errors.New("drain_period must be between 0 and 10m"))
 	}
+	errs = append(errs, checkRedis(c.Redis, c.RedisSentinelMaster)...)
 	if c.SessionCacheTTL < Duration(100*time.Millisecond) || time.Duration(c.SessionCacheTTL) > 10*time.Minute {
 		errs = append(errs, errors.New("session_cache_ttl must be between 100ms and 10m"))
 	}
@@ -394,4 +404,29 @@ func ParseCIDRs(list string) ([]netip.Prefix, error) {
 		out = append(out, p.Masked())
 	}
 	return out, nil
+}
+
+// checkRedis validates the Redis setting's shape; whether the server answers is
+// checked at start.
+func checkRedis(urls, master string) []error {
+	if urls == "" {
+		if master != "" {
+			return []error{errors.New("redis_sentinel_master needs redis (the sentinels' addresses)")}
+		}
+		return nil
+	}
+	var errs []error
+	for _, raw := range strings.Split(urls, ",") {
+		u, err := url.Parse(strings.TrimSpace(raw))
+		switch {
+		case err != nil:
+			// url.Parse's message repeats the URL, which may hold a password.
+			errs = append(errs, errors.New("redis: not a URL (want redis://host:port or rediss://host:port)"))
+		case u.Scheme != "redis" && u.Scheme != "rediss":
+			errs = append(errs, fmt.Errorf("redis: scheme %q, want redis:// or rediss://", u.Scheme))
+		case u.Hostname() == "":
+			errs = append(errs, errors.New("redis: a URL has no host"))
+		}
+	}
+	return errs
 }

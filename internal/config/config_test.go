@@ -77,6 +77,10 @@ func TestLoadRejects(t *testing.T) {
 		{"long drain", []string{"--drain-period", "1h"}, nil, "drain_period"},
 		{"tiny session cache ttl", []string{"--session-cache-ttl", "1ms"}, nil, "session_cache_ttl must be between 100ms and 10m"},
 		{"session cache ttl from env", nil, map[string]string{"TOLLGATE_SESSION_CACHE_TTL": "1h"}, "session_cache_ttl"},
+		{"redis not a redis url", []string{"--redis", "http://127.0.0.1:6379"}, nil, `redis: scheme "http"`},
+		{"redis without host", nil, map[string]string{"TOLLGATE_REDIS": "redis://"}, "redis: a URL has no host"},
+		{"sentinel master without redis", []string{"--redis-sentinel-master", "mymaster"}, nil, "redis_sentinel_master needs redis"},
+		{"bad redis url keeps the password out", []string{"--redis", "redis://u:s3cret@[::1"}, nil, "redis: not a URL"},
 		{"unknown flag", []string{"--nope"}, nil, "flag provided but not defined"},
 	}
 	for _, tt := range tests {

@@ -57,6 +57,12 @@ type Subscriber interface {
 	Subscribe(fn func(Event)) (cancel func())
 }
 
+// PubSub is both ends: what a node's event transport offers.
+type PubSub interface {
+	Publisher
+	Subscriber
+}
+
 // Bus is an in-process, synchronous publish/subscribe hub: subscribers run on the
 // publisher's goroutine, before Publish returns. It implements both Publisher and
 // Subscriber.

@@ -24,7 +24,7 @@ type testEnv struct {
 	srv   *httptest.Server
 	clock *limittest.Clock
 	keys  *manage.Keys
-	bus   *events.Bus
+	bus   events.PubSub
 }
 
 type envOption func(*apptest.Options)

@@ -1,0 +1,104 @@
+package app_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/tollgate/tollgate/internal/apptest"
+	"github.com/tollgate/tollgate/internal/config"
+	"github.com/tollgate/tollgate/internal/redistest"
+)
+
+// cluster is n nodes sharing one real Redis for limits and change events. Each has
+// its own store here (shared durable state is PostgreSQL's job), so the tests give
+// every node the same API and the same custom keys, as a shared store would.
+func cluster(t *testing.T, n int) []*apptest.Env {
+	t.Helper()
+	url := "redis://" + redistest.Start(t)
+	var nodes []*apptest.Env
+	for range n {
+		nodes = append(nodes, apptest.New(t, apptest.Options{Config: func(c *config.Config) { c.Redis = url }}))
+	}
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte(`{"ok":true}`)) }))
+	t.Cleanup(up.Close)
+	api := `{"api_id":"shared","name":"shared","org_id":"org1","use_keyless":false,"auth":{"auth_header_name":"Authorization"},` +
+		`"version_data":{"not_versioned":true,"versions":{"Default":{"name":"Default"}}},"proxy":{"listen_path":"/shared/","target_url":"` + up.URL + `"}}`
+	for _, e := range nodes {
+		if r := apptest.Do(t, e.Gateway, "POST", "/tyk/apis", api, apptest.Admin); r.Status != 200 {
+			t.Fatalf("create API: %d %s", r.Status, r.Body)
+		}
+	}
+	return nodes
+}
+
+// everywhere creates the same custom key on every node.
+func everywhere(t *testing.T, nodes []*apptest.Env, key, session string) {
+	t.Helper()
+	for _, e := range nodes {
+		if r := apptest.Do(t, e.Gateway, "POST", "/tyk/keys/"+key, session, apptest.Admin); r.Status != 200 {
+			t.Fatalf("create key: %d %s", r.Status, r.Body)
+		}
+	}
+}
+
+// roundRobin sends n requests with key across the nodes in turn and counts the
+// statuses.
+func roundRobin(t *testing.T, nodes []*apptest.Env, key string, n int) map[int]int {
+	t.Helper()
+	got := map[int]int{}
+	for i := range n {
+		r := apptest.Do(t, nodes[i%len(nodes)].Gateway, "GET", "/shared/x", "", map[string]string{"Authorization": key})
+		got[r.Status]++
+	}
+	return got
+}
+
+const rights = `"access_rights":{"shared":{"api_id":"shared","versions":["Default"]}}`
+
+// TestClusterSharesLimits: three gateways behind a round-robin balancer admit what
+// one would: the rate and the quota hold for the cluster, every node reports the
+// cluster's remaining quota, and a reset on one node resets them all.
+func TestClusterSharesLimits(t *testing.T) {
+	nodes := cluster(t, 3)
+	t.Run("rate limit", func(t *testing.T) {
+		everywhere(t, nodes, "rate-key-0123456789", `{"rate":10,"per":60,`+rights+`}`)
+		if got := roundRobin(t, nodes, "rate-key-0123456789", 25); got[200] != 10 || got[429] != 15 {
+			t.Fatalf("25 requests over 3 nodes, rate 10 per minute: %v, want 10 admitted and 15 refused", got)
+		}
+	})
+	t.Run("quota, and its reset from one node", func(t *testing.T) {
+		session := `{"quota_max":7,"quota_renewal_rate":3600,` + rights + `}`
+		everywhere(t, nodes, "quota-key-0123456789", session)
+		if got := roundRobin(t, nodes, "quota-key-0123456789", 12); got[200] != 7 || got[403] != 5 {
+			t.Fatalf("12 requests over 3 nodes, quota 7: %v", got)
+		}
+		for i, e := range nodes {
+			r := apptest.Do(t, e.Gateway, "GET", "/tyk/keys/quota-key-0123456789", "", apptest.Admin)
+			var s struct {
+				QuotaRemaining *int64 `json:"quota_remaining"`
+			}
+			if r.Status != 200 || json.Unmarshal([]byte(r.Body), &s) != nil || s.QuotaRemaining == nil || *s.QuotaRemaining != 0 {
+				t.Fatalf("node %d reports %d %s, want the cluster's quota_remaining 0", i, r.Status, r.Body)
+			}
+		}
+		// An update without suppress_reset on one node starts the quota afresh
+		// for every node.
+		if r := apptest.Do(t, nodes[0].Gateway, "PUT", "/tyk/keys/quota-key-0123456789", session, apptest.Admin); r.Status != 200 {
+			t.Fatalf("update: %d %s", r.Status, r.Body)
+		}
+		if got := roundRobin(t, nodes[1:], "quota-key-0123456789", 7); got[200] != 7 {
+			t.Fatalf("after the reset on node 0, nodes 1 and 2: %v, want 7 admitted", got)
+		}
+	})
+	t.Run("all traffic on one node", func(t *testing.T) {
+		everywhere(t, nodes, "one-node-0123456789", `{"rate":5,"per":60,`+rights+`}`)
+		if got := roundRobin(t, nodes[:1], "one-node-0123456789", 8); got[200] != 5 {
+			t.Fatalf("one node: %v", got)
+		}
+		if got := roundRobin(t, nodes[1:], "one-node-0123456789", 4); got[200] != 0 {
+			t.Fatalf("the others after it: %v, want none admitted", got)
+		}
+	})
+}
