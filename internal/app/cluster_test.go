@@ -4,7 +4,10 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/tollgate/tollgate/internal/apptest"
 	"github.com/tollgate/tollgate/internal/config"
@@ -101,4 +104,105 @@ func TestClusterSharesLimits(t *testing.T) {
 			t.Fatalf("the others after it: %v, want none admitted", got)
 		}
 	})
+}
+
+// logLines is a log sink that hands every line to the test as it is written, so the
+// test can wait for the server to say something instead of polling.
+type logLines struct {
+	mu    sync.Mutex
+	all   strings.Builder
+	lines chan string
+}
+
+func newLogLines() *logLines { return &logLines{lines: make(chan string, 1024)} }
+
+func (l *logLines) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	l.all.Write(p)
+	l.mu.Unlock()
+	for _, line := range strings.Split(strings.TrimRight(string(p), "\n"), "\n") {
+		select {
+		case l.lines <- line:
+		default:
+		}
+	}
+	return len(p), nil
+}
+
+func (l *logLines) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.all.String()
+}
+
+// waitFor waits (bounded) for a log line containing s.
+func (l *logLines) waitFor(t *testing.T, s string) {
+	t.Helper()
+	deadline := time.After(15 * time.Second)
+	for {
+		select {
+		case line := <-l.lines:
+			if strings.Contains(line, s) {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("no log line with %q within 15 s:\n%s", s, l.String())
+		}
+	}
+}
+
+// TestClusterSurvivesRedisOutage: with Redis down a gateway keeps serving known keys
+// with node-local limits, says so once in its log and in /hello and /ready, never
+// answers 401/403 for it, and shares limits again once Redis is back.
+func TestClusterSurvivesRedisOutage(t *testing.T) {
+	srv := redistest.New(t)
+	logs := newLogLines()
+	e := apptest.New(t, apptest.Options{Log: logs, Config: func(c *config.Config) { c.Redis = "redis://" + srv.Addr }})
+	nodes := []*apptest.Env{e}
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte(`{"ok":true}`)) }))
+	t.Cleanup(up.Close)
+	api := `{"api_id":"shared","name":"shared","org_id":"org1","use_keyless":false,"auth":{"auth_header_name":"Authorization"},` +
+		`"version_data":{"not_versioned":true,"versions":{"Default":{"name":"Default"}}},"proxy":{"listen_path":"/shared/","target_url":"` + up.URL + `"}}`
+	if r := apptest.Do(t, e.Gateway, "POST", "/tyk/apis", api, apptest.Admin); r.Status != 200 {
+		t.Fatalf("create API: %d %s", r.Status, r.Body)
+	}
+	everywhere(t, nodes, "outage-key-0123456789", `{"rate":3,"per":60,"quota_max":100,"quota_renewal_rate":3600,`+rights+`}`)
+	if got := roundRobin(t, nodes, "outage-key-0123456789", 2); got[200] != 2 {
+		t.Fatalf("before the outage: %v", got)
+	}
+
+	srv.Kill()
+	// The node-local limiter starts empty: 3 more are admitted, then 429; never
+	// 401/403/503 for a good key.
+	if got := roundRobin(t, nodes, "outage-key-0123456789", 5); got[200] != 3 || got[429] != 2 {
+		t.Fatalf("during the outage: %v, want 3 admitted by the node-local limit, then 429", got)
+	}
+	if n := strings.Count(logs.String(), "shared limits unavailable"); n != 1 {
+		t.Fatalf("the outage was logged %d times, want once:\n%s", n, logs.String())
+	}
+	hello := apptest.Do(t, e.Gateway, "GET", "/hello", "", nil)
+	var h struct {
+		Status  string `json:"status"`
+		Details map[string]struct {
+			Status string `json:"status"`
+			Output string `json:"output"`
+		} `json:"details"`
+	}
+	if hello.Status != 200 || json.Unmarshal([]byte(hello.Body), &h) != nil || h.Status != "warn" ||
+		h.Details["redis"].Status != "warn" || h.Details["store"].Status != "pass" {
+		t.Fatalf("/hello during the outage: %d %s", hello.Status, hello.Body)
+	}
+	if r := apptest.Do(t, e.Gateway, "GET", "/ready", "", nil); r.Status != 200 || !strings.Contains(r.Body, `"warn"`) {
+		t.Fatalf("/ready during the outage: %d %s, want 200 with a warning (the node still serves)", r.Status, r.Body)
+	}
+
+	srv.Restart(t)
+	logs.waitFor(t, "shared limits answer again")
+	if r := apptest.Do(t, e.Gateway, "GET", "/hello", "", nil); r.Status != 200 || !strings.Contains(r.Body, `"status":"pass"`) || strings.Contains(r.Body, "warn") {
+		t.Fatalf("/hello after the outage: %d %s", r.Status, r.Body)
+	}
+	// The restarted Redis is empty: the shared window starts afresh.
+	if got := roundRobin(t, nodes, "outage-key-0123456789", 4); got[200] != 3 || got[429] != 1 {
+		t.Fatalf("after the outage: %v, want the shared limit again", got)
+	}
 }

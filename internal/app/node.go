@@ -62,6 +62,8 @@ type Node struct {
 
 	loops []func(context.Context) error
 	stop  []func()
+	// health are the components beside the store that the gateway reports.
+	health []gateway.HealthCheck
 }
 
 // Deps are the parts a test may substitute. The zero value is what production runs.
@@ -136,6 +138,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 		Log:              log,
 		Version:          VersionString(),
 		Now:              deps.Now,
+		Health:           n.health,
 	})
 	n.stop = append(n.stop, n.Gateway.Close)
 	n.stop = append(n.stop, n.Gateway.Watch(n.Events))
@@ -168,23 +171,32 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 func (n *Node) openLimitsAndEvents(ctx context.Context, cfg config.Config, log *slog.Logger, now func() time.Time, deps Deps) error {
 	var engine limit.Engine
 	if cfg.Redis != "" {
-		c, err := openRedis(ctx, cfg)
+		c, err := openRedis(ctx, cfg, log)
 		if err != nil {
 			return err
 		}
 		n.Redis = c
 		n.stop = append(n.stop, func() { c.Close() })
 		ro := redislimit.Options{Now: deps.Now}
-		engine = limit.Engine{Rate: redislimit.NewRateLimiter(c, cfg.RateLimiter, ro), Quotas: redislimit.NewQuotas(c, ro)}
+		shared := limit.Engine{Rate: redislimit.NewRateLimiter(c, cfg.RateLimiter, ro), Quotas: redislimit.NewQuotas(c, ro)}
+		// While Redis is away the node limits on its own (see limit.Fallback);
+		// those counts need no persistence.
+		local := limit.NewLocal(newRateLimiter(cfg, now), limit.NewQuotas(nil).WithClock(now), time.Second, log)
+		fb := limit.NewFallback(shared, local.Engine, func(ctx context.Context) error { return c.Ping(ctx).Err() }, log)
+		n.loops = append(n.loops, fb.Run, local.Run)
+		engine = fb.Engine()
+		n.health = append(n.health, gateway.HealthCheck{Name: "redis", ComponentType: "datastore",
+			Check: func(context.Context) (string, bool) {
+				if fb.Degraded() {
+					return "redis does not answer: rate limits and quotas are node-local until it does", true
+				}
+				return "", false
+			}})
 		bus := redisbus.New(c, "", log)
 		n.Events = bus
 		n.loops = append(n.loops, bus.Run)
 	} else {
-		var rate limit.RateLimiter = limit.NewSliding().WithClock(now)
-		if cfg.RateLimiter == "gcra" {
-			rate = limit.NewGCRA().WithClock(now)
-		}
-		local := limit.NewLocal(rate, limit.NewQuotas(n.Store).WithClock(now), time.Duration(cfg.QuotaFlushInterval), log)
+		local := limit.NewLocal(newRateLimiter(cfg, now), limit.NewQuotas(n.Store).WithClock(now), time.Duration(cfg.QuotaFlushInterval), log)
 		if err := local.Load(ctx); err != nil {
 			return err
 		}
@@ -197,6 +209,14 @@ func (n *Node) openLimitsAndEvents(ctx context.Context, cfg config.Config, log *
 	}
 	n.Limits = &engine
 	return nil
+}
+
+// newRateLimiter is the in-memory limiter cfg.RateLimiter names.
+func newRateLimiter(cfg config.Config, now func() time.Time) limit.RateLimiter {
+	if cfg.RateLimiter == "gcra" {
+		return limit.NewGCRA().WithClock(now)
+	}
+	return limit.NewSliding().WithClock(now)
 }
 
 // Run runs the node's background loops (quota flush, counter sweeps, store

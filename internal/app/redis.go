@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -24,7 +25,10 @@ const (
 // sentinels. Credentials, database and TLS (rediss://) come from the first URL. It
 // fails, without echoing the URL (it may hold a password), when Redis does not
 // answer: a node that cannot share limits must not start as if it could.
-func openRedis(ctx context.Context, cfg config.Config) (redis.UniversalClient, error) {
+func openRedis(ctx context.Context, cfg config.Config, log *slog.Logger) (redis.UniversalClient, error) {
+	// go-redis logs every failed dial on its own; Tollgate reports an outage
+	// once (limit.Fallback, redisbus), so its lines go to debug.
+	redis.SetLogger(redisLog{log})
 	var addrs []string
 	var first *redis.Options
 	for i, raw := range strings.Split(cfg.Redis, ",") {
@@ -49,6 +53,13 @@ func openRedis(ctx context.Context, cfg config.Config) (redis.UniversalClient, e
 		return nil, fmt.Errorf("redis at %s does not answer: %w", strings.Join(addrs, ","), err)
 	}
 	return c, nil
+}
+
+// redisLog routes go-redis' own messages to the process log at debug level.
+type redisLog struct{ log *slog.Logger }
+
+func (l redisLog) Printf(ctx context.Context, format string, v ...any) {
+	l.log.DebugContext(ctx, "redis client: "+fmt.Sprintf(format, v...))
 }
 
 // redactURLs hides passwords in a list of Redis URLs for messages.

@@ -60,6 +60,19 @@ type Options struct {
 	ControlElsewhere bool
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Health lists components beside the store that /hello and /ready report
+	// (the shared limits of a cluster member, say).
+	Health []HealthCheck
+}
+
+// HealthCheck is one component in /hello's details and /ready's verdict.
+type HealthCheck struct {
+	// Name is its key in /hello's details ("redis"); ComponentType is Tyk's
+	// componentType ("datastore").
+	Name, ComponentType string
+	// Check returns "" when the component works, or what is wrong. degraded
+	// means the gateway serves anyway ("warn"); otherwise it cannot ("fail").
+	Check func(ctx context.Context) (problem string, degraded bool)
 }
 
 // Gateway serves proxied APIs and the control API. It is an http.Handler.
@@ -347,13 +360,24 @@ func (g *Gateway) hello(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	status, code := "pass", http.StatusOK
-	chk := healthCheck{Status: "pass", ComponentType: "datastore", Time: time.Now().UTC().Format(time.RFC3339)}
+	now := time.Now().UTC().Format(time.RFC3339)
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	if err := g.opts.Store.Ping(ctx); err != nil {
-		chk.Status, chk.Output = "fail", "store did not answer"
-		status, code = "fail", http.StatusServiceUnavailable
-		g.log.Error("health check: store ping failed", "error", err.Error())
+	details := map[string]healthCheck{}
+	for _, c := range g.checks() {
+		chk := healthCheck{Status: "pass", ComponentType: c.ComponentType, Time: now}
+		if problem, degraded := c.Check(ctx); problem != "" {
+			chk.Output = problem
+			switch {
+			case !degraded:
+				chk.Status, status, code = "fail", "fail", http.StatusServiceUnavailable
+			case status == "pass":
+				chk.Status, status = "warn", "warn"
+			default:
+				chk.Status = "warn"
+			}
+		}
+		details[c.Name] = chk
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
@@ -361,8 +385,20 @@ func (g *Gateway) hello(w http.ResponseWriter, r *http.Request) {
 		"status":      status,
 		"version":     g.opts.Version,
 		"description": "Tollgate gateway",
-		"details":     map[string]healthCheck{"store": chk},
+		"details":     details,
 	})
+}
+
+// checks are the components /hello and /ready report: the store, then the rest.
+func (g *Gateway) checks() []HealthCheck {
+	store := HealthCheck{Name: "store", ComponentType: "datastore", Check: func(ctx context.Context) (string, bool) {
+		if err := g.opts.Store.Ping(ctx); err != nil {
+			g.log.Error("health check: store ping failed", "error", err.Error())
+			return "store did not answer", false
+		}
+		return "", false
+	}}
+	return append([]HealthCheck{store}, g.opts.Health...)
 }
 
 // ready answers 200 once routes are loaded and the store answers, and 503 while
@@ -372,7 +408,7 @@ func (g *Gateway) ready(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, "Method not supported")
 		return
 	}
-	reason := ""
+	reason, warning := "", ""
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	switch {
@@ -380,14 +416,30 @@ func (g *Gateway) ready(w http.ResponseWriter, r *http.Request) {
 		reason = "shutting down"
 	case g.snap.Load() == nil:
 		reason = "routes not loaded yet"
-	case g.opts.Store.Ping(ctx) != nil:
-		reason = "store did not answer"
+	default:
+		for _, c := range g.checks() {
+			problem, degraded := c.Check(ctx)
+			switch {
+			case problem == "":
+			case !degraded:
+				reason = problem
+			case warning == "":
+				warning = problem
+			}
+			if reason != "" {
+				break
+			}
+		}
 	}
 	w.Header().Set("Content-Type", "application/json")
-	if reason != "" {
+	switch {
+	case reason != "":
 		w.WriteHeader(http.StatusServiceUnavailable)
 		_ = json.NewEncoder(w).Encode(map[string]string{"status": "fail", "message": reason})
-		return
+	case warning != "":
+		// Serving, degraded: a load balancer keeps the node, an operator sees why.
+		_ = json.NewEncoder(w).Encode(map[string]string{"status": "warn", "message": warning})
+	default:
+		_ = json.NewEncoder(w).Encode(map[string]string{"status": "pass"})
 	}
-	_ = json.NewEncoder(w).Encode(map[string]string{"status": "pass"})
 }

@@ -1,6 +1,8 @@
 package limit_test
 
 import (
+	"context"
+	"log/slog"
 	"path/filepath"
 	"testing"
 	"time"
@@ -37,5 +39,22 @@ func TestQuotasConformance(t *testing.T) {
 			t.Cleanup(func() { db.Close() })
 			return limit.NewQuotas(db).WithClock(now)
 		})
+	})
+}
+
+// TestFallbackConformance: limits that fall back to node-local ones decide as the
+// engines under them do, whichever serves.
+func TestFallbackConformance(t *testing.T) {
+	noProbe := func(context.Context) error { return nil }
+	log := slog.New(slog.DiscardHandler)
+	limittest.RateLimiter(t, func(t *testing.T, now func() time.Time) limit.RateLimiter {
+		shared := limit.Engine{Rate: limit.NewSliding().WithClock(now), Quotas: limit.NewQuotas(nil).WithClock(now)}
+		local := limit.Engine{Rate: limit.NewSliding().WithClock(now), Quotas: limit.NewQuotas(nil).WithClock(now)}
+		return limit.NewFallback(shared, local, noProbe, log).Engine().Rate
+	}, limittest.RateOptions{SlidingWindow: true})
+	limittest.QuotaEngine(t, func(t *testing.T, now func() time.Time) limit.QuotaEngine {
+		shared := limit.Engine{Rate: limit.NewSliding().WithClock(now), Quotas: limit.NewQuotas(nil).WithClock(now)}
+		local := limit.Engine{Rate: limit.NewSliding().WithClock(now), Quotas: limit.NewQuotas(nil).WithClock(now)}
+		return limit.NewFallback(shared, local, noProbe, log).Engine().Quotas
 	})
 }

@@ -17,7 +17,19 @@ import (
 )
 
 // Start runs a redis-server for t and returns its address (host:port).
-func Start(t testing.TB) string {
+func Start(t testing.TB) string { return New(t).Addr }
+
+// Server is a redis-server run for a test.
+type Server struct {
+	// Addr is where it listens (host:port); a restart keeps it.
+	Addr string
+	bin  string
+	dir  string
+	cmd  *exec.Cmd
+}
+
+// New runs a redis-server for t on a free port; it is killed when t ends.
+func New(t testing.TB) *Server {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -26,62 +38,88 @@ func Start(t testing.TB) string {
 		}
 		t.Skip("redis-server not installed (make test installs it)")
 	}
+	s := &Server{bin: bin, dir: t.TempDir()}
+	t.Cleanup(s.Kill)
 	for attempt := 0; ; attempt++ {
-		addr, err := freeAddr()
-		if err != nil {
+		if s.Addr, err = freeAddr(); err != nil {
 			t.Fatal(err)
 		}
-		_, port, _ := net.SplitHostPort(addr)
-		cmd := exec.Command(bin, "--bind", "127.0.0.1", "--port", port, "--save", "", "--appendonly", "no",
-			"--dir", t.TempDir(), "--loglevel", "notice")
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
+		failure := s.start(t)
+		if failure == "" {
+			return s
 		}
-		cmd.Stderr = cmd.Stdout
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
+		if !strings.Contains(failure, "Address already in use") || attempt >= 3 {
+			t.Fatalf("redis-server did not start:\n%s", failure)
 		}
-		ready := make(chan string, 1)
-		go func() {
-			// Redis logs "Ready to accept connections" once it listens; keep
-			// draining afterwards so it never blocks on a full pipe.
-			sc := bufio.NewScanner(out)
-			var seen []string
-			sent := false
-			for sc.Scan() {
-				line := sc.Text()
-				if !sent {
-					seen = append(seen, line)
-					if strings.Contains(line, "Ready to accept connections") {
-						ready <- ""
-						sent = true
-					}
+	}
+}
+
+// Kill stops the server at once, as a crash would.
+func (s *Server) Kill() {
+	if s.cmd != nil {
+		_ = s.cmd.Process.Kill()
+		_ = s.cmd.Wait()
+		s.cmd = nil
+	}
+}
+
+// Restart starts a killed server again on the same address, empty.
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	s.Kill()
+	if failure := s.start(t); failure != "" {
+		t.Fatalf("redis-server did not restart on %s:\n%s", s.Addr, failure)
+	}
+}
+
+// start runs the server on s.Addr and waits until it accepts connections; it
+// returns what the server said when it did not.
+func (s *Server) start(t testing.TB) (failure string) {
+	t.Helper()
+	_, port, _ := net.SplitHostPort(s.Addr)
+	cmd := exec.Command(s.bin, "--bind", "127.0.0.1", "--port", port, "--save", "", "--appendonly", "no",
+		"--dir", s.dir, "--loglevel", "notice")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ready := make(chan string, 1)
+	go func() {
+		// Redis logs "Ready to accept connections" once it listens; keep
+		// draining afterwards so it never blocks on a full pipe.
+		sc := bufio.NewScanner(out)
+		var seen []string
+		sent := false
+		for sc.Scan() {
+			line := sc.Text()
+			if !sent {
+				seen = append(seen, line)
+				if strings.Contains(line, "Ready to accept connections") {
+					ready <- ""
+					sent = true
 				}
 			}
-			if !sent {
-				ready <- strings.Join(seen, "\n")
-			}
-		}()
-		select {
-		case failure := <-ready:
-			if failure == "" {
-				t.Cleanup(func() {
-					_ = cmd.Process.Kill()
-					_ = cmd.Wait()
-				})
-				return addr
-			}
-			_ = cmd.Wait()
-			if strings.Contains(failure, "Address already in use") && attempt < 3 {
-				continue
-			}
-			t.Fatalf("redis-server did not start:\n%s", failure)
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-			t.Fatal("redis-server did not start within 15 s")
 		}
+		if !sent {
+			ready <- strings.Join(seen, "\n")
+		}
+	}()
+	select {
+	case failure = <-ready:
+		if failure == "" {
+			s.cmd = cmd
+			return ""
+		}
+		_ = cmd.Wait()
+		return failure
+	case <-time.After(15 * time.Second):
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		return "did not start within 15 s"
 	}
 }
 
