@@ -25,6 +25,8 @@ import (
 	"testing"
 	"time"
 	"unicode"
+
+	"github.com/tollgate/tollgate/e2e/e2eutil"
 )
 
 // ---------------------------------------------------------------------------------
@@ -50,7 +52,7 @@ func hardDash(t *testing.T, p *proc, method, path string, headers map[string]str
 	// Not t.Context(): it is cancelled before cleanups run, and cleanups use this.
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, "http://"+p.dash+path, rd)
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+p.Dashboard+path, rd)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,14 +121,11 @@ func hardUser(t *testing.T, p *proc, orgID, email string, perms map[string]strin
 func hardFirstRun(t *testing.T, p *proc) hardAccount {
 	t.Helper()
 	field := func(marker string) string {
-		for l := range strings.SplitSeq(p.stdout.String(), "\n") {
-			if strings.Contains(l, marker) {
-				f := strings.Fields(l)
-				return f[len(f)-1]
-			}
+		v := p.Field(marker)
+		if v == "" {
+			t.Fatalf("no %q line on the first start's stdout:\n%s", marker, p.Stdout)
 		}
-		t.Fatalf("no %q line on the first start's stdout:\n%s", marker, p.stdout.String())
-		return ""
+		return v
 	}
 	a := hardAccount{email: field("e-mail:"), password: field("password:"),
 		accessKey: field("Dashboard API access credentials:"), orgID: field("organisation id:")}
@@ -263,7 +262,7 @@ func hardWantLoggedIn(t *testing.T, what string, r response) string {
 // as the process is ready or has exited, so a test can accept a refusal to start.
 func hardLaunch(t *testing.T, dataDir string, extra ...string) *proc {
 	t.Helper()
-	return startServe(t, serveOpts{dataDir: dataDir, args: extra, mayExit: true})
+	return startServe(t, e2eutil.Options{DataDir: dataDir, Args: extra, MayExit: true})
 }
 
 // hardMedian is the median of ds.
@@ -349,7 +348,7 @@ func hardNewLines(s string, offset int) []string {
 // it, without telling A whose API is in the way.
 func TestHardRouteHijackByListenPath(t *testing.T) {
 	t.Parallel()
-	p := startServe(t, serveOpts{})
+	p := startServe(t, e2eutil.Options{})
 	upA, upB := newEcho(t, "A"), newEcho(t, "B")
 	orgA, orgB := hardOrg(t, p, "Org A"), hardOrg(t, p, "Org B")
 	a := hardUser(t, p, orgA, "admin@a.example", hardAdminPerms)
@@ -473,7 +472,7 @@ func TestHardDeletedAPIIDReuse(t *testing.T) {
 	// setup starts a server with two organisations; org A creates API X and a key
 	// for it, checks the key works, then deletes X.
 	setup := func(t *testing.T) (p *proc, a, b hardAccount, aKey string) {
-		p = startServe(t, serveOpts{})
+		p = startServe(t, e2eutil.Options{})
 		up := newEcho(t, "A")
 		a = hardUser(t, p, hardOrg(t, p, "Org A"), "admin@a.example", hardAdminPerms)
 		b = hardUser(t, p, hardOrg(t, p, "Org B"), "admin@b.example", hardAdminPerms)
@@ -526,7 +525,7 @@ func TestHardDeletedAPIIDReuse(t *testing.T) {
 		t.Parallel()
 		// However a key came to name another organisation's API, the gateway itself
 		// must refuse it: here the API changes hands after the key was made.
-		p := startServe(t, serveOpts{})
+		p := startServe(t, e2eutil.Options{})
 		up := newEcho(t, "B")
 		orgA, orgB := hardOrg(t, p, "Org A"), hardOrg(t, p, "Org B")
 		def := hardKeyedAPI("moving", "", "/moving/", up.URL)
@@ -554,7 +553,7 @@ func TestHardDeletedAPIIDReuse(t *testing.T) {
 
 	t.Run("control API key of org A listing org B's API", func(t *testing.T) {
 		t.Parallel()
-		p := startServe(t, serveOpts{})
+		p := startServe(t, e2eutil.Options{})
 		upB := newEcho(t, "B")
 		orgA, orgB := hardOrg(t, p, "Org A"), hardOrg(t, p, "Org B")
 		def := hardKeyedAPI("B-cross", "", "/cross-b/", upB.URL)
@@ -585,7 +584,7 @@ func TestHardDeletedAPIIDReuse(t *testing.T) {
 // is users:write.
 func hardManager(t *testing.T) (p *proc, org string, m hardAccount) {
 	t.Helper()
-	p = startServe(t, serveOpts{})
+	p = startServe(t, e2eutil.Options{})
 	org = hardOrg(t, p, "Escalation Org")
 	m = hardUser(t, p, org, "manager@esc.example", map[string]string{"users": "write"})
 	return p, org, m
@@ -710,7 +709,7 @@ func TestHardUserPeerEscalation(t *testing.T) {
 // credentials must end too, or the intruder keeps the dashboard for up to 24 hours.
 func TestHardWebSessionEndsOnCredentialChange(t *testing.T) {
 	t.Parallel()
-	p := startServe(t, serveOpts{})
+	p := startServe(t, e2eutil.Options{})
 	admin := hardFirstRun(t, p)
 	cases := []struct {
 		name, method, path, body string
@@ -756,7 +755,7 @@ func TestHardLoginThrottleSparesInnocent(t *testing.T) {
 
 	t.Run("after failed web logins", func(t *testing.T) {
 		t.Parallel()
-		p := startServe(t, serveOpts{})
+		p := startServe(t, e2eutil.Options{})
 		x := hardFirstRun(t, p)
 		y := hardUser(t, p, x.orgID, "y@throttle.example", map[string]string{"keys": "read"})
 		for i := range 12 {
@@ -786,7 +785,7 @@ func TestHardLoginThrottleSparesInnocent(t *testing.T) {
 
 	t.Run("after wrong access keys", func(t *testing.T) {
 		t.Parallel()
-		p := startServe(t, serveOpts{})
+		p := startServe(t, e2eutil.Options{})
 		x := hardFirstRun(t, p)
 		for i := range 12 {
 			hardAPI(t, p, http.MethodGet, "/api/users/me", fmt.Sprintf("%032x", i+1), "")
@@ -798,7 +797,7 @@ func TestHardLoginThrottleSparesInnocent(t *testing.T) {
 
 	t.Run("after wrong control secrets", func(t *testing.T) {
 		t.Parallel()
-		p := startServe(t, serveOpts{})
+		p := startServe(t, e2eutil.Options{})
 		for i := range 30 {
 			p.request(t, http.MethodGet, "/tyk/apis", map[string]string{"x-tyk-authorization": fmt.Sprintf("wrong-secret-%08d", i)}, "")
 		}
@@ -825,14 +824,14 @@ func TestHardCredentialFloodIsThrottledQuietly(t *testing.T) {
 	}{
 		{"control API /tyk/keys with wrong secrets", func(p *proc) func(int) *http.Request {
 			return func(i int) *http.Request {
-				req, _ := http.NewRequest(http.MethodGet, "http://"+p.gw+"/tyk/keys", nil)
+				req, _ := http.NewRequest(http.MethodGet, "http://"+p.Gateway+"/tyk/keys", nil)
 				req.Header.Set("x-tyk-authorization", fmt.Sprintf("wrong-secret-guess-%08d", i))
 				return req
 			}
 		}},
 		{"dashboard /api/apis with wrong access keys", func(p *proc) func(int) *http.Request {
 			return func(i int) *http.Request {
-				req, _ := http.NewRequest(http.MethodGet, "http://"+p.dash+"/api/apis", nil)
+				req, _ := http.NewRequest(http.MethodGet, "http://"+p.Dashboard+"/api/apis", nil)
 				req.Header.Set("Authorization", fmt.Sprintf("%032x", i+1))
 				return req
 			}
@@ -841,14 +840,14 @@ func TestHardCredentialFloodIsThrottledQuietly(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			p := startServe(t, serveOpts{args: []string{"--log-level", "info"}})
-			before := len(p.stderr.String())
+			p := startServe(t, e2eutil.Options{Args: []string{"--log-level", "info"}})
+			before := len(p.Stderr.String())
 			res := hardFlood(t, n, workers, 10*time.Second, tc.mk(p))
 			t.Logf("sent %d in %v: statuses %v, transport errors %d", res.sent, res.took.Round(time.Millisecond), res.statuses, res.errors)
 			if limited := res.statuses[http.StatusTooManyRequests]; limited*10 < n*9 {
 				t.Errorf("%d of %d wrong-credential requests answered 429; want at least 90%% (statuses %v)", limited, n, res.statuses)
 			}
-			lines := hardNewLines(p.stderr.String(), before)
+			lines := hardNewLines(p.Stderr.String(), before)
 			if len(lines) > 20 {
 				t.Errorf("the flood wrote %d log lines; want at most 20 (aggregated). First lines:\n%s",
 					len(lines), strings.Join(lines[:3], "\n"))
@@ -870,7 +869,7 @@ func TestHardCredentialFloodIsThrottledQuietly(t *testing.T) {
 // each known attempt on its own account, each unknown on its own e-mail.
 func TestHardLoginTimingHidesUnknownEmails(t *testing.T) {
 	dataDir := filepath.Join(t.TempDir(), "data")
-	p := startServe(t, serveOpts{dataDir: dataDir})
+	p := startServe(t, e2eutil.Options{DataDir: dataDir})
 	admin := hardFirstRun(t, p)
 	const each = 7
 	known := make([]hardAccount, each)
@@ -904,8 +903,8 @@ func TestHardLoginTimingHidesUnknownEmails(t *testing.T) {
 		}
 	}
 	run(p, 0, each)
-	p.stop(t)
-	q := startServe(t, serveOpts{dataDir: dataDir})
+	p.Stop(t)
+	q := startServe(t, e2eutil.Options{DataDir: dataDir})
 	run(q, each, 2*each)
 
 	mk, mu := hardMedian(tKnown), hardMedian(tUnknown)
@@ -925,7 +924,7 @@ func TestHardLoginTimingHidesUnknownEmails(t *testing.T) {
 // victim typed their password.
 func TestHardLoginOpenRedirect(t *testing.T) {
 	t.Parallel()
-	p := startServe(t, serveOpts{})
+	p := startServe(t, e2eutil.Options{})
 	admin := hardFirstRun(t, p)
 	base, _ := url.Parse("http://127.0.0.1/")
 	// browserClean does to a Location what browsers do (WHATWG URL parsing): drop tab
@@ -983,8 +982,8 @@ func TestHardDataDirPermissions(t *testing.T) {
 
 	t.Run("fresh data dir", func(t *testing.T) {
 		t.Parallel()
-		p := startServe(t, serveOpts{noSecret: true})
-		secret, err := os.ReadFile(filepath.Join(p.dataDir, "admin-secret"))
+		p := startWithoutSecret(t, e2eutil.Options{})
+		secret, err := os.ReadFile(filepath.Join(p.DataDir, "admin-secret"))
 		if err != nil {
 			t.Fatalf("no generated admin-secret: %v", err)
 		}
@@ -993,7 +992,7 @@ func TestHardDataDirPermissions(t *testing.T) {
 		p.mustAdmin(t, http.MethodPost, "/tyk/keys", mustJSON(t, hardSession("", id)), http.StatusOK)
 
 		var seen []string
-		err = filepath.WalkDir(p.dataDir, func(path string, d fs.DirEntry, err error) error {
+		err = filepath.WalkDir(p.DataDir, func(path string, d fs.DirEntry, err error) error {
 			if err != nil {
 				return err
 			}
@@ -1005,7 +1004,7 @@ func TestHardDataDirPermissions(t *testing.T) {
 			if d.IsDir() {
 				want = 0o700
 			}
-			rel, _ := filepath.Rel(p.dataDir, path)
+			rel, _ := filepath.Rel(p.DataDir, path)
 			seen = append(seen, fmt.Sprintf("%s %o", rel, fi.Mode().Perm()))
 			if got := fi.Mode().Perm(); got != want {
 				t.Errorf("%s has mode %o, want %o", rel, got, want)
@@ -1033,11 +1032,11 @@ func TestHardDataDirPermissions(t *testing.T) {
 			t.Fatal(err)
 		}
 		p := hardLaunch(t, dataDir)
-		if p.exited() {
-			if p.exitCode() == 0 {
+		if p.Exited() {
+			if p.ExitCode() == 0 {
 				t.Errorf("serve exited 0 on a world-readable data dir; want a refusal (non-zero) or a fix")
 			}
-			t.Logf("refused to start (exit %d): %s", p.exitCode(), strings.TrimSpace(p.stderr.String()))
+			t.Logf("refused to start (exit %d): %s", p.ExitCode(), strings.TrimSpace(p.Stderr.String()))
 			return
 		}
 		fi, err := os.Stat(dataDir)
@@ -1048,9 +1047,9 @@ func TestHardDataDirPermissions(t *testing.T) {
 			t.Errorf("serve runs with data dir mode %o; want it refused or fixed to 700", got)
 			return
 		}
-		low := strings.ToLower(p.stderr.String())
+		low := strings.ToLower(p.Stderr.String())
 		if !strings.Contains(low, "permission") && !strings.Contains(low, "700") && !strings.Contains(low, "mode") {
-			t.Errorf("serve fixed the data dir's mode silently; want a note on stderr:\n%s", p.stderr.String())
+			t.Errorf("serve fixed the data dir's mode silently; want a note on stderr:\n%s", p.Stderr.String())
 		}
 	})
 }
@@ -1064,40 +1063,40 @@ func TestHardDataDirPermissions(t *testing.T) {
 // requires only access to the data dir: `tollgate users reset-password`.
 func TestHardCLIPasswordRecovery(t *testing.T) {
 	t.Parallel()
-	p := startServe(t, serveOpts{})
+	p := startServe(t, e2eutil.Options{})
 	admin := hardFirstRun(t, p)
-	p.stop(t)
+	p.Stop(t)
 
-	unknown := runCLI(t, 20*time.Second, "users", "reset-password", "--data-dir", p.dataDir, "--email", "nobody@tollgate.local")
-	if unknown.code == 0 || strings.TrimSpace(unknown.stderr) == "" || strings.Contains(unknown.stderr, "unknown command") {
+	unknown := e2eutil.Run(t, nil, "users", "reset-password", "--data-dir", p.DataDir, "--email", "nobody@tollgate.local")
+	if unknown.Code == 0 || strings.TrimSpace(unknown.Stderr) == "" || strings.Contains(unknown.Stderr, "unknown command") {
 		t.Errorf("reset-password for an unknown e-mail: exit %d, stderr %q; want a non-zero exit with an error about the e-mail",
-			unknown.code, unknown.stderr)
+			unknown.Code, unknown.Stderr)
 	}
 
-	r := runCLI(t, 20*time.Second, "users", "reset-password", "--data-dir", p.dataDir, "--email", admin.email)
-	if r.code != 0 {
-		t.Fatalf("tollgate users reset-password exited %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	r := e2eutil.Run(t, nil, "users", "reset-password", "--data-dir", p.DataDir, "--email", admin.email)
+	if r.Code != 0 {
+		t.Fatalf("tollgate users reset-password exited %d\nstdout: %s\nstderr: %s", r.Code, r.Stdout, r.Stderr)
 	}
 	// The new password is the last field of a "...password...: VALUE" line (a
 	// heading such as "New password for x (...):" has nothing after its colon).
 	var pw string
-	for l := range strings.SplitSeq(r.stdout, "\n") {
+	for l := range strings.SplitSeq(r.Stdout, "\n") {
 		if m := hardPasswordLine.FindStringSubmatch(l); m != nil {
 			pw = m[1]
 			break
 		}
 	}
 	if len(pw) < 8 || pw == admin.password {
-		t.Fatalf("no new password in the output (found %q):\n%s", pw, r.stdout)
+		t.Fatalf("no new password in the output (found %q):\n%s", pw, r.Stdout)
 	}
-	if n := strings.Count(r.stdout, pw); n != 1 {
+	if n := strings.Count(r.Stdout, pw); n != 1 {
 		t.Errorf("the new password appears %d times on stdout, want once", n)
 	}
-	if strings.Contains(r.stderr, pw) {
+	if strings.Contains(r.Stderr, pw) {
 		t.Errorf("the new password is on stderr (logs)")
 	}
 
-	q := startServe(t, serveOpts{dataDir: p.dataDir})
+	q := startServe(t, e2eutil.Options{DataDir: p.DataDir})
 	hardWantLoggedIn(t, "new password", hardLogin(t, q, admin.email, pw, ""))
 	if old := hardLogin(t, q, admin.email, admin.password, ""); old.status == http.StatusSeeOther {
 		t.Errorf("the old password still logs in")
