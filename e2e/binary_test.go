@@ -202,8 +202,11 @@ type scenario struct {
 	hasKeys []string       // top-level JSON fields the body must have (any non-empty value)
 }
 
-// runScenarios plays the scenarios in order against p; vars replaces placeholders such
-// as {gw} in paths, headers and expectations.
+// runScenarios runs each scenario as a subtest against p; vars replaces placeholders
+// such as {gw} in paths, headers and expectations. A scenario sends one request and
+// relies only on what the test set up before the table, never on an earlier row, so
+// that any row runs alone with -run 'TestX/row_name'. A row that needs state of its
+// own belongs in a t.Run that builds it.
 func runScenarios(t *testing.T, p *proc, vars map[string]string, cases []scenario) {
 	t.Helper()
 	pairs := []string{"{gw}", p.Gateway}

@@ -216,7 +216,6 @@ func TestControlAPIErrors(t *testing.T) {
 	existing["api_id"] = "existing"
 	p.createAPI(t, existing)
 	p.createAPI(t, keylessAPI("Other", "/other-taken", up.URL, false))
-	before := p.mustAdmin(t, "GET", "/tyk/apis", "", http.StatusOK).body
 
 	notSupported := map[string]any{"status": "error", "message": "Method not supported"}
 	for _, tc := range []struct{ method, path string }{
@@ -263,6 +262,7 @@ func TestControlAPIErrors(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run("400 "+tc.name, func(t *testing.T) {
+			before := p.mustAdmin(t, "GET", "/tyk/apis", "", http.StatusOK).body
 			r := p.admin(t, tc.method, tc.path, tc.body)
 			if r.status != http.StatusBadRequest {
 				t.Fatalf("%s %s: status %d, want 400; body %s", tc.method, tc.path, r.status, r.body)

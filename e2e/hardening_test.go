@@ -355,101 +355,91 @@ func TestHardRouteHijackByListenPath(t *testing.T) {
 	b := hardUser(t, p, orgB, "admin@b.example", hardAdminPerms)
 
 	const bName = "Bank-of-B-Payments"
-	bID := hardCreateAPI(t, p, b.accessKey, hardKeyedAPI(bName, "", "/b-api/", upB.URL))
-	bKey := hardCreateKey(t, p, b.accessKey, bID)
+
+	// target is what one case attacks: B's API at a listen path of the case's own,
+	// so that no case sees what another left behind (an attack that got through, say),
+	// and a key of B's for it.
+	type target struct{ path, id, key string }
+	setup := func(t *testing.T, i int) target {
+		t.Helper()
+		tg := target{path: fmt.Sprintf("/b-api-%d", i)}
+		tg.id = hardCreateAPI(t, p, b.accessKey, hardKeyedAPI(bName, "", tg.path+"/", upB.URL))
+		tg.key = hardCreateKey(t, p, b.accessKey, tg.id)
+		return tg
+	}
 
 	// bReaches checks that B's clients still reach B's upstream on a path an attack
 	// would capture.
-	bReaches := func(t *testing.T, when string) {
+	bReaches := func(t *testing.T, tg target, when string) {
 		t.Helper()
-		r := hardCall(t, p, "/b-api/sub/x", bKey)
+		path := tg.path + "/sub/x"
+		r := hardCall(t, p, path, tg.key)
 		if up := r.header.Get("X-Upstream"); r.status != http.StatusOK || up != "B" {
 			what := "; body " + r.body
 			if up == "A" {
 				what = " (B's request, with B's key, was proxied to A's upstream)"
 			}
-			t.Errorf("%s: B's client GET /b-api/sub/x = %d from upstream %q, want 200 from B%s", when, r.status, up, what)
+			t.Errorf("%s: B's client GET %s = %d from upstream %q, want 200 from B%s", when, path, r.status, up, what)
 		}
 	}
-	bReaches(t, "before any attack")
-
-	// Org A's own API, used by the "move" case; keyless so a successful hijack shows.
-	ownID := hardCreateAPI(t, p, a.accessKey, keylessAPI("A-own", "/a-own/", upA.URL, true))
 
 	cases := []struct {
 		name       string
 		door       string // "create" (POST /api/apis as A), "update" (PUT A's own API), "control" (POST /tyk/apis)
-		listenPath string
+		listenPath string // {b} is B's listen path in this case
 		domain     string
 		refused    bool
 	}{
-		{"nested under B's path", "create", "/b-api/sub/", "", true},
-		{"B's exact path", "create", "/b-api/", "", true},
-		{"B's exact path bound to 127.0.0.1", "create", "/b-api/", "127.0.0.1", true},
-		{"own API moved under B's path", "update", "/b-api/sub/", "", true},
-		{"control API with A's org_id, nested", "control", "/b-api/sub/", "", true},
+		{"nested under B's path", "create", "{b}/sub/", "", true},
+		{"B's exact path", "create", "{b}/", "", true},
+		{"B's exact path bound to 127.0.0.1", "create", "{b}/", "127.0.0.1", true},
+		{"own API moved under B's path", "update", "{b}/sub/", "", true},
+		{"control API with A's org_id, nested", "control", "{b}/sub/", "", true},
 		{"no overlap (control case)", "create", "/other/", "", false},
 	}
-	for _, tc := range cases {
+	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if r := hardCall(t, p, "/b-api/sub/x", bKey); r.header.Get("X-Upstream") != "B" {
-				t.Fatalf("precondition: an earlier case left B's traffic going elsewhere (%d, upstream %q)", r.status, r.header.Get("X-Upstream"))
+			tg := setup(t, i)
+			bReaches(t, tg, "before the attack")
+			if t.Failed() {
+				t.FailNow()
 			}
-			def := keylessAPI("A-hijack", tc.listenPath, upA.URL, true)
+			listenPath := strings.ReplaceAll(tc.listenPath, "{b}", tg.path)
+			def := keylessAPI("A-hijack", listenPath, upA.URL, true)
 			if tc.domain != "" {
 				def["domain"] = tc.domain
 			}
 			var r response
-			created := "" // an API this case left behind, removed afterwards
 			switch tc.door {
 			case "create":
 				r = hardAPI(t, p, http.MethodPost, "/api/apis", a.accessKey, hardWrap(t, def))
-				var env struct{ Meta string }
-				if r.status == http.StatusOK && json.Unmarshal([]byte(r.body), &env) == nil {
-					created = env.Meta
-				}
 			case "update":
+				// Org A's own API, keyless so a successful hijack shows.
+				ownID := hardCreateAPI(t, p, a.accessKey, keylessAPI("A-own", fmt.Sprintf("/a-own-%d/", i), upA.URL, true))
 				def["api_id"] = ownID
 				r = hardAPI(t, p, http.MethodPut, "/api/apis/"+ownID, a.accessKey, hardWrap(t, def))
-				if r.status == http.StatusOK {
-					// Put it back where it was for the next case.
-					t.Cleanup(func() {
-						back := keylessAPI("A-own", "/a-own/", upA.URL, true)
-						back["api_id"] = ownID
-						if r := hardAPI(t, p, http.MethodPut, "/api/apis/"+ownID, a.accessKey, hardWrap(t, back)); r.status != http.StatusOK {
-							t.Errorf("restoring A's own API = %d %s", r.status, r.body)
-						}
-					})
-				}
 			case "control":
 				def["org_id"] = orgA
 				r = p.admin(t, http.MethodPost, "/tyk/apis", mustJSON(t, def))
-				var reply struct{ Key string }
-				if r.status == http.StatusOK && json.Unmarshal([]byte(r.body), &reply) == nil {
-					created = reply.Key
-				}
-			}
-			if created != "" {
-				t.Cleanup(func() { p.mustAdmin(t, http.MethodDelete, "/tyk/apis/"+created, "", http.StatusOK) })
 			}
 
 			if tc.refused {
 				if r.status != http.StatusBadRequest && r.status != http.StatusConflict {
-					t.Errorf("org A's %s at %q (domain %q) = %d %s; want 400 or 409", tc.door, tc.listenPath, tc.domain, r.status, r.body)
+					t.Errorf("org A's %s at %q (domain %q) = %d %s; want 400 or 409", tc.door, listenPath, tc.domain, r.status, r.body)
 				}
 				if tc.door != "control" {
 					// The control API's caller holds the gateway secret and may see
 					// every API; a tenant must not learn another tenant's ids or names.
-					for _, leak := range []string{bID, bName} {
+					for _, leak := range []string{tg.id, bName} {
 						if strings.Contains(r.body, leak) {
 							t.Errorf("the refusal tells org A about org B's API (%q): %s", leak, r.body)
 						}
 					}
 				}
 			} else if r.status != http.StatusOK {
-				t.Errorf("org A's create at %q = %d %s; want 200 (no overlap)", tc.listenPath, r.status, r.body)
+				t.Errorf("org A's create at %q = %d %s; want 200 (no overlap)", listenPath, r.status, r.body)
 			}
-			bReaches(t, "after the attack")
+			bReaches(t, tg, "after the attack")
 		})
 	}
 }
