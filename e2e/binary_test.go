@@ -4,17 +4,11 @@
 package e2e
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -22,100 +16,15 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-)
 
-// binary is the tollgate executable built once by TestMain.
-var binary string
+	"github.com/tollgate/tollgate/e2e/e2eutil"
+)
 
 // testSecret is the admin secret the tests pass with --secret unless a test checks
 // secret generation.
 const testSecret = "e2e-admin-secret-7f3a9c41d2b8"
 
-func TestMain(m *testing.M) {
-	os.Exit(runMain(m))
-}
-
-func runMain(m *testing.M) int {
-	wd, err := os.Getwd()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2e:", err)
-		return 1
-	}
-	root := filepath.Dir(wd) // go test runs in the package directory: <root>/e2e
-	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
-		fmt.Fprintf(os.Stderr, "e2e: module root not found above %s: %v\n", wd, err)
-		return 1
-	}
-	dir, err := os.MkdirTemp("", "tollgate-e2e-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2e:", err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	binary = filepath.Join(dir, "tollgate")
-	build := exec.Command("go", "build", "-o", binary, "./cmd/tollgate")
-	build.Dir = root
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "e2e: go build ./cmd/tollgate:", err)
-		return 1
-	}
-	return m.Run()
-}
-
-// cleanEnv is the test process's environment without TOLLGATE_* settings and HTTP
-// proxy variables, so the tests are not steered by the machine they run on.
-func cleanEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		uk := strings.ToUpper(k)
-		if strings.HasPrefix(uk, "TOLLGATE_") || strings.HasSuffix(uk, "_PROXY") {
-			continue
-		}
-		env = append(env, kv)
-	}
-	return env
-}
-
-// handedOut remembers every port freeAddrs returned, so that two tests of this package
-// never get the same port even if the kernel offers a just-closed one again.
-var handedOut = struct {
-	sync.Mutex
-	ports map[string]bool
-}{ports: map[string]bool{}}
-
-// freeAddrs returns n distinct 127.0.0.1 addresses whose ports were free a moment ago.
-// All listeners are held until the end so the kernel cannot hand one out twice.
-func freeAddrs(t *testing.T, n int) []string {
-	t.Helper()
-	handedOut.Lock()
-	defer handedOut.Unlock()
-	var held []net.Listener
-	defer func() {
-		for _, l := range held {
-			l.Close()
-		}
-	}()
-	var addrs []string
-	for tries := 0; len(addrs) < n; tries++ {
-		if tries > 200 {
-			t.Fatal("no free ports")
-		}
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		held = append(held, l)
-		addr := l.Addr().String()
-		if handedOut.ports[addr] {
-			continue
-		}
-		handedOut.ports[addr] = true
-		addrs = append(addrs, addr)
-	}
-	return addrs
-}
+func TestMain(m *testing.M) { e2eutil.Main(m) }
 
 // refusedAddr returns a 127.0.0.1 address that refuses connections for the rest of the
 // test: its port is bound (so nobody else can take it) but never listened on.
@@ -140,199 +49,28 @@ func refusedAddr(t *testing.T) string {
 	return fmt.Sprintf("127.0.0.1:%d", in4.Port)
 }
 
-// lockedBuffer is an io.Writer safe for the exec copier and the test to share.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// waitFor polls cond until it is true or the deadline passes.
-func waitFor(timeout time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(timeout)
-	for {
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// cliResult is the outcome of a short-lived tollgate command.
-type cliResult struct {
-	code           int
-	stdout, stderr string
-}
-
-// runCLI runs tollgate with args and waits (bounded) for it to exit.
-func runCLI(t *testing.T, timeout time.Duration, args ...string) cliResult {
-	t.Helper()
-	cmd := exec.Command(binary, args...)
-	cmd.Env = cleanEnv()
-	var out, errb lockedBuffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case <-done:
-	case <-time.After(timeout):
-		_ = cmd.Process.Kill()
-		<-done
-		t.Fatalf("tollgate %q still running after %v (it should have exited)\nstdout:\n%s\nstderr:\n%s", args, timeout, out.String(), errb.String())
-	}
-	return cliResult{code: cmd.ProcessState.ExitCode(), stdout: out.String(), stderr: errb.String()}
-}
-
-// serveOpts configure startServe.
-type serveOpts struct {
-	dataDir  string // default: a fresh directory under t.TempDir()
-	secret   string // default: testSecret
-	noSecret bool   // start without --secret (generation test)
-	args     []string
-	// mayExit returns the process when it exits before it is ready, for tests that
-	// expect a refusal to start.
-	mayExit bool
-	// tls: the listeners speak HTTPS, so readiness is the announcement alone (the
-	// /ready probe speaks plain HTTP).
-	tls bool
-}
-
-// proc is a running `tollgate serve`.
+// proc is a running `tollgate serve` and the admin secret the tests send to it.
 type proc struct {
-	cmd     *exec.Cmd
-	gw      string // gateway host:port
-	dash    string // dashboard host:port
-	secret  string // what the tests send as x-tyk-authorization
-	dataDir string
-	stdout  *lockedBuffer // shared by every launch attempt
-	stderr  *lockedBuffer
-	done    chan struct{}
+	*e2eutil.Process
+	secret string // what the tests send as x-tyk-authorization
 }
 
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-func (p *proc) exitCode() int { return p.cmd.ProcessState.ExitCode() }
-
-// startServe starts tollgate serve on free ports and waits until GET /ready answers 200.
-// A launch that loses its port to another process is retried on new ports.
-func startServe(t *testing.T, o serveOpts) *proc {
+// startServe starts tollgate serve (see e2eutil.Serve) with --secret testSecret
+// unless o.Secret names another.
+func startServe(t *testing.T, o e2eutil.Options) *proc {
 	t.Helper()
-	if o.dataDir == "" {
-		o.dataDir = filepath.Join(t.TempDir(), "data")
+	if o.Secret == "" {
+		o.Secret = testSecret
 	}
-	secret := o.secret
-	if secret == "" && !o.noSecret {
-		secret = testSecret
-	}
-	stdout := &lockedBuffer{}
-	for attempt := 1; ; attempt++ {
-		addrs := freeAddrs(t, 2)
-		p := &proc{gw: addrs[0], dash: addrs[1], secret: secret, dataDir: o.dataDir,
-			stdout: stdout, stderr: &lockedBuffer{}, done: make(chan struct{})}
-		args := []string{"serve", "--data-dir", o.dataDir, "--gateway-addr", p.gw, "--dashboard-addr", p.dash}
-		if secret != "" && !o.noSecret {
-			args = append(args, "--secret", secret)
-		}
-		args = append(args, o.args...)
-		p.cmd = exec.Command(binary, args...)
-		p.cmd.Env = cleanEnv()
-		p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
-		if err := p.cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		go func() { _ = p.cmd.Wait(); close(p.done) }()
-		t.Cleanup(func() { p.cleanup(t) })
-
-		// Ready means: this process announced that it listens on p.gw (so whatever
-		// answers there is this process) and GET /ready answers 200.
-		announced := "Tollgate gateway listening on " + p.gw + " "
-		ready := waitFor(20*time.Second, func() bool {
-			if p.exited() {
-				return true
-			}
-			if !strings.Contains(p.stdout.String(), announced) {
-				return false
-			}
-			if o.tls {
-				return strings.Contains(p.stdout.String(), "Tollgate dashboard listening")
-			}
-			resp, err := client.Get("http://" + p.gw + "/ready")
-			if err != nil {
-				return false
-			}
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			return resp.StatusCode == http.StatusOK
-		})
-		switch {
-		case p.exited() && strings.Contains(p.stderr.String(), "address already in use") && attempt < 3:
-			t.Logf("port taken, retrying: %s", strings.TrimSpace(p.stderr.String()))
-			continue
-		case p.exited() && o.mayExit:
-			return p
-		case p.exited():
-			t.Fatalf("tollgate serve exited with %d before it was ready\nstdout:\n%s\nstderr:\n%s", p.exitCode(), p.stdout.String(), p.stderr.String())
-		case !ready:
-			t.Fatalf("tollgate serve: GET /ready did not answer 200 within 20 s\nstderr:\n%s", p.stderr.String())
-		}
-		return p
-	}
+	return &proc{Process: e2eutil.Serve(t, o), secret: o.Secret}
 }
 
-// cleanup stops the process if the test left it running and shows its log on failure.
-func (p *proc) cleanup(t *testing.T) {
-	if !p.exited() {
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(10 * time.Second):
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
-	}
-	if t.Failed() {
-		t.Logf("tollgate serve on %s stderr:\n%s", p.gw, p.stderr.String())
-	}
-}
-
-// stop sends SIGTERM and returns the exit code once the process is gone.
-func (p *proc) stop(t *testing.T) int {
+// startWithoutSecret starts tollgate serve without --secret, so the first start on a
+// data dir generates <data-dir>/admin-secret; the test reads it to set p.secret.
+func startWithoutSecret(t *testing.T, o e2eutil.Options) *proc {
 	t.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		t.Fatal(err)
-	}
-	select {
-	case <-p.done:
-	case <-time.After(15 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-		t.Fatalf("tollgate did not exit within 15 s of SIGTERM\nstderr:\n%s", p.stderr.String())
-	}
-	return p.exitCode()
+	o.Secret = ""
+	return &proc{Process: e2eutil.Serve(t, o)}
 }
 
 // client talks to the gateway and upstreams directly (never through a proxy).
@@ -358,7 +96,7 @@ func (p *proc) request(t *testing.T, method, path string, headers map[string]str
 	if body != "" {
 		rd = strings.NewReader(body)
 	}
-	req, err := http.NewRequest(method, "http://"+p.gw+path, rd)
+	req, err := http.NewRequest(method, "http://"+p.Gateway+path, rd)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -464,11 +202,14 @@ type scenario struct {
 	hasKeys []string       // top-level JSON fields the body must have (any non-empty value)
 }
 
-// runScenarios plays the scenarios in order against p; vars replaces placeholders such
-// as {gw} in paths, headers and expectations.
+// runScenarios runs each scenario as a subtest against p; vars replaces placeholders
+// such as {gw} in paths, headers and expectations. A scenario sends one request and
+// relies only on what the test set up before the table, never on an earlier row, so
+// that any row runs alone with -run 'TestX/row_name'. A row that needs state of its
+// own belongs in a t.Run that builds it.
 func runScenarios(t *testing.T, p *proc, vars map[string]string, cases []scenario) {
 	t.Helper()
-	pairs := []string{"{gw}", p.gw}
+	pairs := []string{"{gw}", p.Gateway}
 	for k, v := range vars {
 		pairs = append(pairs, k, v)
 	}

@@ -7,19 +7,20 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/tollgate/tollgate/e2e/e2eutil"
 )
 
 func TestVersionCommand(t *testing.T) {
 	t.Parallel()
 	for _, arg := range []string{"version", "--version"} {
 		t.Run(arg, func(t *testing.T) {
-			r := runCLI(t, 20*time.Second, arg)
-			if r.code != 0 {
-				t.Fatalf("tollgate %s exited %d, stderr: %s", arg, r.code, r.stderr)
+			r := e2eutil.Run(t, nil, arg)
+			if r.Code != 0 {
+				t.Fatalf("tollgate %s exited %d, stderr: %s", arg, r.Code, r.Stderr)
 			}
-			if !regexp.MustCompile(`^tollgate \S+\n$`).MatchString(r.stdout) {
-				t.Errorf("tollgate %s printed %q, want one line \"tollgate <version>\"", arg, r.stdout)
+			if !regexp.MustCompile(`^tollgate \S+\n$`).MatchString(r.Stdout) {
+				t.Errorf("tollgate %s printed %q, want one line \"tollgate <version>\"", arg, r.Stdout)
 			}
 		})
 	}
@@ -27,18 +28,18 @@ func TestVersionCommand(t *testing.T) {
 
 func TestUnknownCommandExits2(t *testing.T) {
 	t.Parallel()
-	r := runCLI(t, 20*time.Second, "frobnicate")
-	if r.code != 2 {
-		t.Errorf("exit code %d, want 2", r.code)
+	r := e2eutil.Run(t, nil, "frobnicate")
+	if r.Code != 2 {
+		t.Errorf("exit code %d, want 2", r.Code)
 	}
-	if !strings.Contains(r.stderr, `unknown command "frobnicate"`) {
-		t.Errorf("stderr does not name the unknown command:\n%s", r.stderr)
+	if !strings.Contains(r.Stderr, `unknown command "frobnicate"`) {
+		t.Errorf("stderr does not name the unknown command:\n%s", r.Stderr)
 	}
-	if !strings.Contains(r.stderr, "Usage:") {
-		t.Errorf("stderr has no usage text:\n%s", r.stderr)
+	if !strings.Contains(r.Stderr, "Usage:") {
+		t.Errorf("stderr has no usage text:\n%s", r.Stderr)
 	}
-	if r.stdout != "" {
-		t.Errorf("stdout should be empty, got %q", r.stdout)
+	if r.Stdout != "" {
+		t.Errorf("stdout should be empty, got %q", r.Stdout)
 	}
 }
 
@@ -76,21 +77,21 @@ func TestInvalidConfigurationRefusesToStart(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			addrs := freeAddrs(t, 2)
+			addrs := e2eutil.FreeAddrs(t, 2)
 			args := []string{"serve", "--data-dir", filepath.Join(t.TempDir(), "data"),
 				"--gateway-addr", addrs[0], "--dashboard-addr", addrs[1]}
 			args = append(args, tc.args...)
-			r := runCLI(t, 20*time.Second, args...)
-			if r.code == 0 {
-				t.Fatalf("tollgate serve %q exited 0, want a non-zero exit\nstderr: %s", tc.args, r.stderr)
+			r := e2eutil.Run(t, nil, args...)
+			if r.Code == 0 {
+				t.Fatalf("tollgate serve %q exited 0, want a non-zero exit\nstderr: %s", tc.args, r.Stderr)
 			}
 			for _, w := range tc.want {
-				if !strings.Contains(r.stderr, w) {
-					t.Errorf("stderr does not contain %q:\n%s", w, r.stderr)
+				if !strings.Contains(r.Stderr, w) {
+					t.Errorf("stderr does not contain %q:\n%s", w, r.Stderr)
 				}
 			}
-			if strings.Contains(r.stdout, "listening") {
-				t.Errorf("serve announced it was listening despite the bad configuration:\n%s", r.stdout)
+			if strings.Contains(r.Stdout, "listening") {
+				t.Errorf("serve announced it was listening despite the bad configuration:\n%s", r.Stdout)
 			}
 		})
 	}
@@ -101,14 +102,16 @@ func TestInvalidConfigurationRefusesToStart(t *testing.T) {
 func TestGeneratedSecret(t *testing.T) {
 	t.Parallel()
 	dataDir := filepath.Join(t.TempDir(), "data")
+	// startWithoutSecret returns after the listening announcement; its stdout is
+	// complete up to there, the generated secret included.
 	listening := func(p *proc) {
 		t.Helper()
-		if !waitFor(10*time.Second, func() bool { return strings.Contains(p.stdout.String(), "Tollgate dashboard listening") }) {
-			t.Fatalf("no listening announcement on stdout:\n%s", p.stdout.String())
+		if !strings.Contains(p.Stdout.String(), "Tollgate dashboard listening") {
+			t.Fatalf("no listening announcement on stdout:\n%s", p.Stdout.String())
 		}
 	}
 
-	p := startServe(t, serveOpts{dataDir: dataDir, noSecret: true})
+	p := startWithoutSecret(t, e2eutil.Options{DataDir: dataDir})
 	listening(p)
 	path := filepath.Join(dataDir, "admin-secret")
 	fi, err := os.Stat(path)
@@ -126,14 +129,14 @@ func TestGeneratedSecret(t *testing.T) {
 	if len(secret) < 16 {
 		t.Fatalf("generated secret %q is shorter than 16 characters", secret)
 	}
-	out := p.stdout.String()
+	out := p.Stdout.String()
 	if n := strings.Count(out, secret); n != 1 {
 		t.Errorf("secret appears %d times on stdout, want exactly once:\n%s", n, out)
 	}
 	if !strings.Contains(out, "x-tyk-authorization") {
 		t.Errorf("the announcement does not say which header carries the secret:\n%s", out)
 	}
-	if strings.Contains(p.stderr.String(), secret) {
+	if strings.Contains(p.Stderr.String(), secret) {
 		t.Errorf("the secret leaked into the log (stderr)")
 	}
 
@@ -144,13 +147,13 @@ func TestGeneratedSecret(t *testing.T) {
 	if r := p.admin(t, http.MethodGet, "/tyk/apis", ""); r.status != http.StatusForbidden {
 		t.Errorf("wrong secret: status %d, want 403", r.status)
 	}
-	if code := p.stop(t); code != 0 {
+	if code := p.Stop(t); code != 0 {
 		t.Fatalf("first run exited %d after SIGTERM, want 0", code)
 	}
 
-	q := startServe(t, serveOpts{dataDir: dataDir, noSecret: true})
+	q := startWithoutSecret(t, e2eutil.Options{DataDir: dataDir})
 	listening(q)
-	out2 := q.stdout.String()
+	out2 := q.Stdout.String()
 	if strings.Contains(out2, secret) || strings.Contains(out2, "Generated an admin secret") {
 		t.Errorf("second start printed the secret again:\n%s", out2)
 	}

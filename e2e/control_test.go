@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/tollgate/tollgate/e2e/e2eutil"
 )
 
 const msgBadSecret = "Attempted administrative access with invalid or missing key!"
@@ -44,7 +46,7 @@ func wantControlJSON(t *testing.T, what string, r response, status int, want map
 
 func TestControlAPIAuth(t *testing.T) {
 	t.Parallel()
-	p := startServe(t, serveOpts{})
+	p := startServe(t, e2eutil.Options{})
 	denied := map[string]any{"status": "error", "message": msgBadSecret}
 	def := mustJSON(t, keylessAPI("sneaky", "/sneaky", "http://127.0.0.1:9", false))
 	cases := []struct {
@@ -86,7 +88,7 @@ func TestControlAPIAuth(t *testing.T) {
 // TestControlAPIDefinitions walks the /tyk/apis CRUD life cycle in order.
 func TestControlAPIDefinitions(t *testing.T) {
 	t.Parallel()
-	p := startServe(t, serveOpts{})
+	p := startServe(t, e2eutil.Options{})
 	up := newEcho(t, "A")
 
 	// An empty store lists as a bare empty array.
@@ -208,13 +210,12 @@ func decodeArray(t *testing.T, r response) []any {
 // definition must leave the stored list exactly as it was.
 func TestControlAPIErrors(t *testing.T) {
 	t.Parallel()
-	p := startServe(t, serveOpts{})
+	p := startServe(t, e2eutil.Options{})
 	up := newEcho(t, "A")
 	existing := keylessAPI("Existing", "/taken", up.URL, false)
 	existing["api_id"] = "existing"
 	p.createAPI(t, existing)
 	p.createAPI(t, keylessAPI("Other", "/other-taken", up.URL, false))
-	before := p.mustAdmin(t, "GET", "/tyk/apis", "", http.StatusOK).body
 
 	notSupported := map[string]any{"status": "error", "message": "Method not supported"}
 	for _, tc := range []struct{ method, path string }{
@@ -261,6 +262,7 @@ func TestControlAPIErrors(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run("400 "+tc.name, func(t *testing.T) {
+			before := p.mustAdmin(t, "GET", "/tyk/apis", "", http.StatusOK).body
 			r := p.admin(t, tc.method, tc.path, tc.body)
 			if r.status != http.StatusBadRequest {
 				t.Fatalf("%s %s: status %d, want 400; body %s", tc.method, tc.path, r.status, r.body)

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tollgate/tollgate/e2e/e2eutil"
 )
 
 // slowBodyConns is how many slow clients TestSlowBodies opens: a few hundred in CI;
@@ -53,7 +55,7 @@ func p99(ds []time.Duration) time.Duration {
 // from being served, and each is cut once its body stalls for the body-read timeout.
 func TestSlowBodies(t *testing.T) {
 	n := slowBodyConns(t)
-	p := startServe(t, serveOpts{args: []string{"--body-read-timeout", "2s"}})
+	p := startServe(t, e2eutil.Options{Args: []string{"--body-read-timeout", "2s"}})
 	up := newEcho(t, "up")
 	p.createAPI(t, keylessAPI("open", "/open/", up.URL, true))
 	keyed := keylessAPI("keyed", "/keyed/", up.URL, true)
@@ -74,7 +76,7 @@ func TestSlowBodies(t *testing.T) {
 		if i < proxied {
 			path = "/open/upload"
 		}
-		c, err := openSlowBody(p.gw, path)
+		c, err := openSlowBody(p.Gateway, path)
 		if err != nil {
 			t.Fatalf("slow client %d: %v", i, err)
 		}
@@ -92,7 +94,7 @@ func TestSlowBodies(t *testing.T) {
 			into *[]time.Duration
 		}{{"/hello", &hello}, {"/open/x", &api}} {
 			start := time.Now()
-			resp, err := fresh.Get("http://" + p.gw + c.path)
+			resp, err := fresh.Get("http://" + p.Gateway + c.path)
 			if err != nil {
 				t.Fatalf("GET %s during the attack: %v", c.path, err)
 			}
@@ -138,7 +140,7 @@ func TestSlowBodies(t *testing.T) {
 // TestConnectionCapKeepsHealthChecks: past --max-connections, new connections get
 // /hello (and a 503 for anything else) from the reserve instead of waiting forever.
 func TestConnectionCapKeepsHealthChecks(t *testing.T) {
-	p := startServe(t, serveOpts{args: []string{"--max-connections", "20"}})
+	p := startServe(t, e2eutil.Options{Args: []string{"--max-connections", "20"}})
 	var idle []net.Conn
 	defer func() {
 		for _, c := range idle {
@@ -146,25 +148,27 @@ func TestConnectionCapKeepsHealthChecks(t *testing.T) {
 		}
 	}()
 	for range 20 {
-		c, err := net.Dial("tcp", p.gw)
+		c, err := net.Dial("tcp", p.Gateway)
 		if err != nil {
 			t.Fatal(err)
 		}
 		idle = append(idle, c)
 	}
 	fresh := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	// The listener counts a connection when it accepts it; give it the idle ones.
-	if !waitFor(5*time.Second, func() bool {
-		resp, err := fresh.Get("http://" + p.gw + "/no-such-api")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusServiceUnavailable
-	}) {
-		t.Fatal("with the cap full, a non-health request was not answered 503")
+	// The listener counts a connection when it accepts it. No wait is needed for the
+	// idle ones to be counted: each was established before the next request's
+	// connection was even dialled, the kernel's accept queue is first in, first out,
+	// and the server accepts one connection at a time, so the request's connection is
+	// accepted (and counted) after all twenty.
+	resp, err := fresh.Get("http://" + p.Gateway + "/no-such-api")
+	if err != nil {
+		t.Fatalf("with the cap full, a non-health request: %v", err)
 	}
-	resp, err := fresh.Get("http://" + p.gw + "/hello")
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("with the cap full, a non-health request was answered %d, not 503", resp.StatusCode)
+	}
+	resp, err = fresh.Get("http://" + p.Gateway + "/hello")
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("/hello with the cap full: %v %v", resp, err)
 	}
@@ -174,16 +178,14 @@ func TestConnectionCapKeepsHealthChecks(t *testing.T) {
 // TestDrainPeriod: after SIGTERM, /ready answers 503 for the drain period while
 // requests are still served; then the process stops.
 func TestDrainPeriod(t *testing.T) {
-	p := startServe(t, serveOpts{args: []string{"--drain-period", "3s"}})
+	p := startServe(t, e2eutil.Options{Args: []string{"--drain-period", "3s"}})
 	up := newEcho(t, "up")
 	p.createAPI(t, keylessAPI("open", "/open/", up.URL, true))
 	stopped := time.Now()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
+	p.Signal(t, syscall.SIGTERM)
 	fresh := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	get := func(path string) int {
-		resp, err := fresh.Get("http://" + p.gw + path)
+		resp, err := fresh.Get("http://" + p.Gateway + path)
 		if err != nil {
 			return 0
 		}
@@ -191,18 +193,18 @@ func TestDrainPeriod(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	if !waitFor(2*time.Second, func() bool { return get("/ready") == 503 }) {
-		t.Fatal("/ready did not answer 503 after SIGTERM")
+	// The server switches /ready to 503 before it logs that it drains.
+	if !p.Stderr.WaitFor("draining: /ready answers 503", 2*time.Second) {
+		t.Fatalf("no drain under way 2 s after SIGTERM; stderr:\n%s", p.Stderr)
+	}
+	if s := get("/ready"); s != 503 {
+		t.Fatalf("/ready answered %d after SIGTERM, want 503", s)
 	}
 	if s := get("/open/x"); s != 200 {
 		t.Errorf("a request during the drain period: %d, want 200", s)
 	}
-	select {
-	case <-p.done:
-		if d := time.Since(stopped); d < 3*time.Second {
-			t.Errorf("stopped %v after SIGTERM, before the 3 s drain period ended", d)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("did not stop within 15 s of SIGTERM")
+	p.Wait(t, 15*time.Second)
+	if d := time.Since(stopped); d < 3*time.Second {
+		t.Errorf("stopped %v after SIGTERM, before the 3 s drain period ended", d)
 	}
 }

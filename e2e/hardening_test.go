@@ -25,6 +25,8 @@ import (
 	"testing"
 	"time"
 	"unicode"
+
+	"github.com/tollgate/tollgate/e2e/e2eutil"
 )
 
 // ---------------------------------------------------------------------------------
@@ -50,7 +52,7 @@ func hardDash(t *testing.T, p *proc, method, path string, headers map[string]str
 	// Not t.Context(): it is cancelled before cleanups run, and cleanups use this.
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, "http://"+p.dash+path, rd)
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+p.Dashboard+path, rd)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,14 +121,11 @@ func hardUser(t *testing.T, p *proc, orgID, email string, perms map[string]strin
 func hardFirstRun(t *testing.T, p *proc) hardAccount {
 	t.Helper()
 	field := func(marker string) string {
-		for l := range strings.SplitSeq(p.stdout.String(), "\n") {
-			if strings.Contains(l, marker) {
-				f := strings.Fields(l)
-				return f[len(f)-1]
-			}
+		v := p.Field(marker)
+		if v == "" {
+			t.Fatalf("no %q line on the first start's stdout:\n%s", marker, p.Stdout)
 		}
-		t.Fatalf("no %q line on the first start's stdout:\n%s", marker, p.stdout.String())
-		return ""
+		return v
 	}
 	a := hardAccount{email: field("e-mail:"), password: field("password:"),
 		accessKey: field("Dashboard API access credentials:"), orgID: field("organisation id:")}
@@ -263,7 +262,7 @@ func hardWantLoggedIn(t *testing.T, what string, r response) string {
 // as the process is ready or has exited, so a test can accept a refusal to start.
 func hardLaunch(t *testing.T, dataDir string, extra ...string) *proc {
 	t.Helper()
-	return startServe(t, serveOpts{dataDir: dataDir, args: extra, mayExit: true})
+	return startServe(t, e2eutil.Options{DataDir: dataDir, Args: extra, MayExit: true})
 }
 
 // hardMedian is the median of ds.
@@ -349,108 +348,98 @@ func hardNewLines(s string, offset int) []string {
 // it, without telling A whose API is in the way.
 func TestHardRouteHijackByListenPath(t *testing.T) {
 	t.Parallel()
-	p := startServe(t, serveOpts{})
+	p := startServe(t, e2eutil.Options{})
 	upA, upB := newEcho(t, "A"), newEcho(t, "B")
 	orgA, orgB := hardOrg(t, p, "Org A"), hardOrg(t, p, "Org B")
 	a := hardUser(t, p, orgA, "admin@a.example", hardAdminPerms)
 	b := hardUser(t, p, orgB, "admin@b.example", hardAdminPerms)
 
 	const bName = "Bank-of-B-Payments"
-	bID := hardCreateAPI(t, p, b.accessKey, hardKeyedAPI(bName, "", "/b-api/", upB.URL))
-	bKey := hardCreateKey(t, p, b.accessKey, bID)
+
+	// target is what one case attacks: B's API at a listen path of the case's own,
+	// so that no case sees what another left behind (an attack that got through, say),
+	// and a key of B's for it.
+	type target struct{ path, id, key string }
+	setup := func(t *testing.T, i int) target {
+		t.Helper()
+		tg := target{path: fmt.Sprintf("/b-api-%d", i)}
+		tg.id = hardCreateAPI(t, p, b.accessKey, hardKeyedAPI(bName, "", tg.path+"/", upB.URL))
+		tg.key = hardCreateKey(t, p, b.accessKey, tg.id)
+		return tg
+	}
 
 	// bReaches checks that B's clients still reach B's upstream on a path an attack
 	// would capture.
-	bReaches := func(t *testing.T, when string) {
+	bReaches := func(t *testing.T, tg target, when string) {
 		t.Helper()
-		r := hardCall(t, p, "/b-api/sub/x", bKey)
+		path := tg.path + "/sub/x"
+		r := hardCall(t, p, path, tg.key)
 		if up := r.header.Get("X-Upstream"); r.status != http.StatusOK || up != "B" {
 			what := "; body " + r.body
 			if up == "A" {
 				what = " (B's request, with B's key, was proxied to A's upstream)"
 			}
-			t.Errorf("%s: B's client GET /b-api/sub/x = %d from upstream %q, want 200 from B%s", when, r.status, up, what)
+			t.Errorf("%s: B's client GET %s = %d from upstream %q, want 200 from B%s", when, path, r.status, up, what)
 		}
 	}
-	bReaches(t, "before any attack")
-
-	// Org A's own API, used by the "move" case; keyless so a successful hijack shows.
-	ownID := hardCreateAPI(t, p, a.accessKey, keylessAPI("A-own", "/a-own/", upA.URL, true))
 
 	cases := []struct {
 		name       string
 		door       string // "create" (POST /api/apis as A), "update" (PUT A's own API), "control" (POST /tyk/apis)
-		listenPath string
+		listenPath string // {b} is B's listen path in this case
 		domain     string
 		refused    bool
 	}{
-		{"nested under B's path", "create", "/b-api/sub/", "", true},
-		{"B's exact path", "create", "/b-api/", "", true},
-		{"B's exact path bound to 127.0.0.1", "create", "/b-api/", "127.0.0.1", true},
-		{"own API moved under B's path", "update", "/b-api/sub/", "", true},
-		{"control API with A's org_id, nested", "control", "/b-api/sub/", "", true},
+		{"nested under B's path", "create", "{b}/sub/", "", true},
+		{"B's exact path", "create", "{b}/", "", true},
+		{"B's exact path bound to 127.0.0.1", "create", "{b}/", "127.0.0.1", true},
+		{"own API moved under B's path", "update", "{b}/sub/", "", true},
+		{"control API with A's org_id, nested", "control", "{b}/sub/", "", true},
 		{"no overlap (control case)", "create", "/other/", "", false},
 	}
-	for _, tc := range cases {
+	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if r := hardCall(t, p, "/b-api/sub/x", bKey); r.header.Get("X-Upstream") != "B" {
-				t.Fatalf("precondition: an earlier case left B's traffic going elsewhere (%d, upstream %q)", r.status, r.header.Get("X-Upstream"))
+			tg := setup(t, i)
+			bReaches(t, tg, "before the attack")
+			if t.Failed() {
+				t.FailNow()
 			}
-			def := keylessAPI("A-hijack", tc.listenPath, upA.URL, true)
+			listenPath := strings.ReplaceAll(tc.listenPath, "{b}", tg.path)
+			def := keylessAPI("A-hijack", listenPath, upA.URL, true)
 			if tc.domain != "" {
 				def["domain"] = tc.domain
 			}
 			var r response
-			created := "" // an API this case left behind, removed afterwards
 			switch tc.door {
 			case "create":
 				r = hardAPI(t, p, http.MethodPost, "/api/apis", a.accessKey, hardWrap(t, def))
-				var env struct{ Meta string }
-				if r.status == http.StatusOK && json.Unmarshal([]byte(r.body), &env) == nil {
-					created = env.Meta
-				}
 			case "update":
+				// Org A's own API, keyless so a successful hijack shows.
+				ownID := hardCreateAPI(t, p, a.accessKey, keylessAPI("A-own", fmt.Sprintf("/a-own-%d/", i), upA.URL, true))
 				def["api_id"] = ownID
 				r = hardAPI(t, p, http.MethodPut, "/api/apis/"+ownID, a.accessKey, hardWrap(t, def))
-				if r.status == http.StatusOK {
-					// Put it back where it was for the next case.
-					t.Cleanup(func() {
-						back := keylessAPI("A-own", "/a-own/", upA.URL, true)
-						back["api_id"] = ownID
-						if r := hardAPI(t, p, http.MethodPut, "/api/apis/"+ownID, a.accessKey, hardWrap(t, back)); r.status != http.StatusOK {
-							t.Errorf("restoring A's own API = %d %s", r.status, r.body)
-						}
-					})
-				}
 			case "control":
 				def["org_id"] = orgA
 				r = p.admin(t, http.MethodPost, "/tyk/apis", mustJSON(t, def))
-				var reply struct{ Key string }
-				if r.status == http.StatusOK && json.Unmarshal([]byte(r.body), &reply) == nil {
-					created = reply.Key
-				}
-			}
-			if created != "" {
-				t.Cleanup(func() { p.mustAdmin(t, http.MethodDelete, "/tyk/apis/"+created, "", http.StatusOK) })
 			}
 
 			if tc.refused {
 				if r.status != http.StatusBadRequest && r.status != http.StatusConflict {
-					t.Errorf("org A's %s at %q (domain %q) = %d %s; want 400 or 409", tc.door, tc.listenPath, tc.domain, r.status, r.body)
+					t.Errorf("org A's %s at %q (domain %q) = %d %s; want 400 or 409", tc.door, listenPath, tc.domain, r.status, r.body)
 				}
 				if tc.door != "control" {
 					// The control API's caller holds the gateway secret and may see
 					// every API; a tenant must not learn another tenant's ids or names.
-					for _, leak := range []string{bID, bName} {
+					for _, leak := range []string{tg.id, bName} {
 						if strings.Contains(r.body, leak) {
 							t.Errorf("the refusal tells org A about org B's API (%q): %s", leak, r.body)
 						}
 					}
 				}
 			} else if r.status != http.StatusOK {
-				t.Errorf("org A's create at %q = %d %s; want 200 (no overlap)", tc.listenPath, r.status, r.body)
+				t.Errorf("org A's create at %q = %d %s; want 200 (no overlap)", listenPath, r.status, r.body)
 			}
-			bReaches(t, "after the attack")
+			bReaches(t, tg, "after the attack")
 		})
 	}
 }
@@ -473,7 +462,7 @@ func TestHardDeletedAPIIDReuse(t *testing.T) {
 	// setup starts a server with two organisations; org A creates API X and a key
 	// for it, checks the key works, then deletes X.
 	setup := func(t *testing.T) (p *proc, a, b hardAccount, aKey string) {
-		p = startServe(t, serveOpts{})
+		p = startServe(t, e2eutil.Options{})
 		up := newEcho(t, "A")
 		a = hardUser(t, p, hardOrg(t, p, "Org A"), "admin@a.example", hardAdminPerms)
 		b = hardUser(t, p, hardOrg(t, p, "Org B"), "admin@b.example", hardAdminPerms)
@@ -526,7 +515,7 @@ func TestHardDeletedAPIIDReuse(t *testing.T) {
 		t.Parallel()
 		// However a key came to name another organisation's API, the gateway itself
 		// must refuse it: here the API changes hands after the key was made.
-		p := startServe(t, serveOpts{})
+		p := startServe(t, e2eutil.Options{})
 		up := newEcho(t, "B")
 		orgA, orgB := hardOrg(t, p, "Org A"), hardOrg(t, p, "Org B")
 		def := hardKeyedAPI("moving", "", "/moving/", up.URL)
@@ -554,7 +543,7 @@ func TestHardDeletedAPIIDReuse(t *testing.T) {
 
 	t.Run("control API key of org A listing org B's API", func(t *testing.T) {
 		t.Parallel()
-		p := startServe(t, serveOpts{})
+		p := startServe(t, e2eutil.Options{})
 		upB := newEcho(t, "B")
 		orgA, orgB := hardOrg(t, p, "Org A"), hardOrg(t, p, "Org B")
 		def := hardKeyedAPI("B-cross", "", "/cross-b/", upB.URL)
@@ -585,7 +574,7 @@ func TestHardDeletedAPIIDReuse(t *testing.T) {
 // is users:write.
 func hardManager(t *testing.T) (p *proc, org string, m hardAccount) {
 	t.Helper()
-	p = startServe(t, serveOpts{})
+	p = startServe(t, e2eutil.Options{})
 	org = hardOrg(t, p, "Escalation Org")
 	m = hardUser(t, p, org, "manager@esc.example", map[string]string{"users": "write"})
 	return p, org, m
@@ -710,7 +699,7 @@ func TestHardUserPeerEscalation(t *testing.T) {
 // credentials must end too, or the intruder keeps the dashboard for up to 24 hours.
 func TestHardWebSessionEndsOnCredentialChange(t *testing.T) {
 	t.Parallel()
-	p := startServe(t, serveOpts{})
+	p := startServe(t, e2eutil.Options{})
 	admin := hardFirstRun(t, p)
 	cases := []struct {
 		name, method, path, body string
@@ -756,7 +745,7 @@ func TestHardLoginThrottleSparesInnocent(t *testing.T) {
 
 	t.Run("after failed web logins", func(t *testing.T) {
 		t.Parallel()
-		p := startServe(t, serveOpts{})
+		p := startServe(t, e2eutil.Options{})
 		x := hardFirstRun(t, p)
 		y := hardUser(t, p, x.orgID, "y@throttle.example", map[string]string{"keys": "read"})
 		for i := range 12 {
@@ -786,7 +775,7 @@ func TestHardLoginThrottleSparesInnocent(t *testing.T) {
 
 	t.Run("after wrong access keys", func(t *testing.T) {
 		t.Parallel()
-		p := startServe(t, serveOpts{})
+		p := startServe(t, e2eutil.Options{})
 		x := hardFirstRun(t, p)
 		for i := range 12 {
 			hardAPI(t, p, http.MethodGet, "/api/users/me", fmt.Sprintf("%032x", i+1), "")
@@ -798,7 +787,7 @@ func TestHardLoginThrottleSparesInnocent(t *testing.T) {
 
 	t.Run("after wrong control secrets", func(t *testing.T) {
 		t.Parallel()
-		p := startServe(t, serveOpts{})
+		p := startServe(t, e2eutil.Options{})
 		for i := range 30 {
 			p.request(t, http.MethodGet, "/tyk/apis", map[string]string{"x-tyk-authorization": fmt.Sprintf("wrong-secret-%08d", i)}, "")
 		}
@@ -825,14 +814,14 @@ func TestHardCredentialFloodIsThrottledQuietly(t *testing.T) {
 	}{
 		{"control API /tyk/keys with wrong secrets", func(p *proc) func(int) *http.Request {
 			return func(i int) *http.Request {
-				req, _ := http.NewRequest(http.MethodGet, "http://"+p.gw+"/tyk/keys", nil)
+				req, _ := http.NewRequest(http.MethodGet, "http://"+p.Gateway+"/tyk/keys", nil)
 				req.Header.Set("x-tyk-authorization", fmt.Sprintf("wrong-secret-guess-%08d", i))
 				return req
 			}
 		}},
 		{"dashboard /api/apis with wrong access keys", func(p *proc) func(int) *http.Request {
 			return func(i int) *http.Request {
-				req, _ := http.NewRequest(http.MethodGet, "http://"+p.dash+"/api/apis", nil)
+				req, _ := http.NewRequest(http.MethodGet, "http://"+p.Dashboard+"/api/apis", nil)
 				req.Header.Set("Authorization", fmt.Sprintf("%032x", i+1))
 				return req
 			}
@@ -841,14 +830,14 @@ func TestHardCredentialFloodIsThrottledQuietly(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			p := startServe(t, serveOpts{args: []string{"--log-level", "info"}})
-			before := len(p.stderr.String())
+			p := startServe(t, e2eutil.Options{Args: []string{"--log-level", "info"}})
+			before := len(p.Stderr.String())
 			res := hardFlood(t, n, workers, 10*time.Second, tc.mk(p))
 			t.Logf("sent %d in %v: statuses %v, transport errors %d", res.sent, res.took.Round(time.Millisecond), res.statuses, res.errors)
 			if limited := res.statuses[http.StatusTooManyRequests]; limited*10 < n*9 {
 				t.Errorf("%d of %d wrong-credential requests answered 429; want at least 90%% (statuses %v)", limited, n, res.statuses)
 			}
-			lines := hardNewLines(p.stderr.String(), before)
+			lines := hardNewLines(p.Stderr.String(), before)
 			if len(lines) > 20 {
 				t.Errorf("the flood wrote %d log lines; want at most 20 (aggregated). First lines:\n%s",
 					len(lines), strings.Join(lines[:3], "\n"))
@@ -870,7 +859,7 @@ func TestHardCredentialFloodIsThrottledQuietly(t *testing.T) {
 // each known attempt on its own account, each unknown on its own e-mail.
 func TestHardLoginTimingHidesUnknownEmails(t *testing.T) {
 	dataDir := filepath.Join(t.TempDir(), "data")
-	p := startServe(t, serveOpts{dataDir: dataDir})
+	p := startServe(t, e2eutil.Options{DataDir: dataDir})
 	admin := hardFirstRun(t, p)
 	const each = 7
 	known := make([]hardAccount, each)
@@ -904,8 +893,8 @@ func TestHardLoginTimingHidesUnknownEmails(t *testing.T) {
 		}
 	}
 	run(p, 0, each)
-	p.stop(t)
-	q := startServe(t, serveOpts{dataDir: dataDir})
+	p.Stop(t)
+	q := startServe(t, e2eutil.Options{DataDir: dataDir})
 	run(q, each, 2*each)
 
 	mk, mu := hardMedian(tKnown), hardMedian(tUnknown)
@@ -925,7 +914,7 @@ func TestHardLoginTimingHidesUnknownEmails(t *testing.T) {
 // victim typed their password.
 func TestHardLoginOpenRedirect(t *testing.T) {
 	t.Parallel()
-	p := startServe(t, serveOpts{})
+	p := startServe(t, e2eutil.Options{})
 	admin := hardFirstRun(t, p)
 	base, _ := url.Parse("http://127.0.0.1/")
 	// browserClean does to a Location what browsers do (WHATWG URL parsing): drop tab
@@ -983,8 +972,8 @@ func TestHardDataDirPermissions(t *testing.T) {
 
 	t.Run("fresh data dir", func(t *testing.T) {
 		t.Parallel()
-		p := startServe(t, serveOpts{noSecret: true})
-		secret, err := os.ReadFile(filepath.Join(p.dataDir, "admin-secret"))
+		p := startWithoutSecret(t, e2eutil.Options{})
+		secret, err := os.ReadFile(filepath.Join(p.DataDir, "admin-secret"))
 		if err != nil {
 			t.Fatalf("no generated admin-secret: %v", err)
 		}
@@ -993,7 +982,7 @@ func TestHardDataDirPermissions(t *testing.T) {
 		p.mustAdmin(t, http.MethodPost, "/tyk/keys", mustJSON(t, hardSession("", id)), http.StatusOK)
 
 		var seen []string
-		err = filepath.WalkDir(p.dataDir, func(path string, d fs.DirEntry, err error) error {
+		err = filepath.WalkDir(p.DataDir, func(path string, d fs.DirEntry, err error) error {
 			if err != nil {
 				return err
 			}
@@ -1005,7 +994,7 @@ func TestHardDataDirPermissions(t *testing.T) {
 			if d.IsDir() {
 				want = 0o700
 			}
-			rel, _ := filepath.Rel(p.dataDir, path)
+			rel, _ := filepath.Rel(p.DataDir, path)
 			seen = append(seen, fmt.Sprintf("%s %o", rel, fi.Mode().Perm()))
 			if got := fi.Mode().Perm(); got != want {
 				t.Errorf("%s has mode %o, want %o", rel, got, want)
@@ -1033,11 +1022,11 @@ func TestHardDataDirPermissions(t *testing.T) {
 			t.Fatal(err)
 		}
 		p := hardLaunch(t, dataDir)
-		if p.exited() {
-			if p.exitCode() == 0 {
+		if p.Exited() {
+			if p.ExitCode() == 0 {
 				t.Errorf("serve exited 0 on a world-readable data dir; want a refusal (non-zero) or a fix")
 			}
-			t.Logf("refused to start (exit %d): %s", p.exitCode(), strings.TrimSpace(p.stderr.String()))
+			t.Logf("refused to start (exit %d): %s", p.ExitCode(), strings.TrimSpace(p.Stderr.String()))
 			return
 		}
 		fi, err := os.Stat(dataDir)
@@ -1048,9 +1037,9 @@ func TestHardDataDirPermissions(t *testing.T) {
 			t.Errorf("serve runs with data dir mode %o; want it refused or fixed to 700", got)
 			return
 		}
-		low := strings.ToLower(p.stderr.String())
+		low := strings.ToLower(p.Stderr.String())
 		if !strings.Contains(low, "permission") && !strings.Contains(low, "700") && !strings.Contains(low, "mode") {
-			t.Errorf("serve fixed the data dir's mode silently; want a note on stderr:\n%s", p.stderr.String())
+			t.Errorf("serve fixed the data dir's mode silently; want a note on stderr:\n%s", p.Stderr.String())
 		}
 	})
 }
@@ -1064,40 +1053,40 @@ func TestHardDataDirPermissions(t *testing.T) {
 // requires only access to the data dir: `tollgate users reset-password`.
 func TestHardCLIPasswordRecovery(t *testing.T) {
 	t.Parallel()
-	p := startServe(t, serveOpts{})
+	p := startServe(t, e2eutil.Options{})
 	admin := hardFirstRun(t, p)
-	p.stop(t)
+	p.Stop(t)
 
-	unknown := runCLI(t, 20*time.Second, "users", "reset-password", "--data-dir", p.dataDir, "--email", "nobody@tollgate.local")
-	if unknown.code == 0 || strings.TrimSpace(unknown.stderr) == "" || strings.Contains(unknown.stderr, "unknown command") {
+	unknown := e2eutil.Run(t, nil, "users", "reset-password", "--data-dir", p.DataDir, "--email", "nobody@tollgate.local")
+	if unknown.Code == 0 || strings.TrimSpace(unknown.Stderr) == "" || strings.Contains(unknown.Stderr, "unknown command") {
 		t.Errorf("reset-password for an unknown e-mail: exit %d, stderr %q; want a non-zero exit with an error about the e-mail",
-			unknown.code, unknown.stderr)
+			unknown.Code, unknown.Stderr)
 	}
 
-	r := runCLI(t, 20*time.Second, "users", "reset-password", "--data-dir", p.dataDir, "--email", admin.email)
-	if r.code != 0 {
-		t.Fatalf("tollgate users reset-password exited %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	r := e2eutil.Run(t, nil, "users", "reset-password", "--data-dir", p.DataDir, "--email", admin.email)
+	if r.Code != 0 {
+		t.Fatalf("tollgate users reset-password exited %d\nstdout: %s\nstderr: %s", r.Code, r.Stdout, r.Stderr)
 	}
 	// The new password is the last field of a "...password...: VALUE" line (a
 	// heading such as "New password for x (...):" has nothing after its colon).
 	var pw string
-	for l := range strings.SplitSeq(r.stdout, "\n") {
+	for l := range strings.SplitSeq(r.Stdout, "\n") {
 		if m := hardPasswordLine.FindStringSubmatch(l); m != nil {
 			pw = m[1]
 			break
 		}
 	}
 	if len(pw) < 8 || pw == admin.password {
-		t.Fatalf("no new password in the output (found %q):\n%s", pw, r.stdout)
+		t.Fatalf("no new password in the output (found %q):\n%s", pw, r.Stdout)
 	}
-	if n := strings.Count(r.stdout, pw); n != 1 {
+	if n := strings.Count(r.Stdout, pw); n != 1 {
 		t.Errorf("the new password appears %d times on stdout, want once", n)
 	}
-	if strings.Contains(r.stderr, pw) {
+	if strings.Contains(r.Stderr, pw) {
 		t.Errorf("the new password is on stderr (logs)")
 	}
 
-	q := startServe(t, serveOpts{dataDir: p.dataDir})
+	q := startServe(t, e2eutil.Options{DataDir: p.DataDir})
 	hardWantLoggedIn(t, "new password", hardLogin(t, q, admin.email, pw, ""))
 	if old := hardLogin(t, q, admin.email, admin.password, ""); old.status == http.StatusSeeOther {
 		t.Errorf("the old password still logs in")

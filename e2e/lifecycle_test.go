@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tollgate/tollgate/e2e/e2eutil"
 )
 
 func writeFile(t *testing.T, dir, name, content string) string {
@@ -46,7 +48,7 @@ func TestAppsDirLoadsDefinitions(t *testing.T) {
 	writeFile(t, apps, "README.txt", "these are my APIs")
 	writeFile(t, apps, "one.json.bak", "{broken")
 
-	p := startServe(t, serveOpts{args: []string{"--apps-dir", apps}})
+	p := startServe(t, e2eutil.Options{Args: []string{"--apps-dir", apps}})
 	runScenarios(t, p, nil, []scenario{
 		{name: "first file", path: "/one/x", status: 200, want: []string{`"server":"A"`, `"path":"/one/x"`}},
 		{name: "second file, stripped", path: "/two/y?z=1", status: 200, want: []string{`"server":"B"`, `"path":"/upstream/y"`, `"query":"z=1"`}},
@@ -85,31 +87,31 @@ func TestAppsDirInvalidFileStopsStart(t *testing.T) {
 			apps := t.TempDir()
 			writeFile(t, apps, "a-good.json", good)
 			bad := writeFile(t, apps, tc.file, tc.content)
-			addrs := freeAddrs(t, 2)
-			r := runCLI(t, 20*time.Second, "serve", "--data-dir", filepath.Join(t.TempDir(), "data"),
+			addrs := e2eutil.FreeAddrs(t, 2)
+			r := e2eutil.Run(t, nil, "serve", "--data-dir", filepath.Join(t.TempDir(), "data"),
 				"--gateway-addr", addrs[0], "--dashboard-addr", addrs[1], "--secret", testSecret, "--apps-dir", apps)
-			if r.code == 0 {
+			if r.Code == 0 {
 				t.Fatalf("serve exited 0 with an invalid apps dir file")
 			}
-			if !strings.Contains(r.stderr, bad) {
-				t.Errorf("the error does not name the bad file %s:\n%s", bad, r.stderr)
+			if !strings.Contains(r.Stderr, bad) {
+				t.Errorf("the error does not name the bad file %s:\n%s", bad, r.Stderr)
 			}
-			if !strings.Contains(r.stderr, tc.why) {
-				t.Errorf("the error does not say what is wrong (%q):\n%s", tc.why, r.stderr)
+			if !strings.Contains(r.Stderr, tc.why) {
+				t.Errorf("the error does not say what is wrong (%q):\n%s", tc.why, r.Stderr)
 			}
-			if strings.Contains(r.stdout, "listening") {
-				t.Errorf("serve started listening despite the bad file:\n%s", r.stdout)
+			if strings.Contains(r.Stdout, "listening") {
+				t.Errorf("serve started listening despite the bad file:\n%s", r.Stdout)
 			}
 		})
 	}
 	t.Run("missing folder", func(t *testing.T) {
 		t.Parallel()
 		missing := filepath.Join(t.TempDir(), "no-such-apps")
-		addrs := freeAddrs(t, 2)
-		r := runCLI(t, 20*time.Second, "serve", "--data-dir", filepath.Join(t.TempDir(), "data"),
+		addrs := e2eutil.FreeAddrs(t, 2)
+		r := e2eutil.Run(t, nil, "serve", "--data-dir", filepath.Join(t.TempDir(), "data"),
 			"--gateway-addr", addrs[0], "--dashboard-addr", addrs[1], "--secret", testSecret, "--apps-dir", missing)
-		if r.code == 0 || !strings.Contains(r.stderr, missing) {
-			t.Errorf("exit %d, stderr %q: want a failure naming %s", r.code, r.stderr, missing)
+		if r.Code == 0 || !strings.Contains(r.Stderr, missing) {
+			t.Errorf("exit %d, stderr %q: want a failure naming %s", r.Code, r.Stderr, missing)
 		}
 	})
 }
@@ -136,7 +138,7 @@ func TestGracefulShutdown(t *testing.T) {
 	}))
 	t.Cleanup(up.Close)
 	dataDir := filepath.Join(t.TempDir(), "data")
-	p := startServe(t, serveOpts{dataDir: dataDir})
+	p := startServe(t, e2eutil.Options{DataDir: dataDir})
 	t.Cleanup(release.open)
 	id := p.createAPI(t, keylessAPI("graceful", "/g", up.URL, true))
 
@@ -147,7 +149,7 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	inflight := make(chan result, 1)
 	go func() {
-		resp, err := client.Get("http://" + p.gw + "/g/slow")
+		resp, err := client.Get("http://" + p.Gateway + "/g/slow")
 		if err != nil {
 			inflight <- result{err: err}
 			return
@@ -165,14 +167,13 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Fatal("the slow request never reached the upstream")
 	}
 
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
+	p.Signal(t, syscall.SIGTERM)
+	// WaitFor gives up at once if the process exits instead.
+	if !p.Stderr.WaitFor("shutting down", 10*time.Second) && !p.Exited() {
+		t.Fatalf("no shutdown under way 10 s after the signal; stderr:\n%s", p.Stderr.String())
 	}
-	if !waitFor(10*time.Second, func() bool { return strings.Contains(p.stderr.String(), "shutting down") || p.exited() }) {
-		t.Fatalf("no shutdown under way 10 s after the signal; stderr:\n%s", p.stderr.String())
-	}
-	if p.exited() {
-		t.Fatalf("process exited (code %d) while a request was in flight", p.exitCode())
+	if p.Exited() {
+		t.Fatalf("process exited (code %d) while a request was in flight", p.ExitCode())
 	}
 	release.open()
 	select {
@@ -184,15 +185,15 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Fatal("in-flight request did not complete after the upstream was released")
 	}
 	select {
-	case <-p.done:
+	case <-p.Done():
 	case <-time.After(15 * time.Second):
 		t.Fatal("process did not exit after the in-flight request completed")
 	}
-	if code := p.exitCode(); code != 0 {
+	if code := p.ExitCode(); code != 0 {
 		t.Errorf("exit code %d after graceful shutdown, want 0", code)
 	}
 
-	q := startServe(t, serveOpts{dataDir: dataDir})
+	q := startServe(t, e2eutil.Options{DataDir: dataDir})
 	got := decodeObject(t, q.mustAdmin(t, "GET", "/tyk/apis/"+id, "", 200))
 	if got["name"] != "graceful" {
 		t.Errorf("API after restart = %v", got)

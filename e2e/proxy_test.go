@@ -12,13 +12,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tollgate/tollgate/e2e/e2eutil"
 )
 
 // TestKeylessProxying: routing and request rewriting as an upstream sees them.
 func TestKeylessProxying(t *testing.T) {
 	t.Parallel()
 	a, b := newEcho(t, "A"), newEcho(t, "B")
-	p := startServe(t, serveOpts{})
+	p := startServe(t, e2eutil.Options{})
 
 	p.createAPI(t, keylessAPI("a", "/a", a.URL, false))
 	p.createAPI(t, keylessAPI("a-b", "/a/b", b.URL, false))
@@ -101,7 +103,7 @@ func TestKeylessProxying(t *testing.T) {
 func TestControlChangesAreLive(t *testing.T) {
 	t.Parallel()
 	a, b := newEcho(t, "A"), newEcho(t, "B")
-	p := startServe(t, serveOpts{})
+	p := startServe(t, e2eutil.Options{})
 
 	get := func(path string) response { t.Helper(); return p.request(t, "GET", path, nil, "") }
 	if r := get("/live/x"); r.status != http.StatusNotFound {
@@ -172,11 +174,11 @@ func TestStreamingIsFlushed(t *testing.T) {
 		io.WriteString(w, "chunk-2\n")
 	}))
 	t.Cleanup(up.Close)
-	p := startServe(t, serveOpts{})
+	p := startServe(t, e2eutil.Options{})
 	t.Cleanup(firstSeen.open) // runs before the gateway and upstream are stopped
 	p.createAPI(t, keylessAPI("stream", "/stream", up.URL, true))
 
-	resp, err := client.Get("http://" + p.gw + "/stream/events")
+	resp, err := client.Get("http://" + p.Gateway + "/stream/events")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,17 +245,17 @@ func TestWebSocketUpgrade(t *testing.T) {
 		}
 	}))
 	t.Cleanup(up.Close)
-	p := startServe(t, serveOpts{})
+	p := startServe(t, e2eutil.Options{})
 	p.createAPI(t, keylessAPI("ws", "/ws", up.URL, true))
 
-	conn, err := net.DialTimeout("tcp", p.gw, 5*time.Second)
+	conn, err := net.DialTimeout("tcp", p.Gateway, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(15 * time.Second))
 	fmt.Fprintf(conn, "GET /ws/chat?room=1 HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", p.gw)
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", p.Gateway)
 	br := bufio.NewReader(conn)
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
@@ -297,7 +299,7 @@ func TestUpstreamFailures(t *testing.T) {
 	}))
 	t.Cleanup(slow.Close)
 	dead := refusedAddr(t)
-	p := startServe(t, serveOpts{args: []string{"--proxy-timeout", "200ms"}})
+	p := startServe(t, e2eutil.Options{Args: []string{"--proxy-timeout", "200ms"}})
 	t.Cleanup(release.open)
 	p.createAPI(t, keylessAPI("dead", "/dead", "http://"+dead, true))
 	p.createAPI(t, keylessAPI("slow", "/slow", slow.URL, true))

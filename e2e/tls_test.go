@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tollgate/tollgate/e2e/e2eutil"
 )
 
 // testCA is a certificate authority made in the test.
@@ -99,8 +101,8 @@ func TestTLSListeners(t *testing.T) {
 	if err := os.WriteFile(caFile, ca.pem, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	control := freeAddrs(t, 1)[0]
-	p := startServe(t, serveOpts{tls: true, args: []string{
+	control := e2eutil.FreeAddrs(t, 1)[0]
+	p := startServe(t, e2eutil.Options{Args: []string{
 		"--gateway-tls-cert", certFile, "--gateway-tls-key", keyFile,
 		"--dashboard-tls-cert", certFile, "--dashboard-tls-key", keyFile,
 		"--control-addr", control, "--control-client-ca", caFile,
@@ -123,17 +125,17 @@ func TestTLSListeners(t *testing.T) {
 		return resp, string(b)
 	}
 
-	resp, _ := get("https://"+p.gw+"/hello", nil)
+	resp, _ := get("https://"+p.Gateway+"/hello", nil)
 	if resp.StatusCode != 200 || resp.Proto != "HTTP/2.0" {
 		t.Errorf("gateway /hello over TLS: %d %s, want 200 over HTTP/2", resp.StatusCode, resp.Proto)
 	}
-	if resp, _ := get("https://"+p.gw+"/tyk/apis", map[string]string{"x-tyk-authorization": testSecret}); resp.StatusCode != 404 {
+	if resp, _ := get("https://"+p.Gateway+"/tyk/apis", map[string]string{"x-tyk-authorization": testSecret}); resp.StatusCode != 404 {
 		t.Errorf("/tyk/ on the proxy listener with --control-addr: %d, want 404", resp.StatusCode)
 	}
 
 	// TLS 1.1 is refused.
 	old := &tls.Config{RootCAs: ca.pool, MaxVersion: tls.VersionTLS11}
-	if conn, err := tls.Dial("tcp", p.gw, old); err == nil {
+	if conn, err := tls.Dial("tcp", p.Gateway, old); err == nil {
 		conn.Close()
 		t.Error("a TLS 1.1 handshake succeeded")
 	}
@@ -166,7 +168,7 @@ func TestTLSListeners(t *testing.T) {
 	}
 
 	// The dashboard's cookies are Secure over HTTPS.
-	resp, _ = get("https://"+p.dash+"/login", nil)
+	resp, _ = get("https://"+p.Dashboard+"/login", nil)
 	if ck := resp.Header.Get("Set-Cookie"); !strings.Contains(ck, "Secure") {
 		t.Errorf("dashboard cookie over HTTPS lacks Secure: %q", ck)
 	}
@@ -174,7 +176,7 @@ func TestTLSListeners(t *testing.T) {
 	// A renewed certificate is served without a restart: on a file change, and
 	// at once on SIGHUP.
 	serial := func() int64 {
-		conn, err := tls.Dial("tcp", p.gw, &tls.Config{RootCAs: ca.pool})
+		conn, err := tls.Dial("tcp", p.Gateway, &tls.Config{RootCAs: ca.pool})
 		if err != nil {
 			t.Fatalf("dial: %v", err)
 		}
@@ -184,18 +186,27 @@ func TestTLSListeners(t *testing.T) {
 	if s := serial(); s != 100 {
 		t.Fatalf("serving serial %d, want 100", s)
 	}
+	// Each listener's certificate logs when it has been reloaded (the gateway's and
+	// the dashboard's, in either order); after each such line written since from,
+	// check what the gateway serves.
+	reloaded := func(from int, line string, want int64, timeout time.Duration) bool {
+		t.Helper()
+		return p.Stderr.WaitUntil(timeout, func(log string) bool {
+			return strings.Contains(log[from:], line) && serial() == want
+		})
+	}
+	from := len(p.Stderr.String())
 	write(101)
-	if !waitFor(10*time.Second, func() bool { return serial() == 101 }) {
+	if !reloaded(from, "tls certificate reloaded", 101, 10*time.Second) {
 		t.Error("a changed certificate file was not picked up within 10 s")
 	}
+	from = len(p.Stderr.String())
 	write(102)
-	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
-		t.Fatal(err)
-	}
-	if !waitFor(5*time.Second, func() bool { return serial() == 102 }) {
+	p.Signal(t, syscall.SIGHUP)
+	if !reloaded(from, "SIGHUP: tls certificate reloaded", 102, 5*time.Second) {
 		t.Error("SIGHUP did not reload the certificate")
 	}
-	if p.exited() {
+	if p.Exited() {
 		t.Fatal("SIGHUP stopped the process")
 	}
 }

@@ -23,9 +23,7 @@ import (
 	"github.com/tollgate/tollgate/e2e/e2eutil"
 )
 
-var binary string
-
-func TestMain(m *testing.M) { e2eutil.Main(m, &binary) }
+func TestMain(m *testing.M) { e2eutil.Main(m) }
 
 func chromium(t *testing.T) string {
 	for _, p := range []string{os.Getenv("CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"} {
@@ -47,10 +45,10 @@ type server struct {
 
 func startServer(t *testing.T) *server {
 	t.Helper()
-	p := e2eutil.Serve(t, binary, t.TempDir())
+	p := e2eutil.Serve(t, e2eutil.Options{Args: []string{"--log-level", "warn"}})
 	s := &server{gateway: p.Gateway, dashboard: p.Dashboard, password: p.Field("password:"), access: p.Field("Dashboard API access credentials:")}
 	if s.password == "" || s.access == "" {
-		t.Fatalf("first-run credentials were not printed: %q", p.Output)
+		t.Fatalf("first-run credentials were not printed:\n%s", p.Stdout)
 	}
 	return s
 }

@@ -8,36 +8,25 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 
 	"github.com/tollgate/tollgate/e2e/e2eutil"
 )
 
-var binary string
+func TestMain(m *testing.M) { e2eutil.Main(m) }
 
-func TestMain(m *testing.M) { e2eutil.Main(m, &binary) }
-
-// run runs the binary and returns stdout, stderr and the exit code.
+// run runs the binary with env added to the clean environment and returns stdout,
+// stderr and the exit code.
 func run(t *testing.T, env []string, args ...string) (string, string, int) {
 	t.Helper()
-	cmd := exec.Command(binary, args...)
-	cmd.Env = append(os.Environ(), env...)
-	var out, errb strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return out.String(), errb.String(), code
+	r := e2eutil.Run(t, env, args...)
+	return r.Stdout, r.Stderr, r.Code
 }
 
-func serve(t *testing.T, dataDir string) *e2eutil.Process { return e2eutil.Serve(t, binary, dataDir) }
+func serve(t *testing.T, dataDir string) *e2eutil.Process {
+	return e2eutil.Serve(t, e2eutil.Options{DataDir: dataDir, Args: []string{"--log-level", "warn"}})
+}
 
 func TestOperatorCommands(t *testing.T) {
 	data := t.TempDir()
@@ -123,7 +112,9 @@ func TestOperatorCommands(t *testing.T) {
 	}
 
 	// A clean restart keeps the quota count: one request left of three.
-	p.Stop(t)
+	if code := p.Stop(t); code != 0 {
+		t.Errorf("tollgate exited with %d after SIGTERM, want 0", code)
+	}
 	p2 := serve(t, data)
 	if s := call(p2.Gateway, k.Key); s != 200 {
 		t.Fatalf("third call after restart: %d", s)
