@@ -25,6 +25,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("ConcurrentCreate", func(t *testing.T) { testConcurrentCreate(t, open(t)) })
 	t.Run("OrgsAndUsers", func(t *testing.T) { testOrgsAndUsers(t, open(t)) })
 	t.Run("Audit", func(t *testing.T) { testAudit(t, open(t)) })
+	t.Run("DocumentsExact", func(t *testing.T) { testDocumentsExact(t, open(t)) })
 }
 
 var now = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
@@ -371,5 +372,58 @@ func testAudit(t *testing.T, s store.Store) {
 	}
 	if es, total, _ := s.ListAudit(ctx, "", 0, 0); total != 5 || len(es) != 5 {
 		t.Fatalf("ListAudit(all) = %d/%d", len(es), total)
+	}
+}
+
+// testDocumentsExact pins that documents come back byte for byte: a backend may
+// not store them as parsed JSON (PostgreSQL's jsonb would reorder keys, drop
+// duplicates, and reformat spaces and numbers), and the store does not check that
+// they are JSON at all.
+func testDocumentsExact(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	docs := map[string][]byte{
+		"spacing and order": []byte("{ \"b\" : 1,\n\t\"a\":2 }"),
+		"duplicate keys":    []byte(`{"a":1,"a":2}`),
+		"numbers":           []byte(`{"n":1.0e2,"big":12345678901234567890}`),
+		"escapes":           []byte(`{"s":"\u00e9\u0000"}`),
+		"not JSON":          {0xff, 0x00, 'x'},
+		"empty":             {},
+	}
+	if err := s.CreateOrg(ctx, store.Org{ID: "o", CreatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	i := 0
+	for name, doc := range docs {
+		i++
+		t.Run(name, func(t *testing.T) {
+			id := fmt.Sprint("d", i)
+			if err := s.CreateAPI(ctx, store.API{ID: id, RouteKey: "/" + id, Definition: doc, CreatedAt: now, UpdatedAt: now}); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.CreateKey(ctx, store.Key{Hash: id, OrgID: "o", Session: doc, CreatedAt: now, UpdatedAt: now}); err != nil {
+				t.Fatal(err)
+			}
+			u := store.User{ID: id, OrgID: "o", Email: id + "@x.io", AccessKeyHash: id, Permissions: doc, CreatedAt: now, UpdatedAt: now}
+			if err := s.CreateUser(ctx, u); err != nil {
+				t.Fatal(err)
+			}
+			a, err := s.GetAPI(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			k, err := s.GetKey(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			gu, err := s.GetUser(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for what, got := range map[string][]byte{"definition": a.Definition, "session": k.Session, "permissions": gu.Permissions} {
+				if string(got) != string(doc) {
+					t.Errorf("%s = %q, want %q", what, got, doc)
+				}
+			}
+		})
 	}
 }
