@@ -39,7 +39,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // startTimeout bounds initdb plus the server's start. initdb takes about a second
@@ -115,10 +115,8 @@ type server struct {
 	port int
 	cmd  *exec.Cmd
 	done chan struct{} // closed when the process has exited
-	// admin is one connection to the postgres database, for CREATE and DROP
-	// DATABASE; mu serialises its use.
-	mu    sync.Mutex
-	admin *pgx.Conn
+	// admin connects to the postgres database, for CREATE and DROP DATABASE.
+	admin *pgxpool.Pool
 }
 
 func (s *server) dsn(db string) string {
@@ -126,8 +124,6 @@ func (s *server) dsn(db string) string {
 }
 
 func (s *server) exec(ctx context.Context, sql string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	_, err := s.admin.Exec(ctx, sql)
 	return err
 }
@@ -315,7 +311,12 @@ func run(dir, bin string, as runAs, port int, deadline time.Time) (*server, stri
 	}
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
-	s.admin, err = pgx.Connect(ctx, s.dsn("postgres"))
+	s.admin, err = pgxpool.New(ctx, s.dsn("postgres"))
+	if err == nil {
+		if err = s.admin.Ping(ctx); err != nil {
+			s.admin.Close()
+		}
+	}
 	if err != nil {
 		_ = s.kill()
 		return nil, logged(), fmt.Errorf("connect to the new server: %w", err)
@@ -326,9 +327,7 @@ func run(dir, bin string, as runAs, port int, deadline time.Time) (*server, stri
 // stop shuts the server down (fast shutdown: connections are ended, no
 // checkpoint wait worth having for throwaway data) and removes its files.
 func (s *server) stop() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	_ = s.admin.Close(ctx)
-	cancel()
+	s.admin.Close()
 	_ = s.cmd.Process.Signal(syscall.SIGINT)
 	timer := time.NewTimer(30 * time.Second)
 	defer timer.Stop()
