@@ -33,12 +33,18 @@ type DB struct {
 var _ store.Store = (*DB)(nil)
 
 // Open connects to the database named by dsn (a postgres:// URL or key=value
-// string, as libpq takes) and brings its schema up to date. Several processes may
-// open one database at once: migrations run under an advisory lock.
+// string, as libpq takes, plus pgx's pool_max_conns and default_query_exec_mode;
+// default_query_exec_mode=simple_protocol works behind a transaction-pooling
+// PgBouncer) and brings its schema up to date. Several processes may open one
+// database at once: migrations run under an advisory lock.
 func Open(ctx context.Context, dsn string) (*DB, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err) // pgx's message masks the password
+	}
+	// Named in pg_stat_activity, unless the DSN names it otherwise.
+	if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok {
+		cfg.ConnConfig.RuntimeParams["application_name"] = "tollgate"
 	}
 	// Where, for messages: never the DSN itself, which may hold a password.
 	where := fmt.Sprintf("%s:%d/%s", cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Database)

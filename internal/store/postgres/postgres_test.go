@@ -35,6 +35,16 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store { return open(t, pgtest.DSN(t)) })
 }
 
+// TestConformanceSimpleProtocol runs the suite in the query mode that works
+// behind a transaction-pooling PgBouncer (no prepared statements kept on a
+// connection), which Open's documentation offers.
+func TestConformanceSimpleProtocol(t *testing.T) {
+	t.Parallel()
+	storetest.Run(t, func(t *testing.T) store.Store {
+		return open(t, pgtest.DSN(t)+"&default_query_exec_mode=simple_protocol")
+	})
+}
+
 // TestConformanceOtherCollation runs the suite in a database whose default
 // collation orders "B" after "a" (ICU's en-US), as production databases often do:
 // the schema's "C" columns must keep the store's byte order anyway.
