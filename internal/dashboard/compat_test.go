@@ -35,3 +35,19 @@ func TestTrailingSlashes(t *testing.T) {
 		})
 	}
 }
+
+// TestActiveRoundTrips: an API created without "active" is served, so reading it back
+// says "active": true, and a dump re-imported stays switched on.
+func TestActiveRoundTrips(t *testing.T) {
+	e := newEnv(t)
+	if s, body := e.call(t, e.dash, "POST", "/api/apis", apiBody("no-active", "/no-active/", e.upstream.URL), e.as("a")); s != 200 {
+		t.Fatalf("create: %d %s", s, body)
+	}
+	s, body := e.call(t, e.dash, "GET", "/api/apis/no-active", "", e.as("a"))
+	if s != 200 || !strings.Contains(body, `"active":true`) {
+		t.Fatalf("read back: %d %s, want \"active\":true", s, body)
+	}
+	if s, body := e.call(t, e.gw, "GET", "/tyk/apis/no-active", "", map[string]string{"X-Tyk-Authorization": apptest.Secret}); s != 200 || !strings.Contains(body, `"active":true`) {
+		t.Fatalf("through /tyk/: %d %s", s, body)
+	}
+}
