@@ -16,8 +16,15 @@ import (
 var ErrNotFound = errors.New("not found")
 
 // ErrConflict is returned when a create would overwrite an existing entity or break a
-// uniqueness rule (such as two APIs on one listen path).
+// uniqueness rule (such as two APIs on one listen path): "already exists".
 var ErrConflict = errors.New("conflict")
+
+// ErrInvalidReference is returned when a write names an entity that does not exist,
+// such as a user of a missing organisation: "refers to something missing". It is
+// never reported as ErrConflict, so that a caller can tell the two apart. Other
+// refused writes (a NOT NULL or CHECK rule) are bugs of the caller and come back as
+// plain errors.
+var ErrInvalidReference = errors.New("invalid reference")
 
 // API is a stored API definition.
 type API struct {
@@ -139,7 +146,8 @@ type User struct {
 
 // UserStore holds dashboard users.
 type UserStore interface {
-	// CreateUser fails with ErrConflict when the id, e-mail or access key exists.
+	// CreateUser fails with ErrConflict when the id, e-mail or access key exists, and
+	// with ErrInvalidReference when the organisation does not.
 	CreateUser(ctx context.Context, u User) error
 	// UpdateUser replaces a user (ErrNotFound if absent, ErrConflict on a taken
 	// e-mail), keeping CreatedAt.

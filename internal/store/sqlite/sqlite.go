@@ -160,13 +160,24 @@ func (d *DB) Close() error { return d.db.Close() }
 // Ping checks that the database file can be queried.
 func (d *DB) Ping(ctx context.Context) error { return d.db.PingContext(ctx) }
 
-func isConstraint(err error) bool {
+// writeErr turns a failed write into the store's errors: a taken primary key or
+// unique value is ErrConflict, a foreign key naming a missing row is
+// ErrInvalidReference, and anything else (NOT NULL, CHECK: bugs of the caller, not
+// conditions a user can cause) stays an internal error with op as context.
+func writeErr(op string, err error) error {
+	if err == nil {
+		return nil
+	}
 	var se *sqlite3.Error
 	if errors.As(err, &se) {
-		code := se.Code() & 0xff
-		return code == sqlite3lib.SQLITE_CONSTRAINT
+		switch se.Code() {
+		case sqlite3lib.SQLITE_CONSTRAINT_PRIMARYKEY, sqlite3lib.SQLITE_CONSTRAINT_UNIQUE:
+			return store.ErrConflict
+		case sqlite3lib.SQLITE_CONSTRAINT_FOREIGNKEY:
+			return store.ErrInvalidReference
+		}
 	}
-	return false
+	return fmt.Errorf("%s: %w", op, err)
 }
 
 func ts(t time.Time) int64 { return t.UnixNano() }
@@ -218,24 +229,15 @@ func (d *DB) GetAPI(ctx context.Context, id string) (store.API, error) {
 func (d *DB) CreateAPI(ctx context.Context, a store.API) error {
 	_, err := d.db.ExecContext(ctx, `INSERT INTO apis (id, org_id, route_key, definition, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)`,
 		a.ID, a.OrgID, a.RouteKey, a.Definition, ts(a.CreatedAt), ts(a.UpdatedAt))
-	if isConstraint(err) {
-		return store.ErrConflict
-	}
-	if err != nil {
-		return fmt.Errorf("create api: %w", err)
-	}
-	return nil
+	return writeErr("create api", err)
 }
 
 // UpdateAPI replaces an API, keeping its creation time.
 func (d *DB) UpdateAPI(ctx context.Context, a store.API) error {
 	res, err := d.db.ExecContext(ctx, `UPDATE apis SET org_id = ?, route_key = ?, definition = ?, updated_at = ? WHERE id = ?`,
 		a.OrgID, a.RouteKey, a.Definition, ts(a.UpdatedAt), a.ID)
-	if isConstraint(err) {
-		return store.ErrConflict
-	}
 	if err != nil {
-		return fmt.Errorf("update api: %w", err)
+		return writeErr("update api", err)
 	}
 	return affectedOne(res)
 }
@@ -293,11 +295,8 @@ func (d *DB) CreateKey(ctx context.Context, k store.Key) error {
 	return d.tx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO keys (hash, org_id, session, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`,
 			k.Hash, k.OrgID, k.Session, ts(k.CreatedAt), ts(k.UpdatedAt))
-		if isConstraint(err) {
-			return store.ErrConflict
-		}
 		if err != nil {
-			return fmt.Errorf("create key: %w", err)
+			return writeErr("create key", err)
 		}
 		return insertKeyAPIs(ctx, tx, k)
 	})
@@ -318,7 +317,7 @@ func (d *DB) UpdateKey(ctx context.Context, k store.Key) error {
 		res, err := tx.ExecContext(ctx, `UPDATE keys SET org_id = ?, session = ?, updated_at = ? WHERE hash = ?`,
 			k.OrgID, k.Session, ts(k.UpdatedAt), k.Hash)
 		if err != nil {
-			return fmt.Errorf("update key: %w", err)
+			return writeErr("update key", err)
 		}
 		if err := affectedOne(res); err != nil {
 			return err

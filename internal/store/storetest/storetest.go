@@ -303,11 +303,19 @@ func testOrgsAndUsers(t *testing.T, s store.Store) {
 	for name, dup := range map[string]store.User{
 		"same email":      {ID: "u2", OrgID: "o1", Email: "a@x.io", AccessKeyHash: "k2", Permissions: []byte("{}"), CreatedAt: now},
 		"same access key": {ID: "u3", OrgID: "o1", Email: "b@x.io", AccessKeyHash: "k1", Permissions: []byte("{}"), CreatedAt: now},
-		"unknown org":     {ID: "u4", OrgID: "zz", Email: "c@x.io", AccessKeyHash: "k4", Permissions: []byte("{}"), CreatedAt: now},
 	} {
-		if err := s.CreateUser(ctx, dup); err == nil {
-			t.Errorf("%s: created", name)
+		if err := s.CreateUser(ctx, dup); !errors.Is(err, store.ErrConflict) {
+			t.Errorf("%s: got %v, want ErrConflict", name, err)
 		}
+	}
+	// users.org_id refers to orgs: a missing organisation is not a conflict, so
+	// that a caller can say "no such organisation" rather than "already exists".
+	orphan := store.User{ID: "u4", OrgID: "zz", Email: "c@x.io", AccessKeyHash: "k4", Permissions: []byte("{}"), CreatedAt: now}
+	if err := s.CreateUser(ctx, orphan); !errors.Is(err, store.ErrInvalidReference) || errors.Is(err, store.ErrConflict) {
+		t.Errorf("user of a missing organisation: got %v, want ErrInvalidReference", err)
+	}
+	if _, err := s.GetUser(ctx, "u4"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("user of a missing organisation was stored: %v", err)
 	}
 	if g, err := s.GetUserByEmail(ctx, "a@x.io"); err != nil || g.ID != "u1" {
 		t.Fatalf("by email: %v %v", g.ID, err)
