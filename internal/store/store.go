@@ -4,6 +4,14 @@
 //
 // The store is never written on the gateway's per-request path; the gateway reads
 // through caches and writes hot counters in bulk.
+//
+// Rules every backend keeps, so that code above the store cannot tell them apart
+// (storetest pins each one):
+//   - Times are kept to the microsecond: a backend truncates (never rounds) finer
+//     precision, as PostgreSQL's timestamptz would, so a stored time reads back as
+//     t.Truncate(time.Microsecond) in UTC.
+//   - Listings have a total order: ties on the sort time are broken by the id or
+//     hash, ascending, so that pages never overlap or skip a row.
 package store
 
 import (

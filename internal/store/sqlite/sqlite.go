@@ -180,7 +180,10 @@ func writeErr(op string, err error) error {
 	return fmt.Errorf("%s: %w", op, err)
 }
 
-func ts(t time.Time) int64 { return t.UnixNano() }
+// ts is how times are stored: nanoseconds since the epoch, truncated to the
+// microsecond that store promises (and PostgreSQL keeps), so both backends order
+// and compare the same values.
+func ts(t time.Time) int64 { return t.Truncate(time.Microsecond).UnixNano() }
 
 func fromTS(n int64) time.Time {
 	if n == 0 {
@@ -472,7 +475,7 @@ func (d *DB) SaveCounters(ctx context.Context, cs []store.Counter) error {
 		for _, c := range cs {
 			var renews int64
 			if !c.RenewsAt.IsZero() {
-				renews = c.RenewsAt.UnixNano()
+				renews = ts(c.RenewsAt)
 			}
 			if _, err := stmt.ExecContext(ctx, c.Name, c.Used, renews); err != nil {
 				return fmt.Errorf("save counter: %w", err)

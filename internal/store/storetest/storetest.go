@@ -21,6 +21,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("APIs", func(t *testing.T) { testAPIs(t, open(t)) })
 	t.Run("Keys", func(t *testing.T) { testKeys(t, open(t)) })
 	t.Run("KeyFilters", func(t *testing.T) { testKeyFilters(t, open(t)) })
+	t.Run("Ordering", func(t *testing.T) { testOrdering(t, open(t)) })
+	t.Run("TimePrecision", func(t *testing.T) { testTimePrecision(t, open(t)) })
 	t.Run("Counters", func(t *testing.T) { testCounters(t, open(t)) })
 	t.Run("ConcurrentCreate", func(t *testing.T) { testConcurrentCreate(t, open(t)) })
 	t.Run("OrgsAndUsers", func(t *testing.T) { testOrgsAndUsers(t, open(t)) })
@@ -202,6 +204,105 @@ func testKeyFilters(t *testing.T, s store.Store) {
 			}
 			if tt.f.Limit == 0 && n != len(tt.want) {
 				t.Errorf("count = %d, want %d", n, len(tt.want))
+			}
+		})
+	}
+}
+
+// listHashes lists the keys matching f, by hash.
+func listHashes(t *testing.T, s store.Store, f store.KeyFilter) []string {
+	t.Helper()
+	ks, err := s.ListKeys(t.Context(), f)
+	if err != nil {
+		t.Fatalf("ListKeys(%+v): %v", f, err)
+	}
+	var out []string
+	for _, k := range ks {
+		out = append(out, k.Hash)
+	}
+	return out
+}
+
+// testOrdering pins the total order of listings: rows with the same time come by
+// hash or id, ascending, whatever order they were written in.
+func testOrdering(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	for _, h := range []string{"c3", "a1", "d4", "b2"} {
+		if err := s.CreateKey(ctx, key(h, "o", 0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.CreateKey(ctx, key("ff", "o", time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"ff", "a1", "b2", "c3", "d4"}, listHashes(t, s, store.KeyFilter{})); diff != "" {
+		t.Errorf("keys (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"b2", "c3"}, listHashes(t, s, store.KeyFilter{OrgID: "o", Limit: 2, Offset: 2})); diff != "" {
+		t.Errorf("page of tied keys (-want +got):\n%s", diff)
+	}
+	for _, id := range []string{"api-c", "api-a", "api-b"} {
+		if err := s.CreateAPI(ctx, store.API{ID: id, RouteKey: "/" + id, Definition: []byte("{}"), CreatedAt: now, UpdatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	apis, err := s.ListAPIs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, a := range apis {
+		ids = append(ids, a.ID)
+	}
+	if diff := cmp.Diff([]string{"api-a", "api-b", "api-c"}, ids); diff != "" {
+		t.Errorf("APIs (-want +got):\n%s", diff)
+	}
+	for _, id := range []string{"org-b", "org-a"} {
+		if err := s.CreateOrg(ctx, store.Org{ID: id, Name: id, CreatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	orgs, err := s.ListOrgs(ctx)
+	if err != nil || len(orgs) != 2 || orgs[0].ID != "org-a" || orgs[1].ID != "org-b" {
+		t.Errorf("ListOrgs = %+v, %v; want org-a, org-b", orgs, err)
+	}
+}
+
+// testTimePrecision pins the time rule: microseconds round-trip exactly; anything
+// finer is truncated, never rounded, so that every backend stores the same instant
+// (PostgreSQL keeps microseconds).
+func testTimePrecision(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	tests := []struct {
+		name     string
+		at, want time.Time
+	}{
+		{"microseconds", now.Add(123456 * time.Microsecond), now.Add(123456 * time.Microsecond)},
+		{"nanoseconds truncated", now.Add(123456789), now.Add(123456 * time.Microsecond)},
+		{"not rounded up", now.Add(999999999), now.Add(999999 * time.Microsecond)},
+		{"other zone read as UTC", now.Add(7 * time.Microsecond).In(time.FixedZone("east", 5*3600)), now.Add(7 * time.Microsecond)},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			id := fmt.Sprint("t", i)
+			if err := s.CreateKey(ctx, store.Key{Hash: id, OrgID: "o", Session: []byte("{}"), CreatedAt: tt.at, UpdatedAt: tt.at}); err != nil {
+				t.Fatal(err)
+			}
+			k, err := s.GetKey(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.CreateAPI(ctx, store.API{ID: id, RouteKey: "/" + id, Definition: []byte("{}"), CreatedAt: tt.at, UpdatedAt: tt.at}); err != nil {
+				t.Fatal(err)
+			}
+			a, err := s.GetAPI(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for what, got := range map[string]time.Time{"key created": k.CreatedAt, "key updated": k.UpdatedAt, "api created": a.CreatedAt, "api updated": a.UpdatedAt} {
+				if !got.Equal(tt.want) || got.Location() != time.UTC {
+					t.Errorf("%s = %v, want %v", what, got, tt.want)
+				}
 			}
 		})
 	}
