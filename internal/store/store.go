@@ -12,6 +12,8 @@
 //     t.Truncate(time.Microsecond) in UTC.
 //   - Listings have a total order: ties on the sort time are broken by the id or
 //     hash, ascending, so that pages never overlap or skip a row.
+//   - Text is UTF-8, compared byte by byte (code point order), whatever the
+//     database's collation.
 package store
 
 import (
@@ -80,7 +82,9 @@ type Key struct {
 type KeyFilter struct {
 	OrgID string
 	APIID string
-	// HashPrefix keeps keys whose hash starts with it.
+	// HashPrefix keeps keys whose hash starts with it, byte for byte. A prefix that
+	// is not valid UTF-8 or holds a NUL matches nothing: PostgreSQL cannot even hold
+	// such text.
 	HashPrefix string
 	// Limit and Offset page the result (ordered by creation time, newest first);
 	// Limit 0 means no limit.

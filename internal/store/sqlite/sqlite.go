@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tollgate/tollgate/internal/store"
 
@@ -405,15 +406,28 @@ func keyWhere(f store.KeyFilter) (string, []any) {
 		args = append(args, f.APIID)
 	}
 	if f.HashPrefix != "" {
-		// Hashes are lowercase hex, so a range scan is an exact prefix match and needs
-		// no LIKE escaping.
-		conds = append(conds, "k.hash >= ? AND k.hash < ?")
-		args = append(args, f.HashPrefix, f.HashPrefix+"\xff")
+		cond, pargs := prefixRange("k.hash", f.HashPrefix)
+		conds = append(conds, cond)
+		args = append(args, pargs...)
 	}
 	if len(conds) == 0 {
 		return "", nil
 	}
 	return " WHERE " + strings.Join(conds, " AND "), args
+}
+
+// prefixRange returns a condition keeping rows whose col starts with p, as a range
+// so that it runs on an index (LIKE in SQLite ignores ASCII case and so cannot use
+// a BINARY index). A p that is not valid UTF-8 or holds a NUL matches nothing: no
+// stored hash or counter name starts with it, and PostgreSQL refuses such text.
+func prefixRange(col, p string) (string, []any) {
+	if !utf8.ValidString(p) || strings.IndexByte(p, 0) >= 0 {
+		return "FALSE", nil
+	}
+	if upper, ok := prefixUpperBound(p); ok {
+		return "(" + col + " >= ? AND " + col + " < ?)", []any{p, upper}
+	}
+	return col + " >= ?", []any{p}
 }
 
 // ListKeys returns keys matching f, newest first.
@@ -512,27 +526,32 @@ func (d *DB) DeleteCounters(ctx context.Context, prefix string) error {
 	}
 	// A range on the primary key, not substr(): this runs on every key create,
 	// update and delete, and must not scan every counter.
-	var err error
-	if upper, ok := prefixUpperBound(prefix); ok {
-		_, err = d.db.ExecContext(ctx, `DELETE FROM quota_counters WHERE name >= ? AND name < ?`, prefix, upper)
-	} else {
-		_, err = d.db.ExecContext(ctx, `DELETE FROM quota_counters WHERE name >= ?`, prefix)
-	}
-	if err != nil {
+	cond, args := prefixRange("name", prefix)
+	if _, err := d.db.ExecContext(ctx, `DELETE FROM quota_counters WHERE `+cond, args...); err != nil {
 		return fmt.Errorf("delete counters: %w", err)
 	}
 	return nil
 }
 
-// prefixUpperBound returns the smallest string greater than every string that starts
-// with p (false when there is none: p is all 0xff bytes).
+// prefixUpperBound returns the least valid UTF-8 string above every string that
+// starts with p, for p valid UTF-8 (false when there is none: p is all U+10FFFF).
+// It steps the last rune that can be stepped, not the last byte: a byte step can
+// leave invalid UTF-8 (a\x7f becomes a\x80), which PostgreSQL refuses as text.
+// Byte order and code point order agree in UTF-8, so the range [p, bound) is
+// exactly the strings with prefix p.
 func prefixUpperBound(p string) (string, bool) {
-	b := []byte(p)
-	for i := len(b) - 1; i >= 0; i-- {
-		if b[i] < 0xff {
-			b[i]++
-			return string(b[:i+1]), true
+	for i := len(p); i > 0; {
+		r, size := utf8.DecodeLastRuneInString(p[:i])
+		i -= size
+		switch {
+		case r == utf8.MaxRune:
+			continue // no rune above it: carry into the one before
+		case r == 0xd7ff:
+			r = 0xe000 // surrogates are not valid in UTF-8
+		default:
+			r++
 		}
+		return p[:i] + string(r), true
 	}
 	return "", false
 }

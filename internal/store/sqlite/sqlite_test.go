@@ -3,6 +3,7 @@ package sqlite_test
 import (
 	"path/filepath"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/tollgate/tollgate/internal/store"
 	"github.com/tollgate/tollgate/internal/store/sqlite"
@@ -42,13 +43,26 @@ func TestReopenKeepsData(t *testing.T) {
 
 func TestPrefixUpperBound(t *testing.T) {
 	for _, tt := range []struct {
-		in, want string
-		ok       bool
-	}{{"ab/", "ab0", true}, {"a\xff", "b", true}, {"\xff\xff", "", false}, {"x", "y", true}} {
-		got, ok := sqlite.PrefixUpperBoundForTest(tt.in)
-		if got != tt.want || ok != tt.ok {
-			t.Errorf("prefixUpperBound(%q) = %q, %v", tt.in, got, ok)
-		}
+		name, in, want string
+		ok             bool
+	}{
+		{"ascii", "ab/", "ab0", true},
+		{"hex f", "ff", "fg", true},
+		{"DEL stays UTF-8", "a\x7f", "a\u0080", true},
+		{"two-byte rune", "aé", "aê", true},
+		{"below surrogates", "a\ud7ff", "a\ue000", true},
+		{"highest rune carries", "a\U0010ffff", "b", true},
+		{"only highest runes", "\U0010ffff\U0010ffff", "", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := sqlite.PrefixUpperBoundForTest(tt.in)
+			if got != tt.want || ok != tt.ok {
+				t.Errorf("prefixUpperBound(%q) = %q, %v; want %q, %v", tt.in, got, ok, tt.want, tt.ok)
+			}
+			if ok && !utf8.ValidString(got) {
+				t.Errorf("prefixUpperBound(%q) = %q is not UTF-8", tt.in, got)
+			}
+		})
 	}
 }
 

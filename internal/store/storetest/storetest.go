@@ -181,20 +181,18 @@ func testKeyFilters(t *testing.T, s store.Store) {
 		{"api", store.KeyFilter{APIID: "y"}, []string{"b1", "a2"}},
 		{"org and api", store.KeyFilter{OrgID: "o2", APIID: "y"}, []string{"b1"}},
 		{"prefix", store.KeyFilter{HashPrefix: "b"}, []string{"b2", "b1"}},
+		{"prefix is case-sensitive", store.KeyFilter{HashPrefix: "B"}, nil},
+		{"prefix ff", store.KeyFilter{HashPrefix: "ff"}, nil},
+		{"prefix not UTF-8", store.KeyFilter{HashPrefix: "zz\xff"}, nil},
+		{"prefix NUL", store.KeyFilter{HashPrefix: "a\x00"}, nil},
+		{"prefix highest rune", store.KeyFilter{HashPrefix: "\U0010ffff"}, nil},
 		{"page", store.KeyFilter{Limit: 2, Offset: 1}, []string{"b1", "a2"}},
 		{"page past end", store.KeyFilter{Limit: 2, Offset: 10}, nil},
 		{"no match", store.KeyFilter{APIID: "none"}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ks, err := s.ListKeys(ctx, tt.f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var got []string
-			for _, k := range ks {
-				got = append(got, k.Hash)
-			}
+			got := listHashes(t, s, tt.f)
 			if diff := cmp.Diff(tt.want, got, cmpopts.EquateEmpty()); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
@@ -339,6 +337,39 @@ func testCounters(t *testing.T, s store.Store) {
 	}
 	if err := s.DeleteCounters(ctx, ""); err == nil {
 		t.Error("delete with empty prefix must fail, not wipe everything")
+	}
+
+	// Prefixes at the edges of the character range: a range bound made by
+	// stepping the last byte is not UTF-8 for "a\x7f", and there is no bound above
+	// U+10FFFF; neither may delete too much, too little, or fail.
+	edge := []store.Counter{{Name: "a\x7f/1"}, {Name: "a\x7f/2"}, {Name: "a\u0080"}, {Name: "\U0010ffff/1"}, {Name: "\U0010ffff\U0010ffff"}}
+	if err := s.SaveCounters(ctx, edge); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name, prefix string
+		left         []string
+	}{
+		{"not UTF-8 matches nothing", "a\xff", []string{"a\x7f/1", "a\x7f/2", "a\u0080", "k2/", "\U0010ffff/1", "\U0010ffff\U0010ffff"}},
+		{"last byte 0x7f", "a\x7f", []string{"a\u0080", "k2/", "\U0010ffff/1", "\U0010ffff\U0010ffff"}},
+		{"highest rune", "\U0010ffff", []string{"a\u0080", "k2/"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := s.DeleteCounters(ctx, tt.prefix); err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.LoadCounters(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var names []string
+			for _, c := range got {
+				names = append(names, c.Name)
+			}
+			if diff := cmp.Diff(tt.left, names, cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
+				t.Errorf("left after DeleteCounters(%q) (-want +got):\n%s", tt.prefix, diff)
+			}
+		})
 	}
 }
 
