@@ -95,7 +95,7 @@ func (s *Keys) Create(ctx context.Context, body []byte, customID string) (Create
 	if err != nil {
 		return Created{}, err
 	}
-	err = s.Store.CreateKey(ctx, store.Key{Hash: h.String(), OrgID: sess.OrgID, APIIDs: sess.APIIDs(), Session: raw, CreatedAt: now, UpdatedAt: now})
+	err = s.Store.CreateKey(ctx, store.Key{Hash: h.String(), OrgID: sess.OrgID, APIIDs: sess.APIIDs(), Alias: sess.Alias, Session: raw, CreatedAt: now, UpdatedAt: now})
 	if errors.Is(err, store.ErrConflict) {
 		return Created{}, &ConflictError{Message: "A key with this ID already exists; use PUT to change it"}
 	}
@@ -181,7 +181,7 @@ func (s *Keys) dropAPI(ctx context.Context, org, apiID string) error {
 			if err != nil {
 				return err
 			}
-			k.Session, k.APIIDs, k.UpdatedAt = raw, sess.APIIDs(), s.now()
+			k.Session, k.APIIDs, k.Alias, k.UpdatedAt = raw, sess.APIIDs(), sess.Alias, s.now()
 			if err := s.Store.UpdateKey(ctx, k); err != nil {
 				return err
 			}
@@ -269,7 +269,7 @@ func (s *Keys) Update(ctx context.Context, ref Ref, body []byte, suppressReset b
 	if err != nil {
 		return h, nil, err
 	}
-	if err := s.Store.UpdateKey(ctx, store.Key{Hash: h.String(), OrgID: sess.OrgID, APIIDs: sess.APIIDs(), Session: raw, UpdatedAt: now}); err != nil {
+	if err := s.Store.UpdateKey(ctx, store.Key{Hash: h.String(), OrgID: sess.OrgID, APIIDs: sess.APIIDs(), Alias: sess.Alias, Session: raw, UpdatedAt: now}); err != nil {
 		return h, nil, err
 	}
 	if !suppressReset {

@@ -72,6 +72,9 @@ type Key struct {
 	OrgID string
 	// APIIDs are the APIs named in the session's access rights, for filtered listings.
 	APIIDs []string
+	// Alias is the session's alias, kept beside the session so that a listing can
+	// search it without decoding every session.
+	Alias string
 	// Session is the session document (Tyk's JSON shape).
 	Session   []byte
 	CreatedAt time.Time
@@ -82,12 +85,18 @@ type Key struct {
 type KeyFilter struct {
 	OrgID string
 	APIID string
-	// HashPrefix keeps keys whose hash starts with it, byte for byte. A prefix that
-	// is not valid UTF-8 or holds a NUL matches nothing: PostgreSQL cannot even hold
-	// such text.
+	// HashPrefix keeps keys whose hash starts with it, byte for byte.
 	HashPrefix string
-	// Limit and Offset page the result (ordered by creation time, newest first);
-	// Limit 0 means no limit.
+	// Query keeps keys whose alias contains it or whose hash starts with it, both
+	// ignoring case as strings.ToLower folds it (Unicode, not only ASCII). It is
+	// matched literally: % and _ are not wildcards.
+	//
+	// A HashPrefix that is not valid UTF-8, or a HashPrefix or Query that holds a
+	// NUL, matches nothing: PostgreSQL cannot even hold such text. For the same
+	// reason a NUL in an alias is searched as U+FFFD.
+	Query string
+	// Limit and Offset page the result (ordered by creation time, newest first,
+	// ties by hash); Limit 0 means no limit.
 	Limit, Offset int
 }
 
@@ -95,11 +104,16 @@ type KeyFilter struct {
 type KeyStore interface {
 	// CreateKey fails with ErrConflict when the hash exists.
 	CreateKey(ctx context.Context, k Key) error
-	// UpdateKey replaces a key's session (ErrNotFound if absent), keeping CreatedAt.
+	// UpdateKey replaces a key's session, alias and APIs (ErrNotFound if absent),
+	// keeping CreatedAt.
 	UpdateKey(ctx context.Context, k Key) error
 	GetKey(ctx context.Context, hash string) (Key, error)
 	DeleteKey(ctx context.Context, hash string) error
+	// ListKeys returns the keys matching f, newest first, ties by hash. Filtering
+	// and paging happen in the backend: callers never load every key to show a
+	// page.
 	ListKeys(ctx context.Context, f KeyFilter) ([]Key, error)
+	// CountKeys counts the keys matching f, ignoring Limit and Offset.
 	CountKeys(ctx context.Context, f KeyFilter) (int, error)
 }
 

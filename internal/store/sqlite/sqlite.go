@@ -5,6 +5,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -25,10 +26,17 @@ type DB struct {
 
 var _ store.Store = (*DB)(nil)
 
+// migration is one schema step: SQL, then, when SQL cannot do it, Go in the same
+// transaction.
+type migration struct {
+	sql  string
+	fill func(ctx context.Context, tx *sql.Tx) error
+}
+
 // migrations are applied in order; the index of the last applied one is kept in
 // PRAGMA user_version. Never edit a released entry: append.
-var migrations = []string{
-	`CREATE TABLE apis (
+var migrations = []migration{
+	{sql: `CREATE TABLE apis (
 		id TEXT PRIMARY KEY,
 		org_id TEXT NOT NULL,
 		route_key TEXT NOT NULL UNIQUE,
@@ -55,8 +63,8 @@ var migrations = []string{
 		name TEXT PRIMARY KEY,
 		used INTEGER NOT NULL,
 		renews_at INTEGER NOT NULL
-	);`,
-	`CREATE TABLE orgs (
+	);`},
+	{sql: `CREATE TABLE orgs (
 		id TEXT PRIMARY KEY,
 		name TEXT NOT NULL,
 		created_at INTEGER NOT NULL
@@ -89,14 +97,61 @@ var migrations = []string{
 		remote_addr TEXT NOT NULL,
 		detail TEXT NOT NULL
 	);
-	CREATE INDEX audit_org ON audit(org_id, id);`,
+	CREATE INDEX audit_org ON audit(org_id, id);`},
 	// Deleted APIs leave their id and organisation behind, so that no other
 	// organisation can claim the id and inherit keys that still name it.
-	`CREATE TABLE deleted_apis (
+	{sql: `CREATE TABLE deleted_apis (
 		id TEXT PRIMARY KEY,
 		org_id TEXT NOT NULL,
 		deleted_at INTEGER NOT NULL
-	);`,
+	);`},
+	// Key listings filter and page in SQL rather than decoding every session.
+	// alias is the session's alias; alias_fold is it folded for search by Go
+	// (foldAlias), because SQLite's lower() folds ASCII only.
+	// keys_org_created matches ORDER BY created_at DESC, hash, so a page is read in
+	// index order and the scan stops at its end; it carries alias_fold so that a
+	// search scans this index alone, not the sessions.
+	{sql: `ALTER TABLE keys ADD COLUMN alias TEXT NOT NULL DEFAULT '';
+	ALTER TABLE keys ADD COLUMN alias_fold TEXT NOT NULL DEFAULT '';
+	UPDATE keys SET alias = json_extract(CAST(session AS TEXT), '$.alias')
+		WHERE json_valid(CAST(session AS TEXT)) AND json_type(CAST(session AS TEXT), '$.alias') = 'text';
+	DROP INDEX keys_org_created;
+	DROP INDEX keys_created;
+	CREATE INDEX keys_org_created ON keys(org_id, created_at DESC, hash, alias_fold);
+	CREATE INDEX keys_created ON keys(created_at DESC, hash);`, fill: foldAliases},
+}
+
+// foldAlias is what a search matches an alias in: the alias as strings.ToLower
+// folds it, with any NUL (which JSON's \u0000 lets in) as U+FFFD, because SQLite's
+// LIKE stops reading at a NUL and would not see the rest of the alias.
+func foldAlias(a string) string { return strings.ReplaceAll(strings.ToLower(a), "\x00", "\ufffd") }
+
+// foldAliases fills alias_fold for the aliases the migration copied out of the
+// stored sessions.
+func foldAliases(ctx context.Context, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, `SELECT hash, alias FROM keys WHERE alias != ''`)
+	if err != nil {
+		return err
+	}
+	var hashes, aliases []string
+	for rows.Next() {
+		var h, a string
+		if err := rows.Scan(&h, &a); err != nil {
+			rows.Close()
+			return err
+		}
+		hashes, aliases = append(hashes, h), append(aliases, a)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for i, h := range hashes {
+		if _, err := tx.ExecContext(ctx, `UPDATE keys SET alias_fold = ? WHERE hash = ?`, foldAlias(aliases[i]), h); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Open opens (creating if needed) the database file at path and migrates it.
@@ -127,7 +182,11 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	return &DB{db: db}, nil
 }
 
-func migrate(ctx context.Context, db *sql.DB) error {
+func migrate(ctx context.Context, db *sql.DB) error { return migrateTo(ctx, db, len(migrations)) }
+
+// migrateTo applies the migrations up to schema version n (tests stop short of the
+// newest to check what a later one does to existing rows).
+func migrateTo(ctx context.Context, db *sql.DB, n int) error {
 	var version int
 	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
 		return err
@@ -135,14 +194,21 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	if version > len(migrations) {
 		return fmt.Errorf("database schema version %d is newer than this binary (%d)", version, len(migrations))
 	}
-	for i := version; i < len(migrations); i++ {
+	for i := version; i < n; i++ {
 		tx, err := db.BeginTx(ctx, nil)
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
+		m := migrations[i]
+		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 			tx.Rollback()
 			return fmt.Errorf("migration %d: %w", i+1, err)
+		}
+		if m.fill != nil {
+			if err := m.fill(ctx, tx); err != nil {
+				tx.Rollback()
+				return fmt.Errorf("migration %d: %w", i+1, err)
+			}
 		}
 		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", i+1)); err != nil {
 			tx.Rollback()
@@ -297,8 +363,8 @@ func affectedOne(res sql.Result) error {
 // CreateKey inserts a key and its API index rows in one transaction.
 func (d *DB) CreateKey(ctx context.Context, k store.Key) error {
 	return d.tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO keys (hash, org_id, session, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`,
-			k.Hash, k.OrgID, k.Session, ts(k.CreatedAt), ts(k.UpdatedAt))
+		_, err := tx.ExecContext(ctx, `INSERT INTO keys (hash, org_id, alias, alias_fold, session, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			k.Hash, k.OrgID, k.Alias, foldAlias(k.Alias), k.Session, ts(k.CreatedAt), ts(k.UpdatedAt))
 		if err != nil {
 			return writeErr("create key", err)
 		}
@@ -315,11 +381,11 @@ func insertKeyAPIs(ctx context.Context, tx *sql.Tx, k store.Key) error {
 	return nil
 }
 
-// UpdateKey replaces a key's session and API index rows.
+// UpdateKey replaces a key's session, alias and API index rows.
 func (d *DB) UpdateKey(ctx context.Context, k store.Key) error {
 	return d.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE keys SET org_id = ?, session = ?, updated_at = ? WHERE hash = ?`,
-			k.OrgID, k.Session, ts(k.UpdatedAt), k.Hash)
+		res, err := tx.ExecContext(ctx, `UPDATE keys SET org_id = ?, alias = ?, alias_fold = ?, session = ?, updated_at = ? WHERE hash = ?`,
+			k.OrgID, k.Alias, foldAlias(k.Alias), k.Session, ts(k.UpdatedAt), k.Hash)
 		if err != nil {
 			return writeErr("update key", err)
 		}
@@ -348,39 +414,36 @@ func (d *DB) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	return nil
 }
 
-const keyColumns = `k.hash, k.org_id, k.session, k.created_at, k.updated_at`
+// keyColumns reads a key with its API ids in the same statement: the ids come as
+// one JSON array per key, so a page of keys costs one query, not one per key.
+const keyColumns = `k.hash, k.org_id, k.alias, k.session, k.created_at, k.updated_at,
+	(SELECT json_group_array(a.api_id ORDER BY a.api_id) FROM key_apis a WHERE a.hash = k.hash)`
 
-func (d *DB) loadKeyAPIs(ctx context.Context, k *store.Key) error {
-	rows, err := d.db.QueryContext(ctx, `SELECT api_id FROM key_apis WHERE hash = ? ORDER BY api_id`, k.Hash)
-	if err != nil {
-		return err
+func scanKey(sc interface{ Scan(...any) error }) (store.Key, error) {
+	var k store.Key
+	var c, u int64
+	var apis string
+	if err := sc.Scan(&k.Hash, &k.OrgID, &k.Alias, &k.Session, &c, &u, &apis); err != nil {
+		return k, err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return err
-		}
-		k.APIIDs = append(k.APIIDs, id)
+	k.CreatedAt, k.UpdatedAt = fromTS(c), fromTS(u)
+	if err := json.Unmarshal([]byte(apis), &k.APIIDs); err != nil {
+		return k, fmt.Errorf("key apis of %s: %w", k.Hash, err)
 	}
-	return rows.Err()
+	if len(k.APIIDs) == 0 {
+		k.APIIDs = nil
+	}
+	return k, nil
 }
 
 // GetKey returns one key by hash.
 func (d *DB) GetKey(ctx context.Context, hash string) (store.Key, error) {
-	var k store.Key
-	var c, u int64
-	err := d.db.QueryRowContext(ctx, `SELECT `+keyColumns+` FROM keys k WHERE k.hash = ?`, hash).
-		Scan(&k.Hash, &k.OrgID, &k.Session, &c, &u)
+	k, err := scanKey(d.db.QueryRowContext(ctx, `SELECT `+keyColumns+` FROM keys k WHERE k.hash = ?`, hash))
 	if errors.Is(err, sql.ErrNoRows) {
-		return k, store.ErrNotFound
+		return store.Key{}, store.ErrNotFound
 	}
 	if err != nil {
-		return k, fmt.Errorf("get key: %w", err)
-	}
-	k.CreatedAt, k.UpdatedAt = fromTS(c), fromTS(u)
-	if err := d.loadKeyAPIs(ctx, &k); err != nil {
-		return k, fmt.Errorf("get key apis: %w", err)
+		return store.Key{}, fmt.Errorf("get key: %w", err)
 	}
 	return k, nil
 }
@@ -394,9 +457,24 @@ func (d *DB) DeleteKey(ctx context.Context, hash string) error {
 	return affectedOne(res)
 }
 
-func keyWhere(f store.KeyFilter) (string, []any) {
+// keySource returns the FROM and WHERE clauses of a statement over the keys (as k)
+// that match f.
+func keySource(f store.KeyFilter) (string, []any) {
 	var conds []string
 	var args []any
+	// strings.ToLower's result is valid UTF-8 whatever the input, so the hash
+	// range below always has bounds.
+	switch q := strings.ToLower(f.Query); {
+	case q == "":
+	case strings.IndexByte(q, 0) >= 0:
+		// LIKE would read the pattern only up to the NUL and match every key;
+		// PostgreSQL refuses NUL in text outright.
+		conds = append(conds, "FALSE")
+	default:
+		hashCond, hashArgs := prefixRange("k.hash", q)
+		conds = append(conds, "("+hashCond+` OR k.alias_fold LIKE ? ESCAPE '\')`)
+		args = append(append(args, hashArgs...), "%"+escapeLike(q)+"%")
+	}
 	if f.OrgID != "" {
 		conds = append(conds, "k.org_id = ?")
 		args = append(args, f.OrgID)
@@ -410,11 +488,17 @@ func keyWhere(f store.KeyFilter) (string, []any) {
 		conds = append(conds, cond)
 		args = append(args, pargs...)
 	}
-	if len(conds) == 0 {
-		return "", nil
+	from := "keys k"
+	if len(conds) > 0 {
+		from += " WHERE " + strings.Join(conds, " AND ")
 	}
-	return " WHERE " + strings.Join(conds, " AND "), args
+	return from, args
 }
+
+// likeEscaper makes user input literal in a LIKE pattern with ESCAPE '\'.
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+
+func escapeLike(s string) string { return likeEscaper.Replace(s) }
 
 // prefixRange returns a condition keeping rows whose col starts with p, as a range
 // so that it runs on an index (LIKE in SQLite ignores ASCII case and so cannot use
@@ -430,45 +514,42 @@ func prefixRange(col, p string) (string, []any) {
 	return col + " >= ?", []any{p}
 }
 
-// ListKeys returns keys matching f, newest first.
+// ListKeys returns keys matching f, newest first, ties by hash.
 func (d *DB) ListKeys(ctx context.Context, f store.KeyFilter) ([]store.Key, error) {
-	where, args := keyWhere(f)
-	q := `SELECT ` + keyColumns + ` FROM keys k` + where + ` ORDER BY k.created_at DESC, k.hash`
+	src, args := keySource(f)
+	// The page is chosen from the index alone (hashes only), and only its rows
+	// are read in full: sessions of the keys skipped by the offset, or of matches
+	// sorted before the limit, are never loaded.
+	page := `SELECT k.hash FROM ` + src + ` ORDER BY k.created_at DESC, k.hash`
 	if f.Limit > 0 {
-		q += fmt.Sprintf(" LIMIT %d OFFSET %d", f.Limit, max(f.Offset, 0))
+		page += ` LIMIT ? OFFSET ?`
+		args = append(args, f.Limit, max(f.Offset, 0))
 	}
-	rows, err := d.db.QueryContext(ctx, q, args...)
+	rows, err := d.db.QueryContext(ctx, `SELECT `+keyColumns+` FROM (`+page+`) p JOIN keys k ON k.hash = p.hash
+		ORDER BY k.created_at DESC, k.hash`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list keys: %w", err)
 	}
+	defer rows.Close()
 	var out []store.Key
 	for rows.Next() {
-		var k store.Key
-		var c, u int64
-		if err := rows.Scan(&k.Hash, &k.OrgID, &k.Session, &c, &u); err != nil {
-			rows.Close()
+		k, err := scanKey(rows)
+		if err != nil {
 			return nil, fmt.Errorf("list keys: %w", err)
 		}
-		k.CreatedAt, k.UpdatedAt = fromTS(c), fromTS(u)
 		out = append(out, k)
 	}
-	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list keys: %w", err)
-	}
-	for i := range out {
-		if err := d.loadKeyAPIs(ctx, &out[i]); err != nil {
-			return nil, fmt.Errorf("list key apis: %w", err)
-		}
 	}
 	return out, nil
 }
 
 // CountKeys counts keys matching f (ignoring Limit and Offset).
 func (d *DB) CountKeys(ctx context.Context, f store.KeyFilter) (int, error) {
-	where, args := keyWhere(f)
+	src, args := keySource(f)
 	var n int
-	if err := d.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM keys k`+where, args...).Scan(&n); err != nil {
+	if err := d.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+src, args...).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count keys: %w", err)
 	}
 	return n, nil

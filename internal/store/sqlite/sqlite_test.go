@@ -1,9 +1,17 @@
 package sqlite_test
 
 import (
+	"crypto/sha256"
+	"database/sql"
+	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/tollgate/tollgate/internal/store"
 	"github.com/tollgate/tollgate/internal/store/sqlite"
@@ -39,6 +47,125 @@ func TestReopenKeepsData(t *testing.T) {
 	if _, err := db.GetAPI(t.Context(), "x"); err != nil {
 		t.Fatalf("after reopen: %v", err)
 	}
+}
+
+// TestAliasMigration checks that keys stored before the alias column existed are
+// found by alias once the migration has copied it out of their sessions, folded as
+// strings.ToLower folds (SQLite's lower() would leave "É" alone).
+func TestAliasMigration(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "old.db")
+	raw, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sqlite.MigrateToForTest(ctx, raw, 3); err != nil {
+		t.Fatal(err)
+	}
+	for i, sess := range []string{
+		`{"org_id":"o","alias":"École Key"}`,
+		`{"org_id":"o","alias":""}`,
+		`{"org_id":"o"}`,
+		`{"org_id":"o","alias":7}`,
+		`not json`,
+	} {
+		if _, err := raw.ExecContext(ctx, `INSERT INTO keys (hash, org_id, session, created_at, updated_at) VALUES (?, 'o', ?, ?, ?)`,
+			fmt.Sprint("h", i), []byte(sess), i, i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw.Close()
+
+	db, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	defer db.Close()
+	// A key created after the migration is found beside the migrated ones.
+	if err := db.CreateKey(ctx, store.Key{Hash: "h9", OrgID: "o", Alias: "new école", Session: []byte("{}"), CreatedAt: time.Unix(9, 0)}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := db.CountKeys(ctx, store.KeyFilter{OrgID: "o"}); err != nil || n != 6 {
+		t.Errorf("CountKeys(o) = %d, %v; want 6", n, err)
+	}
+	for _, tt := range []struct {
+		query string
+		want  []string
+	}{
+		{"éCOLE", []string{"h9", "h0"}},
+		{"key", []string{"h0"}},
+		{"7", nil},
+	} {
+		t.Run(tt.query, func(t *testing.T) {
+			ks, err := db.ListKeys(ctx, store.KeyFilter{Query: tt.query})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, k := range ks {
+				got = append(got, k.Hash)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+	if k, err := db.GetKey(ctx, "h0"); err != nil || k.Alias != "École Key" {
+		t.Errorf("GetKey(h0) = alias %q, %v; want the session's alias", k.Alias, err)
+	}
+}
+
+// FuzzKeyQuery checks KeyFilter.Query, built into SQL from a user's search box,
+// against the filter the dashboard ran in Go before the store did it: alias
+// contains the query or hash starts with it, both folded by strings.ToLower.
+func FuzzKeyQuery(f *testing.F) {
+	aliases := []string{"Team Alpha", "50% off", "5000 off", "under_score", `back\slash`, "ÉCOLE", "İstanbul",
+		"kelvin \u212a", `say "hi" * OR x:y`, "日本語のキー", "", "nul\x00inside", "bad \ufffd", "ab", "aaaa"}
+	db, err := sqlite.Open(f.Context(), filepath.Join(f.TempDir(), "fuzz.db"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { db.Close() })
+	for i, a := range aliases {
+		k := store.Key{Hash: fmt.Sprintf("%02x%x", i, sha256.Sum256([]byte(a))), OrgID: "o", Alias: a, Session: []byte("{}"), CreatedAt: time.Unix(int64(i), 0)}
+		if err := db.CreateKey(f.Context(), k); err != nil {
+			f.Fatal(err)
+		}
+	}
+	want := func(q string) []string {
+		lq := strings.ToLower(q)
+		var out []string
+		for i := len(aliases) - 1; i >= 0; i-- { // newest first
+			h := fmt.Sprintf("%02x%x", i, sha256.Sum256([]byte(aliases[i])))
+			// As store.KeyFilter says: a query with a NUL matches nothing, and a
+			// NUL in an alias is searched as U+FFFD.
+			alias := strings.ReplaceAll(strings.ToLower(aliases[i]), "\x00", "\ufffd")
+			if lq == "" || (!strings.Contains(lq, "\x00") && (strings.HasPrefix(h, lq) || strings.Contains(alias, lq))) {
+				out = append(out, h)
+			}
+		}
+		return out
+	}
+	for _, q := range []string{"", "alpha", "50%", "%", "_", `\`, "école", "İST", "i̇st", "K", "\u212a", `"hi"`, `"`, "本語", "nul", "\x00",
+		"\xff", "\ufffd", "0", "0a", "aa", "aaa", "ff"} {
+		f.Add(q)
+	}
+	f.Fuzz(func(t *testing.T, q string) {
+		ks, err := db.ListKeys(t.Context(), store.KeyFilter{OrgID: "o", Query: q})
+		if err != nil {
+			t.Fatalf("ListKeys(%q): %v", q, err)
+		}
+		var got []string
+		for _, k := range ks {
+			got = append(got, k.Hash)
+		}
+		if diff := cmp.Diff(want(q), got, cmpopts.EquateEmpty()); diff != "" {
+			t.Errorf("ListKeys(%q) (-want +got):\n%s", q, diff)
+		}
+		if n, err := db.CountKeys(t.Context(), store.KeyFilter{OrgID: "o", Query: q}); err != nil || n != len(got) {
+			t.Errorf("CountKeys(%q) = %d, %v; want %d", q, n, err, len(got))
+		}
+	})
 }
 
 func TestPrefixUpperBound(t *testing.T) {

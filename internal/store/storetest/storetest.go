@@ -21,6 +21,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("APIs", func(t *testing.T) { testAPIs(t, open(t)) })
 	t.Run("Keys", func(t *testing.T) { testKeys(t, open(t)) })
 	t.Run("KeyFilters", func(t *testing.T) { testKeyFilters(t, open(t)) })
+	t.Run("KeyQuery", func(t *testing.T) { testKeyQuery(t, open(t)) })
 	t.Run("Ordering", func(t *testing.T) { testOrdering(t, open(t)) })
 	t.Run("TimePrecision", func(t *testing.T) { testTimePrecision(t, open(t)) })
 	t.Run("Counters", func(t *testing.T) { testCounters(t, open(t)) })
@@ -115,6 +116,7 @@ func key(hash, org string, age time.Duration, apis ...string) store.Key {
 func testKeys(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	k := key("aa11", "o1", 0, "api1", "api2")
+	k.Alias = "First Alias"
 	if err := s.CreateKey(ctx, k); err != nil {
 		t.Fatalf("create: %v", err)
 	}
@@ -129,7 +131,9 @@ func testKeys(t *testing.T, s store.Store) {
 		t.Errorf("get (-want +got):\n%s", diff)
 	}
 	k2 := k
+	k2.OrgID = "o2"
 	k2.APIIDs = []string{"api3"}
+	k2.Alias = "Second"
 	k2.Session = []byte(`{"rate":5}`)
 	k2.UpdatedAt = now.Add(time.Minute)
 	k2.CreatedAt = time.Time{} // must be ignored
@@ -141,6 +145,22 @@ func testKeys(t *testing.T, s store.Store) {
 	want.CreatedAt = now
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("after update (-want +got):\n%s", diff)
+	}
+	// Counts and searches follow the update: the key moved to o2 and changed alias.
+	for _, c := range []struct {
+		f    store.KeyFilter
+		want int
+	}{
+		{store.KeyFilter{}, 1},
+		{store.KeyFilter{OrgID: "o1"}, 0},
+		{store.KeyFilter{OrgID: "o2"}, 1},
+		{store.KeyFilter{Query: "first"}, 0},
+		{store.KeyFilter{Query: "second"}, 1},
+		{store.KeyFilter{APIID: "api1"}, 0},
+	} {
+		if n, err := s.CountKeys(ctx, c.f); err != nil || n != c.want {
+			t.Errorf("after update, CountKeys(%+v) = %d, %v; want %d", c.f, n, err, c.want)
+		}
 	}
 	if err := s.UpdateKey(ctx, key("bb", "o1", 0)); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("update missing: got %v", err)
@@ -154,8 +174,10 @@ func testKeys(t *testing.T, s store.Store) {
 	if err := s.DeleteKey(ctx, "aa11"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("delete twice: got %v", err)
 	}
-	if n, _ := s.CountKeys(ctx, store.KeyFilter{APIID: "api3"}); n != 0 {
-		t.Errorf("api index survived delete: %d", n)
+	for _, f := range []store.KeyFilter{{}, {OrgID: "o2"}, {APIID: "api3"}, {Query: "second"}} {
+		if n, err := s.CountKeys(ctx, f); err != nil || n != 0 {
+			t.Errorf("after delete, CountKeys(%+v) = %d, %v; want 0", f, n, err)
+		}
 	}
 }
 
@@ -219,6 +241,91 @@ func listHashes(t *testing.T, s store.Store, f store.KeyFilter) []string {
 		out = append(out, k.Hash)
 	}
 	return out
+}
+
+// testKeyQuery pins KeyFilter.Query: alias substring ignoring case (Unicode),
+// LIKE wildcards taken literally, or hash prefix; combined with the other filters;
+// pages that add up to the listing, and a count that agrees.
+func testKeyQuery(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	for _, k := range []struct {
+		hash, org string
+		age       time.Duration
+		alias     string
+		apis      []string
+	}{
+		{"0a01", "o1", 1, "Alice", []string{"x"}},
+		{"0a02", "o1", 2, "50% off", []string{"x", "y"}},
+		{"0b01", "o1", 3, "5000 off", []string{"y"}},
+		{"0b02", "o2", 4, "under_score", nil},
+		{"0c01", "o2", 5, "underXscore", []string{"y"}},
+		{"0c02", "o1", 6, "ÉCOLE", nil},
+		{"0d01", "o1", 7, `back\slash "quoted" * OR x:y`, nil},
+		{"fa01", "o1", 8, "Chef", []string{"x"}},
+		{"ffff", "o2", 9, "", nil},
+	} {
+		kk := key(k.hash, k.org, k.age*time.Second, k.apis...)
+		kk.Alias = k.alias
+		if err := s.CreateKey(ctx, kk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		name string
+		f    store.KeyFilter
+		want []string
+	}{
+		{"alias ignoring case", store.KeyFilter{Query: "LIC"}, []string{"0a01"}},
+		{"alias unicode case", store.KeyFilter{Query: "école"}, []string{"0c02"}},
+		{"alias unicode upper", store.KeyFilter{Query: "ÉCO"}, []string{"0c02"}},
+		{"percent is literal", store.KeyFilter{Query: "50%"}, []string{"0a02"}},
+		{"percent alone", store.KeyFilter{Query: "%"}, []string{"0a02"}},
+		{"underscore is literal", store.KeyFilter{Query: "under_"}, []string{"0b02"}},
+		{"backslash is literal", store.KeyFilter{Query: `k\s`}, []string{"0d01"}},
+		{"full-text syntax is literal", store.KeyFilter{Query: `"quoted" * or x:`}, []string{"0d01"}},
+		{"quote", store.KeyFilter{Query: `"`}, []string{"0d01"}},
+		{"NUL", store.KeyFilter{Query: "sla\x00sh"}, nil},
+		{"NUL first", store.KeyFilter{Query: "\x00slash"}, nil},
+		{"hash prefix ignoring case", store.KeyFilter{Query: "0A"}, []string{"0a02", "0a01"}},
+		{"hash prefix is a prefix", store.KeyFilter{Query: "a01"}, nil},
+		{"alias or hash", store.KeyFilter{Query: "f"}, []string{"ffff", "fa01", "0b01", "0a02"}},
+		{"ff", store.KeyFilter{Query: "ff"}, []string{"ffff", "0b01", "0a02"}},
+		{"not UTF-8", store.KeyFilter{Query: "zz\xff"}, nil},
+		{"highest rune", store.KeyFilter{Query: "\U0010ffff"}, nil},
+		{"with org", store.KeyFilter{Query: "f", OrgID: "o1"}, []string{"fa01", "0b01", "0a02"}},
+		{"with api", store.KeyFilter{Query: "off", APIID: "x"}, []string{"0a02"}},
+		{"with org and api", store.KeyFilter{Query: "score", OrgID: "o2", APIID: "y"}, []string{"0c01"}},
+		{"with hash prefix", store.KeyFilter{Query: "off", HashPrefix: "0b"}, []string{"0b01"}},
+		{"no match", store.KeyFilter{Query: "nobody"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, listHashes(t, s, tt.f), cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+			n, err := s.CountKeys(ctx, tt.f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n != len(tt.want) {
+				t.Errorf("count = %d, want %d", n, len(tt.want))
+			}
+			// Pages of two, walked to the end, are the listing: no key twice, none
+			// skipped, and the count ignores the page.
+			var paged []string
+			for off := 0; off < len(tt.want)+2; off += 2 {
+				f := tt.f
+				f.Limit, f.Offset = 2, off
+				paged = append(paged, listHashes(t, s, f)...)
+				if n, err := s.CountKeys(ctx, f); err != nil || n != len(tt.want) {
+					t.Errorf("count of page at %d = %d, %v; want %d", off, n, err, len(tt.want))
+				}
+			}
+			if diff := cmp.Diff(tt.want, paged, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("pages (-want +got):\n%s", diff)
+			}
+		})
+	}
 }
 
 // testOrdering pins the total order of listings: rows with the same time come by
