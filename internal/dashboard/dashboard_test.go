@@ -27,6 +27,8 @@ const adminSecret = "dashboard-test-admin-secret"
 type env struct {
 	dash, gw *httptest.Server
 	acct     *accounts.Service
+	// db is the store behind both, for tests that seed it directly.
+	db       *sqlite.DB
 	upstream *httptest.Server
 	// users by name: access keys
 	keys map[string]string
@@ -38,7 +40,7 @@ type env struct {
 // newEnv wires a store, the gateway and the dashboard as `tollgate serve` does, with
 // two organisations: A (admin "a", keys-reader "reader", no-rights "nobody") and B
 // (admin "b").
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "d.db"))
 	if err != nil {
@@ -59,7 +61,7 @@ func newEnv(t *testing.T) *env {
 	rec := &audit.Recorder{Store: db}
 	gw.SetAudit(rec)
 	d := New(Options{Accounts: acct, APIs: apis, Keys: keySvc, Store: db, Audit: rec, AdminSecret: adminSecret})
-	e := &env{dash: httptest.NewServer(d), gw: httptest.NewServer(gw), acct: acct, keys: map[string]string{}, ids: map[string]string{}}
+	e := &env{dash: httptest.NewServer(d), gw: httptest.NewServer(gw), acct: acct, db: db, keys: map[string]string{}, ids: map[string]string{}}
 	t.Cleanup(e.dash.Close)
 	t.Cleanup(e.gw.Close)
 	e.upstream = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -91,7 +93,7 @@ func newEnv(t *testing.T) *env {
 	return e
 }
 
-func (e *env) call(t *testing.T, srv *httptest.Server, method, path, body string, hdr map[string]string) (int, string) {
+func (e *env) call(t testing.TB, srv *httptest.Server, method, path, body string, hdr map[string]string) (int, string) {
 	t.Helper()
 	var rd io.Reader
 	if body != "" {

@@ -203,6 +203,29 @@ func (s *Keys) Get(ctx context.Context, ref Ref) (*session.Session, keys.Hash, e
 	if err != nil {
 		return nil, h, err
 	}
+	s.liveQuotas(sess, h)
+	return sess, h, nil
+}
+
+// Live returns the session of a key that List returned, with quota_remaining and
+// quota_renews read from the live counters as Get does, without reading the store
+// again: showing a page of keys costs no query per key.
+func (s *Keys) Live(k store.Key) (*session.Session, keys.Hash, error) {
+	h, ok := keys.ParseHash(k.Hash)
+	if !ok {
+		return nil, h, store.ErrNotFound
+	}
+	sess, err := s.decodeStored(k, h)
+	if err != nil {
+		return nil, h, err
+	}
+	s.liveQuotas(sess, h)
+	return sess, h, nil
+}
+
+// liveQuotas replaces the stored quota_remaining and quota_renews of a session (and
+// of its per-API limits) with the live counters', where the engine has them.
+func (s *Keys) liveQuotas(sess *session.Session, h keys.Hash) {
 	now := s.now()
 	if sess.QuotaMax > 0 {
 		if st, found := s.Limits.Quotas.Peek(limit.Key{Hash: h}, int64(sess.QuotaMax), now); found {
@@ -223,7 +246,6 @@ func (s *Keys) Get(ctx context.Context, ref Ref) (*session.Session, keys.Hash, e
 			}
 		}
 	}
-	return sess, h, nil
 }
 
 // Lookup loads a key's stored session by hash (store.ErrNotFound if absent, or if it
@@ -233,6 +255,11 @@ func (s *Keys) Lookup(ctx context.Context, h keys.Hash) (*session.Session, error
 	if err != nil {
 		return nil, err
 	}
+	return s.decodeStored(k, h)
+}
+
+// decodeStored decodes a stored key's session, hiding other organisations' keys.
+func (s *Keys) decodeStored(k store.Key, h keys.Hash) (*session.Session, error) {
 	if s.scoped && k.OrgID != s.org {
 		return nil, store.ErrNotFound
 	}
