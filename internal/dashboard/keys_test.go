@@ -114,7 +114,8 @@ func TestKeySearch(t *testing.T) {
 
 // seedKeys stores n keys of organisation A straight into the store (the HTTP path
 // would take minutes for 50,000), each a copy of a real session with its own alias
-// "customer-NNNNN" and hash, created a millisecond apart.
+// "customer-NNNNN" and hash, created a millisecond apart, one write each as keys
+// arrive in life.
 func seedKeys(tb testing.TB, e *env, n int) {
 	tb.Helper()
 	ctx := tb.Context()
@@ -138,6 +139,10 @@ func seedKeys(tb testing.TB, e *env, n int) {
 		if err := e.db.CreateKey(ctx, k); err != nil {
 			tb.Fatal(err)
 		}
+	}
+	// What the server's background loop does every 30 seconds.
+	if err := e.db.Checkpoint(ctx); err != nil {
+		tb.Fatal(err)
 	}
 }
 

@@ -19,14 +19,29 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) store.Store {
-		db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "t.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		return db
-	})
+	// A key search takes one of two plans (the trigram index, or a scan), chosen by
+	// cost; the suite's stores are small, so each plan is also forced: all must
+	// give the suite's answers.
+	for _, tt := range []struct {
+		name  string
+		force func(*sqlite.DB)
+	}{
+		{"chosen plan", func(*sqlite.DB) {}},
+		{"trigram searches", sqlite.TrigramSearchesForTest},
+		{"scanned searches", sqlite.ScanSearchesForTest},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			storetest.Run(t, func(t *testing.T) store.Store {
+				db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "t.db"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { db.Close() })
+				tt.force(db)
+				return db
+			})
+		})
+	}
 }
 
 func TestReopenKeepsData(t *testing.T) {
@@ -81,7 +96,7 @@ func TestAliasMigration(t *testing.T) {
 		t.Fatalf("migrate: %v", err)
 	}
 	defer db.Close()
-	// A key created after the migration is found beside the migrated ones.
+	// A key created after the migration gets a search id of its own.
 	if err := db.CreateKey(ctx, store.Key{Hash: "h9", OrgID: "o", Alias: "new école", Session: []byte("{}"), CreatedAt: time.Unix(9, 0)}); err != nil {
 		t.Fatal(err)
 	}
@@ -117,21 +132,31 @@ func TestAliasMigration(t *testing.T) {
 
 // FuzzKeyQuery checks KeyFilter.Query, built into SQL from a user's search box,
 // against the filter the dashboard ran in Go before the store did it: alias
-// contains the query or hash starts with it, both folded by strings.ToLower.
+// contains the query or hash starts with it, both folded by strings.ToLower. Both
+// search plans (trigram index and scan) must agree with it.
 func FuzzKeyQuery(f *testing.F) {
 	aliases := []string{"Team Alpha", "50% off", "5000 off", "under_score", `back\slash`, "ÉCOLE", "İstanbul",
 		"kelvin \u212a", `say "hi" * OR x:y`, "日本語のキー", "", "nul\x00inside", "bad \ufffd", "ab", "aaaa"}
-	db, err := sqlite.Open(f.Context(), filepath.Join(f.TempDir(), "fuzz.db"))
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { db.Close() })
-	for i, a := range aliases {
-		k := store.Key{Hash: fmt.Sprintf("%02x%x", i, sha256.Sum256([]byte(a))), OrgID: "o", Alias: a, Session: []byte("{}"), CreatedAt: time.Unix(int64(i), 0)}
-		if err := db.CreateKey(f.Context(), k); err != nil {
+	open := func(scan bool) *sqlite.DB {
+		db, err := sqlite.Open(f.Context(), filepath.Join(f.TempDir(), fmt.Sprint("scan-", scan, ".db")))
+		if err != nil {
 			f.Fatal(err)
 		}
+		f.Cleanup(func() { db.Close() })
+		if scan {
+			sqlite.ScanSearchesForTest(db)
+		} else {
+			sqlite.TrigramSearchesForTest(db)
+		}
+		for i, a := range aliases {
+			k := store.Key{Hash: fmt.Sprintf("%02x%x", i, sha256.Sum256([]byte(a))), OrgID: "o", Alias: a, Session: []byte("{}"), CreatedAt: time.Unix(int64(i), 0)}
+			if err := db.CreateKey(f.Context(), k); err != nil {
+				f.Fatal(err)
+			}
+		}
+		return db
 	}
+	dbs := []*sqlite.DB{open(false), open(true)}
 	want := func(q string) []string {
 		lq := strings.ToLower(q)
 		var out []string
@@ -151,19 +176,21 @@ func FuzzKeyQuery(f *testing.F) {
 		f.Add(q)
 	}
 	f.Fuzz(func(t *testing.T, q string) {
-		ks, err := db.ListKeys(t.Context(), store.KeyFilter{OrgID: "o", Query: q})
-		if err != nil {
-			t.Fatalf("ListKeys(%q): %v", q, err)
-		}
-		var got []string
-		for _, k := range ks {
-			got = append(got, k.Hash)
-		}
-		if diff := cmp.Diff(want(q), got, cmpopts.EquateEmpty()); diff != "" {
-			t.Errorf("ListKeys(%q) (-want +got):\n%s", q, diff)
-		}
-		if n, err := db.CountKeys(t.Context(), store.KeyFilter{OrgID: "o", Query: q}); err != nil || n != len(got) {
-			t.Errorf("CountKeys(%q) = %d, %v; want %d", q, n, err, len(got))
+		for i, db := range dbs {
+			ks, err := db.ListKeys(t.Context(), store.KeyFilter{OrgID: "o", Query: q})
+			if err != nil {
+				t.Fatalf("plan %d: ListKeys(%q): %v", i, q, err)
+			}
+			var got []string
+			for _, k := range ks {
+				got = append(got, k.Hash)
+			}
+			if diff := cmp.Diff(want(q), got, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("plan %d: ListKeys(%q) (-want +got):\n%s", i, q, diff)
+			}
+			if n, err := db.CountKeys(t.Context(), store.KeyFilter{OrgID: "o", Query: q}); err != nil || n != len(got) {
+				t.Errorf("plan %d: CountKeys(%q) = %d, %v; want %d", i, q, n, err, len(got))
+			}
 		}
 	})
 }
@@ -193,13 +220,55 @@ func TestPrefixUpperBound(t *testing.T) {
 	}
 }
 
+// TestCheckpoint checks that the trigram index merged by Checkpoint still answers
+// searches after keys were written, renamed and deleted one by one.
 func TestCheckpoint(t *testing.T) {
-	db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "c.db"))
+	ctx := t.Context()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "c.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if err := db.Checkpoint(t.Context()); err != nil {
-		t.Fatal(err)
+	if err := db.Checkpoint(ctx); err != nil {
+		t.Fatalf("empty: %v", err)
+	}
+	key := func(i int, alias string) store.Key {
+		return store.Key{Hash: fmt.Sprintf("%04x", i), OrgID: "o", Alias: alias, Session: []byte("{}"), CreatedAt: time.Unix(int64(i), 0)}
+	}
+	const n = 60
+	for i := range n {
+		if err := db.CreateKey(ctx, key(i, fmt.Sprintf("alias-%03d", i))); err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case i%10 == 3:
+			if err := db.UpdateKey(ctx, key(i, fmt.Sprintf("renamed-%03d", i))); err != nil {
+				t.Fatal(err)
+			}
+		case i%10 == 7:
+			if err := db.DeleteKey(ctx, fmt.Sprintf("%04x", i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if i%20 == 19 {
+			if err := db.Checkpoint(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for i := range n {
+		renamed, deleted := i%10 == 3, i%10 == 7
+		for q, found := range map[string]bool{
+			fmt.Sprintf("alias-%03d", i):   !renamed && !deleted,
+			fmt.Sprintf("renamed-%03d", i): renamed,
+		} {
+			want := 0
+			if found {
+				want = 1
+			}
+			if got, err := db.CountKeys(ctx, store.KeyFilter{Query: q}); err != nil || got != want {
+				t.Errorf("CountKeys(%q) = %d, %v; want %d", q, got, err, want)
+			}
+		}
 	}
 }
