@@ -328,8 +328,12 @@ func (s *Service) CreateUser(ctx context.Context, nu NewUser) (store.User, strin
 		Permissions: permJSON, Active: nu.Active, CreatedAt: now, UpdatedAt: now,
 	}
 	if err := s.Store.CreateUser(ctx, u); err != nil {
-		if errors.Is(err, store.ErrConflict) {
+		switch {
+		case errors.Is(err, store.ErrConflict):
 			return store.User{}, "", taken("email_address", "a user with e-mail %s already exists", email)
+		case errors.Is(err, store.ErrInvalidReference):
+			// Only if the organisation went between the check above and the insert.
+			return store.User{}, "", invalid("org_id", "organisation %q does not exist", nu.OrgID)
 		}
 		return store.User{}, "", err
 	}

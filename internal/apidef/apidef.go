@@ -180,6 +180,17 @@ func (d *Definition) SetAPIID(id string) { d.setString("api_id", id); d.fields.A
 // SetOrgID sets org_id in both views.
 func (d *Definition) SetOrgID(id string) { d.setString("org_id", id); d.fields.OrgID = id }
 
+// MarkActive writes "active": true into a definition that does not say: absent
+// means active (Active), and a definition read back must say what is served, so
+// that a dump re-imported into Tyk or Tollgate is not switched off.
+func (d *Definition) MarkActive() {
+	if d.fields.Active == nil {
+		t := true
+		d.fields.Active = &t
+		d.raw["active"] = json.RawMessage("true")
+	}
+}
+
 func (d *Definition) setString(key, v string) {
 	b, _ := json.Marshal(v)
 	d.raw[key] = b

@@ -55,6 +55,8 @@ type Server struct {
 	// Failed authentication, per door (see authguard for the scheme).
 	apiKeys, adminAuth, logins *authguard.Guard
 	ui                         *ui
+	// api is mux behind TrimTrailingSlash, for /api/ and /admin/.
+	api http.Handler
 }
 
 // envelope is Tyk's dashboard status reply.
@@ -150,6 +152,7 @@ func New(opts Options) *Server {
 	s.mux.Handle("/admin/", a.Handle(func(http.ResponseWriter, *http.Request) error {
 		return httpx.Errorf(http.StatusNotFound, "Not found")
 	}))
+	s.api = httpx.TrimTrailingSlash(s.mux)
 	if err := s.enableUI(); err != nil {
 		// The templates are embedded and parsed by every test run; failing here
 		// means a broken build, not bad input.
@@ -161,8 +164,15 @@ func New(opts Options) *Server {
 // Handle adds a route outside /api/ and /admin/ (the web UI).
 func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
 
-// ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+// ServeHTTP implements http.Handler. The Dashboard and Admin APIs answer their paths
+// with or without a trailing slash, as Tyk's do (its clients send both).
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if p := r.URL.Path; (strings.HasPrefix(p, "/api/") && p != "/api/") || (strings.HasPrefix(p, "/admin/") && p != "/admin/") {
+		s.api.ServeHTTP(w, r)
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
 
 func (s *Server) now() time.Time {
 	if s.opts.Now != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/tollgate/tollgate/internal/config"
 	"github.com/tollgate/tollgate/internal/dashboard"
 	"github.com/tollgate/tollgate/internal/keys"
+	"github.com/tollgate/tollgate/internal/store/sqlite"
 )
 
 const adminSecret = apptest.Secret
@@ -25,6 +26,8 @@ type env struct {
 	node     *apptest.Env
 	dash, gw *httptest.Server
 	acct     *accounts.Service
+	// db is the store behind both, for tests that seed it directly.
+	db       *sqlite.DB
 	upstream *httptest.Server
 	// users by name: access keys
 	keys map[string]string
@@ -36,7 +39,7 @@ type env struct {
 // newEnv builds a node with the constructor `tollgate serve` uses, with two
 // organisations: A (admin "a", keys-reader "reader", no-rights "nobody") and B
 // (admin "b").
-func newEnv(t *testing.T, cfg ...func(*config.Config)) *env {
+func newEnv(t testing.TB, cfg ...func(*config.Config)) *env {
 	t.Helper()
 	o := apptest.Options{}
 	if len(cfg) > 0 {
@@ -44,7 +47,7 @@ func newEnv(t *testing.T, cfg ...func(*config.Config)) *env {
 	}
 	n := apptest.New(t, o)
 	acct := n.Node.Accounts
-	e := &env{node: n, dash: n.Dashboard, gw: n.Gateway, acct: acct, keys: map[string]string{}, ids: map[string]string{}}
+	e := &env{node: n, dash: n.Dashboard, gw: n.Gateway, acct: acct, db: n.Node.Store, keys: map[string]string{}, ids: map[string]string{}}
 	e.upstream = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, `{"upstream":"hello","path":"`+r.URL.Path+`"}`)
 	}))
@@ -74,7 +77,7 @@ func newEnv(t *testing.T, cfg ...func(*config.Config)) *env {
 	return e
 }
 
-func (e *env) call(t *testing.T, srv *httptest.Server, method, path, body string, hdr map[string]string) (int, string) {
+func (e *env) call(t testing.TB, srv *httptest.Server, method, path, body string, hdr map[string]string) (int, string) {
 	t.Helper()
 	var rd io.Reader
 	if body != "" {

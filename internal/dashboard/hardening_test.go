@@ -20,12 +20,12 @@ var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 // browser is a cookie-keeping client that does not follow redirects, so tests see
 // where the dashboard sends them.
 type browser struct {
-	t   *testing.T
+	t   testing.TB
 	c   *http.Client
 	srv string
 }
 
-func newBrowser(t *testing.T, e *env) *browser {
+func newBrowser(t testing.TB, e *env) *browser {
 	jar, _ := cookiejar.New(nil)
 	return &browser{t: t, srv: e.dash.URL, c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error {
 		return http.ErrUseLastResponse

@@ -111,7 +111,8 @@ func (s *Server) deleteKey(w http.ResponseWriter, r *http.Request) error {
 	return ok(w, "Key deleted successfully.", nil)
 }
 
-// keyFilter reads the paging and API filter shared by the key lists.
+// keyPage reads the paging and API filter shared by the key lists and returns one
+// page of keys matching f with the page count.
 func (s *Server) keyPage(r *http.Request, f store.KeyFilter) ([]store.Key, int, error) {
 	svc := s.keys(r)
 	if id := r.PathValue("id"); id != "" {
@@ -151,38 +152,11 @@ func (s *Server) listKeyIDs(w http.ResponseWriter, r *http.Request) error {
 }
 
 // listKeysDetailed serves GET /api/keys/detailed?q=: q matches the alias or a hash
-// prefix.
+// prefix, ignoring case.
 func (s *Server) listKeysDetailed(w http.ResponseWriter, r *http.Request) error {
-	q := strings.TrimSpace(r.URL.Query().Get("q"))
-	var ks []store.Key
-	var pages int
-	var err error
-	if q == "" {
-		ks, pages, err = s.keyPage(r, store.KeyFilter{})
-		if err != nil {
-			return err
-		}
-	} else {
-		all, err := s.keys(r).List(r.Context(), store.KeyFilter{})
-		if err != nil {
-			return err
-		}
-		var hits []store.Key
-		lq := strings.ToLower(q)
-		for _, k := range all {
-			if strings.HasPrefix(k.Hash, lq) {
-				hits = append(hits, k)
-				continue
-			}
-			if sess, err := session.Decode(k.Session); err == nil && strings.Contains(strings.ToLower(sess.Alias), lq) {
-				hits = append(hits, k)
-			}
-		}
-		from, to, p, err := paginate(r, len(hits))
-		if err != nil {
-			return err
-		}
-		ks, pages = hits[from:to], p
+	ks, pages, err := s.keyPage(r, store.KeyFilter{Query: strings.TrimSpace(r.URL.Query().Get("q"))})
+	if err != nil {
+		return err
 	}
 	out := make([]keyData, 0, len(ks))
 	for _, k := range ks {

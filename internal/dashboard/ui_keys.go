@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tollgate/tollgate/internal/fault"
 	"github.com/tollgate/tollgate/internal/keys"
 	"github.com/tollgate/tollgate/internal/manage"
 	"github.com/tollgate/tollgate/internal/session"
@@ -92,7 +93,8 @@ func (u *ui) listKeys(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
 	q := strings.ToLower(strings.TrimSpace(r.URL.Query().Get("q")))
 	page, _ := strconv.Atoi(r.URL.Query().Get("p"))
 	page = max(page, 1)
-	all, err := svc.List(r.Context(), store.KeyFilter{})
+	f := store.KeyFilter{Query: q}
+	total, err := svc.Count(r.Context(), f)
 	if err != nil {
 		return err
 	}
@@ -101,25 +103,22 @@ func (u *ui) listKeys(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
 		return err
 	}
 	now := u.s.now()
-	var matched []store.Key
-	for _, k := range all {
-		if q == "" || strings.HasPrefix(k.Hash, q) {
-			matched = append(matched, k)
-			continue
-		}
-		if s, err := session.Decode(k.Session); err == nil && strings.Contains(strings.ToLower(s.Alias), q) {
-			matched = append(matched, k)
-		}
-	}
-	pages := max((len(matched)+pageSize-1)/pageSize, 1)
+	pages := max((total+pageSize-1)/pageSize, 1)
 	page = min(page, pages)
-	from, to := (page-1)*pageSize, min(page*pageSize, len(matched))
-	rows := make([]keyRow, 0, to-from)
-	for _, k := range matched[from:to] {
-		h, _ := keys.ParseHash(k.Hash)
-		s, _, err := svc.Get(r.Context(), manage.Ref{ID: h.String(), IsHash: true})
+	f.Offset, f.Limit = (page-1)*pageSize, pageSize
+	ks, err := svc.List(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	rows := make([]keyRow, 0, len(ks))
+	for _, k := range ks {
+		s, _, err := svc.Live(r.Context(), k)
+		if fault.KindOf(err) == fault.Unavailable {
+			// An empty page would look like "no keys".
+			return err
+		}
 		if err != nil {
-			continue
+			continue // a stored session that no longer decodes is left out
 		}
 		rows = append(rows, describeKey(s, k.Hash, names, now))
 	}

@@ -70,7 +70,7 @@ func (g *Gateway) controlHandler() http.Handler {
 	handle("/", func(http.ResponseWriter, *http.Request) error {
 		return httpx.Errorf(http.StatusNotFound, "Not found")
 	})
-	return g.requireSecret(stripTrailingSlash(mux))
+	return g.requireSecret(httpx.TrimTrailingSlash(mux))
 }
 
 // requireSecret guards the control API with the shared secret. Both sides are hashed
@@ -95,22 +95,6 @@ func (g *Gateway) requireSecret(next http.Handler) http.Handler {
 		}
 		// The services audit the changes they make as whoever holds the secret.
 		next.ServeHTTP(w, r.WithContext(audit.WithActor(r.Context(), audit.AdminSecretActor(remoteIP(r)))))
-	})
-}
-
-// stripTrailingSlash lets clients call /tyk/apis/ as Tyk allows.
-func stripTrailingSlash(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if p := r.URL.Path; len(p) > 1 && strings.HasSuffix(p, "/") {
-			r2 := r.Clone(r.Context())
-			r2.URL.Path = strings.TrimRight(p, "/")
-			r2.URL.RawPath = ""
-			if r2.URL.Path == "" {
-				r2.URL.Path = "/"
-			}
-			r = r2
-		}
-		next.ServeHTTP(w, r)
 	})
 }
 

@@ -273,3 +273,21 @@ func NewServer(addr string, h http.Handler, t ServerTimeouts, log *slog.Logger) 
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 }
+
+// TrimTrailingSlash serves a path with trailing slashes ("/api/apis/") as the path
+// without them: Tyk's clients send both spellings and Tyk answers both. The root
+// stays "/".
+func TrimTrailingSlash(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.Path; len(p) > 1 && strings.HasSuffix(p, "/") {
+			r2 := r.Clone(r.Context())
+			r2.URL.Path = strings.TrimRight(p, "/")
+			r2.URL.RawPath = ""
+			if r2.URL.Path == "" {
+				r2.URL.Path = "/"
+			}
+			r = r2
+		}
+		next.ServeHTTP(w, r)
+	})
+}

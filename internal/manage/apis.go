@@ -94,6 +94,7 @@ func (s *APIs) Create(ctx context.Context, body []byte) (*apidef.Definition, err
 	if d.APIID() == "" {
 		d.SetAPIID(apidef.NewAPIID())
 	}
+	d.MarkActive()
 	if s.scoped {
 		d.SetOrgID(s.org)
 	}
@@ -134,6 +135,7 @@ func (s *APIs) Update(ctx context.Context, id string, body []byte) (*apidef.Defi
 	if err != nil {
 		return nil, err
 	}
+	d.MarkActive()
 	switch d.APIID() {
 	case "":
 		d.SetAPIID(id)

@@ -138,7 +138,7 @@ func (s *Keys) Create(ctx context.Context, body []byte, customID string) (Create
 			return Created{}, unavailable(err)
 		}
 	}
-	err = s.Store.CreateKey(ctx, store.Key{Hash: h.String(), OrgID: sess.OrgID, APIIDs: sess.APIIDs(), Session: raw, CreatedAt: now, UpdatedAt: now})
+	err = s.Store.CreateKey(ctx, store.Key{Hash: h.String(), OrgID: sess.OrgID, APIIDs: sess.APIIDs(), Alias: sess.Alias, Session: raw, CreatedAt: now, UpdatedAt: now})
 	if errors.Is(err, store.ErrConflict) {
 		return Created{}, conflict("A key with this ID already exists; use PUT to change it")
 	}
@@ -221,7 +221,7 @@ func (s *Keys) dropAPI(ctx context.Context, org, apiID string) error {
 			if err != nil {
 				return err
 			}
-			k.Session, k.APIIDs, k.UpdatedAt = raw, sess.APIIDs(), s.now()
+			k.Session, k.APIIDs, k.Alias, k.UpdatedAt = raw, sess.APIIDs(), sess.Alias, s.now()
 			if err := s.Store.UpdateKey(ctx, k); err != nil {
 				return err
 			}
@@ -243,10 +243,37 @@ func (s *Keys) Get(ctx context.Context, ref Ref) (*session.Session, keys.Hash, e
 	if err != nil {
 		return nil, h, err
 	}
+	if err := s.liveQuotas(ctx, sess, h); err != nil {
+		return nil, h, err
+	}
+	return sess, h, nil
+}
+
+// Live returns the session of a key that List returned, with quota_remaining and
+// quota_renews read from the live counters as Get does, without reading the store
+// again: showing a page of keys costs no query per key.
+func (s *Keys) Live(ctx context.Context, k store.Key) (*session.Session, keys.Hash, error) {
+	h, ok := keys.ParseHash(k.Hash)
+	if !ok {
+		return nil, h, store.ErrNotFound
+	}
+	sess, err := s.decodeStored(k, h)
+	if err != nil {
+		return nil, h, err
+	}
+	if err := s.liveQuotas(ctx, sess, h); err != nil {
+		return nil, h, err
+	}
+	return sess, h, nil
+}
+
+// liveQuotas replaces the stored quota_remaining and quota_renews of a session (and
+// of its per-API limits) with the live counters', where the engine has them.
+func (s *Keys) liveQuotas(ctx context.Context, sess *session.Session, h keys.Hash) error {
 	if sess.QuotaMax > 0 {
 		st, found, err := s.Limits.Quotas.Peek(ctx, limit.Key{Hash: h}, int64(sess.QuotaMax))
 		if err != nil {
-			return nil, h, unavailable(err)
+			return unavailable(err)
 		}
 		if found {
 			sess.QuotaRemaining = session.Int(st.Remaining)
@@ -261,7 +288,7 @@ func (s *Keys) Get(ctx context.Context, ref Ref) (*session.Session, keys.Hash, e
 		}
 		st, found, err := s.Limits.Quotas.Peek(ctx, limit.Key{Hash: h, Scope: ad.AllowanceScope}, int64(ad.Limit.QuotaMax))
 		if err != nil {
-			return nil, h, unavailable(err)
+			return unavailable(err)
 		}
 		if found {
 			ad.Limit.QuotaRemaining = session.Int(st.Remaining)
@@ -271,7 +298,7 @@ func (s *Keys) Get(ctx context.Context, ref Ref) (*session.Session, keys.Hash, e
 			sess.AccessRights[id] = ad
 		}
 	}
-	return sess, h, nil
+	return nil
 }
 
 // Lookup loads a key's stored session by hash (store.ErrNotFound if absent, or if it
@@ -281,6 +308,11 @@ func (s *Keys) Lookup(ctx context.Context, h keys.Hash) (*session.Session, error
 	if err != nil {
 		return nil, err
 	}
+	return s.decodeStored(k, h)
+}
+
+// decodeStored decodes a stored key's session, hiding other organisations' keys.
+func (s *Keys) decodeStored(k store.Key, h keys.Hash) (*session.Session, error) {
 	if s.scoped && k.OrgID != s.org {
 		return nil, store.ErrNotFound
 	}
@@ -324,7 +356,7 @@ func (s *Keys) Update(ctx context.Context, ref Ref, body []byte, suppressReset b
 			return h, nil, unavailable(err)
 		}
 	}
-	if err := s.Store.UpdateKey(ctx, store.Key{Hash: h.String(), OrgID: sess.OrgID, APIIDs: sess.APIIDs(), Session: raw, UpdatedAt: now}); err != nil {
+	if err := s.Store.UpdateKey(ctx, store.Key{Hash: h.String(), OrgID: sess.OrgID, APIIDs: sess.APIIDs(), Alias: sess.Alias, Session: raw, UpdatedAt: now}); err != nil {
 		return h, nil, err
 	}
 	s.publish(h)

@@ -4,6 +4,16 @@
 //
 // The store is never written on the gateway's per-request path; the gateway reads
 // through caches and writes hot counters in bulk.
+//
+// Rules every backend keeps, so that code above the store cannot tell them apart
+// (storetest pins each one):
+//   - Times are kept to the microsecond: a backend truncates (never rounds) finer
+//     precision, as PostgreSQL's timestamptz would, so a stored time reads back as
+//     t.Truncate(time.Microsecond) in UTC.
+//   - Listings have a total order: ties on the sort time are broken by the id or
+//     hash, ascending, so that pages never overlap or skip a row.
+//   - Text is UTF-8, compared byte by byte (code point order), whatever the
+//     database's collation.
 package store
 
 import (
@@ -16,8 +26,15 @@ import (
 var ErrNotFound = errors.New("not found")
 
 // ErrConflict is returned when a create would overwrite an existing entity or break a
-// uniqueness rule (such as two APIs on one listen path).
+// uniqueness rule (such as two APIs on one listen path): "already exists".
 var ErrConflict = errors.New("conflict")
+
+// ErrInvalidReference is returned when a write names an entity that does not exist,
+// such as a user of a missing organisation: "refers to something missing". It is
+// never reported as ErrConflict, so that a caller can tell the two apart. Other
+// refused writes (a NOT NULL or CHECK rule) are bugs of the caller and come back as
+// plain errors.
+var ErrInvalidReference = errors.New("invalid reference")
 
 // API is a stored API definition.
 type API struct {
@@ -55,6 +72,9 @@ type Key struct {
 	OrgID string
 	// APIIDs are the APIs named in the session's access rights, for filtered listings.
 	APIIDs []string
+	// Alias is the session's alias, kept beside the session so that a listing can
+	// search it without decoding every session.
+	Alias string
 	// Session is the session document (Tyk's JSON shape).
 	Session   []byte
 	CreatedAt time.Time
@@ -65,10 +85,18 @@ type Key struct {
 type KeyFilter struct {
 	OrgID string
 	APIID string
-	// HashPrefix keeps keys whose hash starts with it.
+	// HashPrefix keeps keys whose hash starts with it, byte for byte.
 	HashPrefix string
-	// Limit and Offset page the result (ordered by creation time, newest first);
-	// Limit 0 means no limit.
+	// Query keeps keys whose alias contains it or whose hash starts with it, both
+	// ignoring case as strings.ToLower folds it (Unicode, not only ASCII). It is
+	// matched literally: % and _ are not wildcards.
+	//
+	// A HashPrefix that is not valid UTF-8, or a HashPrefix or Query that holds a
+	// NUL, matches nothing: PostgreSQL cannot even hold such text. For the same
+	// reason a NUL in an alias is searched as U+FFFD.
+	Query string
+	// Limit and Offset page the result (ordered by creation time, newest first,
+	// ties by hash); Limit 0 means no limit.
 	Limit, Offset int
 }
 
@@ -76,11 +104,16 @@ type KeyFilter struct {
 type KeyStore interface {
 	// CreateKey fails with ErrConflict when the hash exists.
 	CreateKey(ctx context.Context, k Key) error
-	// UpdateKey replaces a key's session (ErrNotFound if absent), keeping CreatedAt.
+	// UpdateKey replaces a key's session, alias and APIs (ErrNotFound if absent),
+	// keeping CreatedAt.
 	UpdateKey(ctx context.Context, k Key) error
 	GetKey(ctx context.Context, hash string) (Key, error)
 	DeleteKey(ctx context.Context, hash string) error
+	// ListKeys returns the keys matching f, newest first, ties by hash. Filtering
+	// and paging happen in the backend: callers never load every key to show a
+	// page.
 	ListKeys(ctx context.Context, f KeyFilter) ([]Key, error)
+	// CountKeys counts the keys matching f, ignoring Limit and Offset.
 	CountKeys(ctx context.Context, f KeyFilter) (int, error)
 }
 
@@ -139,7 +172,8 @@ type User struct {
 
 // UserStore holds dashboard users.
 type UserStore interface {
-	// CreateUser fails with ErrConflict when the id, e-mail or access key exists.
+	// CreateUser fails with ErrConflict when the id, e-mail or access key exists, and
+	// with ErrInvalidReference when the organisation does not.
 	CreateUser(ctx context.Context, u User) error
 	// UpdateUser replaces a user (ErrNotFound if absent, ErrConflict on a taken
 	// e-mail), keeping CreatedAt.

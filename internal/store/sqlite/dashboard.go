@@ -13,13 +13,7 @@ import (
 // CreateOrg inserts an organisation.
 func (d *DB) CreateOrg(ctx context.Context, o store.Org) error {
 	_, err := d.db.ExecContext(ctx, `INSERT INTO orgs (id, name, created_at) VALUES (?, ?, ?)`, o.ID, o.Name, ts(o.CreatedAt))
-	if isConstraint(err) {
-		return store.ErrConflict
-	}
-	if err != nil {
-		return fmt.Errorf("create org: %w", err)
-	}
-	return nil
+	return writeErr("create org", err)
 }
 
 // GetOrg returns one organisation.
@@ -106,13 +100,7 @@ func (d *DB) CreateUser(ctx context.Context, u store.User) error {
 	_, err := d.db.ExecContext(ctx, `INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		u.ID, u.OrgID, u.Email, u.FirstName, u.LastName, blob(u.PasswordHash), u.AccessKeyHash, blob(u.AccessKeyEnc), blob(u.Permissions),
 		boolInt(u.Active), ts(u.CreatedAt), ts(u.UpdatedAt), tsOpt(u.LastLogin))
-	if isConstraint(err) {
-		return store.ErrConflict
-	}
-	if err != nil {
-		return fmt.Errorf("create user: %w", err)
-	}
-	return nil
+	return writeErr("create user", err)
 }
 
 // UpdateUser replaces a user, keeping its creation time and organisation.
@@ -121,11 +109,8 @@ func (d *DB) UpdateUser(ctx context.Context, u store.User) error {
 		access_key_enc = ?, permissions = ?, active = ?, updated_at = ?, last_login = ? WHERE id = ?`,
 		u.Email, u.FirstName, u.LastName, blob(u.PasswordHash), u.AccessKeyHash, blob(u.AccessKeyEnc), blob(u.Permissions), boolInt(u.Active),
 		ts(u.UpdatedAt), tsOpt(u.LastLogin), u.ID)
-	if isConstraint(err) {
-		return store.ErrConflict
-	}
 	if err != nil {
-		return fmt.Errorf("update user: %w", err)
+		return writeErr("update user", err)
 	}
 	return affectedOne(res)
 }

@@ -21,6 +21,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("APIs", func(t *testing.T) { testAPIs(t, open(t)) })
 	t.Run("Keys", func(t *testing.T) { testKeys(t, open(t)) })
 	t.Run("KeyFilters", func(t *testing.T) { testKeyFilters(t, open(t)) })
+	t.Run("KeyQuery", func(t *testing.T) { testKeyQuery(t, open(t)) })
+	t.Run("Ordering", func(t *testing.T) { testOrdering(t, open(t)) })
+	t.Run("TimePrecision", func(t *testing.T) { testTimePrecision(t, open(t)) })
 	t.Run("Counters", func(t *testing.T) { testCounters(t, open(t)) })
 	t.Run("ConcurrentCreate", func(t *testing.T) { testConcurrentCreate(t, open(t)) })
 	t.Run("OrgsAndUsers", func(t *testing.T) { testOrgsAndUsers(t, open(t)) })
@@ -114,6 +117,7 @@ func key(hash, org string, age time.Duration, apis ...string) store.Key {
 func testKeys(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	k := key("aa11", "o1", 0, "api1", "api2")
+	k.Alias = "First Alias"
 	if err := s.CreateKey(ctx, k); err != nil {
 		t.Fatalf("create: %v", err)
 	}
@@ -128,7 +132,9 @@ func testKeys(t *testing.T, s store.Store) {
 		t.Errorf("get (-want +got):\n%s", diff)
 	}
 	k2 := k
+	k2.OrgID = "o2"
 	k2.APIIDs = []string{"api3"}
+	k2.Alias = "Second"
 	k2.Session = []byte(`{"rate":5}`)
 	k2.UpdatedAt = now.Add(time.Minute)
 	k2.CreatedAt = time.Time{} // must be ignored
@@ -140,6 +146,22 @@ func testKeys(t *testing.T, s store.Store) {
 	want.CreatedAt = now
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("after update (-want +got):\n%s", diff)
+	}
+	// Counts and searches follow the update: the key moved to o2 and changed alias.
+	for _, c := range []struct {
+		f    store.KeyFilter
+		want int
+	}{
+		{store.KeyFilter{}, 1},
+		{store.KeyFilter{OrgID: "o1"}, 0},
+		{store.KeyFilter{OrgID: "o2"}, 1},
+		{store.KeyFilter{Query: "first"}, 0},
+		{store.KeyFilter{Query: "second"}, 1},
+		{store.KeyFilter{APIID: "api1"}, 0},
+	} {
+		if n, err := s.CountKeys(ctx, c.f); err != nil || n != c.want {
+			t.Errorf("after update, CountKeys(%+v) = %d, %v; want %d", c.f, n, err, c.want)
+		}
 	}
 	if err := s.UpdateKey(ctx, key("bb", "o1", 0)); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("update missing: got %v", err)
@@ -153,8 +175,10 @@ func testKeys(t *testing.T, s store.Store) {
 	if err := s.DeleteKey(ctx, "aa11"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("delete twice: got %v", err)
 	}
-	if n, _ := s.CountKeys(ctx, store.KeyFilter{APIID: "api3"}); n != 0 {
-		t.Errorf("api index survived delete: %d", n)
+	for _, f := range []store.KeyFilter{{}, {OrgID: "o2"}, {APIID: "api3"}, {Query: "second"}} {
+		if n, err := s.CountKeys(ctx, f); err != nil || n != 0 {
+			t.Errorf("after delete, CountKeys(%+v) = %d, %v; want 0", f, n, err)
+		}
 	}
 }
 
@@ -180,20 +204,18 @@ func testKeyFilters(t *testing.T, s store.Store) {
 		{"api", store.KeyFilter{APIID: "y"}, []string{"b1", "a2"}},
 		{"org and api", store.KeyFilter{OrgID: "o2", APIID: "y"}, []string{"b1"}},
 		{"prefix", store.KeyFilter{HashPrefix: "b"}, []string{"b2", "b1"}},
+		{"prefix is case-sensitive", store.KeyFilter{HashPrefix: "B"}, nil},
+		{"prefix ff", store.KeyFilter{HashPrefix: "ff"}, nil},
+		{"prefix not UTF-8", store.KeyFilter{HashPrefix: "zz\xff"}, nil},
+		{"prefix NUL", store.KeyFilter{HashPrefix: "a\x00"}, nil},
+		{"prefix highest rune", store.KeyFilter{HashPrefix: "\U0010ffff"}, nil},
 		{"page", store.KeyFilter{Limit: 2, Offset: 1}, []string{"b1", "a2"}},
 		{"page past end", store.KeyFilter{Limit: 2, Offset: 10}, nil},
 		{"no match", store.KeyFilter{APIID: "none"}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ks, err := s.ListKeys(ctx, tt.f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var got []string
-			for _, k := range ks {
-				got = append(got, k.Hash)
-			}
+			got := listHashes(t, s, tt.f)
 			if diff := cmp.Diff(tt.want, got, cmpopts.EquateEmpty()); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
@@ -203,6 +225,190 @@ func testKeyFilters(t *testing.T, s store.Store) {
 			}
 			if tt.f.Limit == 0 && n != len(tt.want) {
 				t.Errorf("count = %d, want %d", n, len(tt.want))
+			}
+		})
+	}
+}
+
+// listHashes lists the keys matching f, by hash.
+func listHashes(t *testing.T, s store.Store, f store.KeyFilter) []string {
+	t.Helper()
+	ks, err := s.ListKeys(t.Context(), f)
+	if err != nil {
+		t.Fatalf("ListKeys(%+v): %v", f, err)
+	}
+	var out []string
+	for _, k := range ks {
+		out = append(out, k.Hash)
+	}
+	return out
+}
+
+// testKeyQuery pins KeyFilter.Query: alias substring ignoring case (Unicode),
+// LIKE wildcards taken literally, or hash prefix; combined with the other filters;
+// pages that add up to the listing, and a count that agrees.
+func testKeyQuery(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	for _, k := range []struct {
+		hash, org string
+		age       time.Duration
+		alias     string
+		apis      []string
+	}{
+		{"0a01", "o1", 1, "Alice", []string{"x"}},
+		{"0a02", "o1", 2, "50% off", []string{"x", "y"}},
+		{"0b01", "o1", 3, "5000 off", []string{"y"}},
+		{"0b02", "o2", 4, "under_score", nil},
+		{"0c01", "o2", 5, "underXscore", []string{"y"}},
+		{"0c02", "o1", 6, "ÉCOLE", nil},
+		{"0d01", "o1", 7, `back\slash "quoted" * OR x:y`, nil},
+		{"fa01", "o1", 8, "Chef", []string{"x"}},
+		{"ffff", "o2", 9, "", nil},
+	} {
+		kk := key(k.hash, k.org, k.age*time.Second, k.apis...)
+		kk.Alias = k.alias
+		if err := s.CreateKey(ctx, kk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		name string
+		f    store.KeyFilter
+		want []string
+	}{
+		{"alias ignoring case", store.KeyFilter{Query: "LIC"}, []string{"0a01"}},
+		{"alias unicode case", store.KeyFilter{Query: "école"}, []string{"0c02"}},
+		{"alias unicode upper", store.KeyFilter{Query: "ÉCO"}, []string{"0c02"}},
+		{"percent is literal", store.KeyFilter{Query: "50%"}, []string{"0a02"}},
+		{"percent alone", store.KeyFilter{Query: "%"}, []string{"0a02"}},
+		{"underscore is literal", store.KeyFilter{Query: "under_"}, []string{"0b02"}},
+		{"backslash is literal", store.KeyFilter{Query: `k\s`}, []string{"0d01"}},
+		{"full-text syntax is literal", store.KeyFilter{Query: `"quoted" * or x:`}, []string{"0d01"}},
+		{"quote", store.KeyFilter{Query: `"`}, []string{"0d01"}},
+		{"NUL", store.KeyFilter{Query: "sla\x00sh"}, nil},
+		{"NUL first", store.KeyFilter{Query: "\x00slash"}, nil},
+		{"hash prefix ignoring case", store.KeyFilter{Query: "0A"}, []string{"0a02", "0a01"}},
+		{"hash prefix is a prefix", store.KeyFilter{Query: "a01"}, nil},
+		{"alias or hash", store.KeyFilter{Query: "f"}, []string{"ffff", "fa01", "0b01", "0a02"}},
+		{"ff", store.KeyFilter{Query: "ff"}, []string{"ffff", "0b01", "0a02"}},
+		{"not UTF-8", store.KeyFilter{Query: "zz\xff"}, nil},
+		{"highest rune", store.KeyFilter{Query: "\U0010ffff"}, nil},
+		{"with org", store.KeyFilter{Query: "f", OrgID: "o1"}, []string{"fa01", "0b01", "0a02"}},
+		{"with api", store.KeyFilter{Query: "off", APIID: "x"}, []string{"0a02"}},
+		{"with org and api", store.KeyFilter{Query: "score", OrgID: "o2", APIID: "y"}, []string{"0c01"}},
+		{"with hash prefix", store.KeyFilter{Query: "off", HashPrefix: "0b"}, []string{"0b01"}},
+		{"no match", store.KeyFilter{Query: "nobody"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, listHashes(t, s, tt.f), cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+			n, err := s.CountKeys(ctx, tt.f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n != len(tt.want) {
+				t.Errorf("count = %d, want %d", n, len(tt.want))
+			}
+			// Pages of two, walked to the end, are the listing: no key twice, none
+			// skipped, and the count ignores the page.
+			var paged []string
+			for off := 0; off < len(tt.want)+2; off += 2 {
+				f := tt.f
+				f.Limit, f.Offset = 2, off
+				paged = append(paged, listHashes(t, s, f)...)
+				if n, err := s.CountKeys(ctx, f); err != nil || n != len(tt.want) {
+					t.Errorf("count of page at %d = %d, %v; want %d", off, n, err, len(tt.want))
+				}
+			}
+			if diff := cmp.Diff(tt.want, paged, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("pages (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// testOrdering pins the total order of listings: rows with the same time come by
+// hash or id, ascending, whatever order they were written in.
+func testOrdering(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	for _, h := range []string{"c3", "a1", "d4", "b2"} {
+		if err := s.CreateKey(ctx, key(h, "o", 0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.CreateKey(ctx, key("ff", "o", time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"ff", "a1", "b2", "c3", "d4"}, listHashes(t, s, store.KeyFilter{})); diff != "" {
+		t.Errorf("keys (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"b2", "c3"}, listHashes(t, s, store.KeyFilter{OrgID: "o", Limit: 2, Offset: 2})); diff != "" {
+		t.Errorf("page of tied keys (-want +got):\n%s", diff)
+	}
+	for _, id := range []string{"api-c", "api-a", "api-b"} {
+		if err := s.CreateAPI(ctx, store.API{ID: id, RouteKey: "/" + id, Definition: []byte("{}"), CreatedAt: now, UpdatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	apis, err := s.ListAPIs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, a := range apis {
+		ids = append(ids, a.ID)
+	}
+	if diff := cmp.Diff([]string{"api-a", "api-b", "api-c"}, ids); diff != "" {
+		t.Errorf("APIs (-want +got):\n%s", diff)
+	}
+	for _, id := range []string{"org-b", "org-a"} {
+		if err := s.CreateOrg(ctx, store.Org{ID: id, Name: id, CreatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	orgs, err := s.ListOrgs(ctx)
+	if err != nil || len(orgs) != 2 || orgs[0].ID != "org-a" || orgs[1].ID != "org-b" {
+		t.Errorf("ListOrgs = %+v, %v; want org-a, org-b", orgs, err)
+	}
+}
+
+// testTimePrecision pins the time rule: microseconds round-trip exactly; anything
+// finer is truncated, never rounded, so that every backend stores the same instant
+// (PostgreSQL keeps microseconds).
+func testTimePrecision(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	tests := []struct {
+		name     string
+		at, want time.Time
+	}{
+		{"microseconds", now.Add(123456 * time.Microsecond), now.Add(123456 * time.Microsecond)},
+		{"nanoseconds truncated", now.Add(123456789), now.Add(123456 * time.Microsecond)},
+		{"not rounded up", now.Add(999999999), now.Add(999999 * time.Microsecond)},
+		{"other zone read as UTC", now.Add(7 * time.Microsecond).In(time.FixedZone("east", 5*3600)), now.Add(7 * time.Microsecond)},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			id := fmt.Sprint("t", i)
+			if err := s.CreateKey(ctx, store.Key{Hash: id, OrgID: "o", Session: []byte("{}"), CreatedAt: tt.at, UpdatedAt: tt.at}); err != nil {
+				t.Fatal(err)
+			}
+			k, err := s.GetKey(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.CreateAPI(ctx, store.API{ID: id, RouteKey: "/" + id, Definition: []byte("{}"), CreatedAt: tt.at, UpdatedAt: tt.at}); err != nil {
+				t.Fatal(err)
+			}
+			a, err := s.GetAPI(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for what, got := range map[string]time.Time{"key created": k.CreatedAt, "key updated": k.UpdatedAt, "api created": a.CreatedAt, "api updated": a.UpdatedAt} {
+				if !got.Equal(tt.want) || got.Location() != time.UTC {
+					t.Errorf("%s = %v, want %v", what, got, tt.want)
+				}
 			}
 		})
 	}
@@ -239,6 +445,39 @@ func testCounters(t *testing.T, s store.Store) {
 	}
 	if err := s.DeleteCounters(ctx, ""); err == nil {
 		t.Error("delete with empty prefix must fail, not wipe everything")
+	}
+
+	// Prefixes at the edges of the character range: a range bound made by
+	// stepping the last byte is not UTF-8 for "a\x7f", and there is no bound above
+	// U+10FFFF; neither may delete too much, too little, or fail.
+	edge := []store.Counter{{Name: "a\x7f/1"}, {Name: "a\x7f/2"}, {Name: "a\u0080"}, {Name: "\U0010ffff/1"}, {Name: "\U0010ffff\U0010ffff"}}
+	if err := s.SaveCounters(ctx, edge); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name, prefix string
+		left         []string
+	}{
+		{"not UTF-8 matches nothing", "a\xff", []string{"a\x7f/1", "a\x7f/2", "a\u0080", "k2/", "\U0010ffff/1", "\U0010ffff\U0010ffff"}},
+		{"last byte 0x7f", "a\x7f", []string{"a\u0080", "k2/", "\U0010ffff/1", "\U0010ffff\U0010ffff"}},
+		{"highest rune", "\U0010ffff", []string{"a\u0080", "k2/"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := s.DeleteCounters(ctx, tt.prefix); err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.LoadCounters(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var names []string
+			for _, c := range got {
+				names = append(names, c.Name)
+			}
+			if diff := cmp.Diff(tt.left, names, cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
+				t.Errorf("left after DeleteCounters(%q) (-want +got):\n%s", tt.prefix, diff)
+			}
+		})
 	}
 }
 
@@ -304,11 +543,19 @@ func testOrgsAndUsers(t *testing.T, s store.Store) {
 	for name, dup := range map[string]store.User{
 		"same email":      {ID: "u2", OrgID: "o1", Email: "a@x.io", AccessKeyHash: "k2", Permissions: []byte("{}"), CreatedAt: now},
 		"same access key": {ID: "u3", OrgID: "o1", Email: "b@x.io", AccessKeyHash: "k1", Permissions: []byte("{}"), CreatedAt: now},
-		"unknown org":     {ID: "u4", OrgID: "zz", Email: "c@x.io", AccessKeyHash: "k4", Permissions: []byte("{}"), CreatedAt: now},
 	} {
-		if err := s.CreateUser(ctx, dup); err == nil {
-			t.Errorf("%s: created", name)
+		if err := s.CreateUser(ctx, dup); !errors.Is(err, store.ErrConflict) {
+			t.Errorf("%s: got %v, want ErrConflict", name, err)
 		}
+	}
+	// users.org_id refers to orgs: a missing organisation is not a conflict, so
+	// that a caller can say "no such organisation" rather than "already exists".
+	orphan := store.User{ID: "u4", OrgID: "zz", Email: "c@x.io", AccessKeyHash: "k4", Permissions: []byte("{}"), CreatedAt: now}
+	if err := s.CreateUser(ctx, orphan); !errors.Is(err, store.ErrInvalidReference) || errors.Is(err, store.ErrConflict) {
+		t.Errorf("user of a missing organisation: got %v, want ErrInvalidReference", err)
+	}
+	if _, err := s.GetUser(ctx, "u4"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("user of a missing organisation was stored: %v", err)
 	}
 	if g, err := s.GetUserByEmail(ctx, "a@x.io"); err != nil || g.ID != "u1" {
 		t.Fatalf("by email: %v %v", g.ID, err)

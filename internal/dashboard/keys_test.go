@@ -1,0 +1,193 @@
+package dashboard_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tollgate/tollgate/internal/keys"
+	"github.com/tollgate/tollgate/internal/session"
+	"github.com/tollgate/tollgate/internal/store"
+)
+
+// createAliasKey creates a key for apia through the Dashboard API and returns its
+// hash.
+func (e *env) createAliasKey(t testing.TB, user, alias string) string {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"alias": alias, "access_rights": map[string]any{"apia": map[string]any{"api_id": "apia", "versions": []string{"Default"}}}})
+	status, resp := e.call(t, e.dash, "POST", "/api/keys", string(body), e.as(user))
+	var c struct {
+		KeyHash string `json:"key_hash"`
+	}
+	if err := json.Unmarshal([]byte(resp), &c); status != 200 || err != nil || c.KeyHash == "" {
+		t.Fatalf("create key %q: %d %s", alias, status, resp)
+	}
+	return c.KeyHash
+}
+
+// createAPIA creates the API apia in the organisation of user.
+func (e *env) createAPIA(t testing.TB, user string) {
+	t.Helper()
+	if s, b := e.call(t, e.dash, "POST", "/api/apis", apiBody("apia", "/apia-"+user+"/", e.upstream.URL), e.as(user)); s != 200 {
+		t.Fatalf("create api: %d %s", s, b)
+	}
+}
+
+// TestKeySearch drives the key search of the Dashboard API and of the web UI: alias
+// substring ignoring case, % and _ taken literally, hash prefix, one
+// organisation's keys only, and paging.
+func TestKeySearch(t *testing.T) {
+	e := newEnv(t)
+	e.createAPIA(t, "a")
+	alpha := e.createAliasKey(t, "a", "Team Alpha")
+	e.createAliasKey(t, "a", "50% off")
+	e.createAliasKey(t, "a", "5000 off")
+	e.createAliasKey(t, "a", "Ünïcode")
+	for i := range 10 {
+		e.createAliasKey(t, "a", fmt.Sprintf("filler %d", i))
+	}
+	if s, b := e.call(t, e.dash, "POST", "/api/apis", apiBody("apib", "/apib/", e.upstream.URL), e.as("b")); s != 200 {
+		t.Fatalf("create api: %d %s", s, b)
+	}
+	if s, b := e.call(t, e.dash, "POST", "/api/keys", `{"alias":"Team Alpha of B","access_rights":{"apib":{"api_id":"apib"}}}`, e.as("b")); s != 200 {
+		t.Fatalf("create key of b: %d %s", s, b)
+	}
+	e.run(t, []scenario{
+		{"alias ignoring case", "GET", "/api/keys/detailed?q=ALPHA", "", "a", 200, []string{`"alias":"Team Alpha"`, `"pages":1`}, []string{"of B", `"alias":"50% off"`}},
+		{"spaces trimmed", "GET", "/api/keys/detailed?q=%20alpha%20", "", "a", 200, []string{`"alias":"Team Alpha"`}, nil},
+		{"percent literal", "GET", "/api/keys/detailed?q=50%25", "", "a", 200, []string{`"alias":"50% off"`}, []string{`"alias":"5000 off"`}},
+		{"unicode case", "GET", "/api/keys/detailed?q=%C3%9CN%C3%8F", "", "a", 200, []string{`"alias":"Ünïcode"`}, nil},
+		{"hash prefix", "GET", "/api/keys/detailed?q=" + strings.ToUpper(alpha[:10]), "", "a", 200, []string{`"key_hash":"` + alpha + `"`}, []string{`"alias":"50% off"`}},
+		{"other organisation", "GET", "/api/keys/detailed?q=alpha", "", "b", 200, []string{"Team Alpha of B"}, []string{`"alias":"Team Alpha"`}},
+		{"page 2 of all", "GET", "/api/keys/detailed?p=2", "", "a", 200, []string{`"pages":2`, `"alias":"Team Alpha"`}, []string{`"alias":"filler 9"`}},
+	})
+
+	b := newBrowser(t, e)
+	if status, _ := b.login("a@a.io", "password-a", ""); status != 303 {
+		t.Fatalf("login: %d", status)
+	}
+	tests := []struct {
+		name, path       string
+		contains, absent []string
+	}{
+		{"alias ignoring case", "/keys?q=ALPHA", []string{"Team Alpha", "Page 1 of 1"}, []string{"of B", "50% off"}},
+		{"percent literal", "/keys?q=50%25", []string{"50% off"}, []string{"5000 off"}},
+		{"hash prefix", "/keys?q=" + alpha[:10], []string{"Team Alpha"}, []string{"50% off"}},
+		{"no match", "/keys?q=nobody", []string{"No keys match"}, nil},
+		{"newest first", "/keys", []string{"filler 9", "Page 1 of 2", "/keys?p=2"}, []string{"Team Alpha"}},
+		{"page 2", "/keys?p=2", []string{"Team Alpha", "Page 2 of 2"}, []string{"filler 9"}},
+		{"page past the end shows the last", "/keys?p=9", []string{"Team Alpha", "Page 2 of 2"}, nil},
+		{"search pages keep the query", "/keys?q=F", []string{"Page 1 of 2", "/keys?p=2&amp;q=f"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b.t = t
+			status, body, _ := b.get(tt.path)
+			if status != 200 {
+				t.Fatalf("%s: %d", tt.path, status)
+			}
+			for _, s := range tt.contains {
+				if !strings.Contains(body, s) {
+					t.Errorf("%s lacks %q", tt.path, s)
+				}
+			}
+			for _, s := range tt.absent {
+				if strings.Contains(body, s) {
+					t.Errorf("%s must not show %q", tt.path, s)
+				}
+			}
+		})
+	}
+
+	// The alias column follows updates: the old alias no longer finds the key.
+	if s, body := e.call(t, e.dash, "PUT", "/api/keys/"+alpha+"?hashed=true&suppress_reset=1", `{"alias":"Renamed","access_rights":{"apia":{"api_id":"apia"}}}`, e.as("a")); s != 200 {
+		t.Fatalf("update: %d %s", s, body)
+	}
+	e.run(t, []scenario{
+		{"old alias", "GET", "/api/keys/detailed?q=alpha", "", "a", 200, []string{`"keys":[]`}, nil},
+		{"new alias", "GET", "/api/keys/detailed?q=renamed", "", "a", 200, []string{`"alias":"Renamed"`}, nil},
+	})
+}
+
+// seedKeys stores n keys of organisation A straight into the store (the HTTP path
+// would take minutes for 50,000), each a copy of a real session with its own alias
+// "customer-NNNNN" and hash, created a millisecond apart, one write each as keys
+// arrive in life.
+func seedKeys(tb testing.TB, e *env, n int) {
+	tb.Helper()
+	ctx := tb.Context()
+	tmpl, err := e.db.GetKey(ctx, e.createAliasKey(tb, "a", "template"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	sess, err := session.Decode(tmpl.Session)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := range n {
+		sess.Alias = fmt.Sprintf("customer-%05d", i)
+		raw, err := json.Marshal(sess)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		at := start.Add(time.Duration(i) * time.Millisecond)
+		k := store.Key{Hash: keys.Sum(fmt.Sprint("bench-key-", i)).String(), OrgID: tmpl.OrgID, APIIDs: tmpl.APIIDs, Alias: sess.Alias, Session: raw, CreatedAt: at, UpdatedAt: at}
+		if err := e.db.CreateKey(ctx, k); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	// What the server's background loop does every 30 seconds.
+	if err := e.db.Checkpoint(ctx); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// BenchmarkKeySearch measures key listings through the real handlers over HTTP with
+// 1,000 and 50,000 keys stored: the search of the Dashboard API, and the web UI's
+// keys page searched and unsearched. The store filters, counts and pages, so the
+// cost of a page should hardly grow with the number of keys.
+func BenchmarkKeySearch(b *testing.B) {
+	for _, n := range []int{1_000, 50_000} {
+		b.Run(fmt.Sprintf("keys=%d", n), func(b *testing.B) {
+			e := newEnv(b)
+			e.createAPIA(b, "a")
+			seedKeys(b, e, n)
+			// A key in the middle of the listing, as a user would look one up.
+			q := url.QueryEscape(fmt.Sprintf("customer-%05d", n/2))
+			for _, bm := range []struct {
+				name, path, want string
+				web              bool
+			}{
+				{"api_search", "/api/keys/detailed?q=" + q, `"pages":1`, false},
+				{"ui_search", "/keys?q=" + q, "Page 1 of 1", true},
+				{"ui_first_page", "/keys", "Page 1 of", true},
+			} {
+				b.Run(bm.name, func(b *testing.B) {
+					get := func() (int, string) { return e.call(b, e.dash, "GET", bm.path, "", e.as("a")) }
+					if bm.web {
+						br := newBrowser(b, e)
+						if status, _ := br.login("a@a.io", "password-a", ""); status != 303 {
+							b.Fatalf("login: %d", status)
+						}
+						get = func() (int, string) {
+							status, body, _ := br.get(bm.path)
+							return status, body
+						}
+					}
+					if status, body := get(); status != 200 || !strings.Contains(body, bm.want) {
+						b.Fatalf("%s: %d, want 200 with %q: %.500s", bm.path, status, bm.want, body)
+					}
+					for b.Loop() {
+						if status, _ := get(); status != 200 {
+							b.Fatalf("%s: %d", bm.path, status)
+						}
+					}
+				})
+			}
+		})
+	}
+}
