@@ -5,6 +5,8 @@ import (
 	"io/fs"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tollgate/tollgate/internal/store"
 )
 
 // PrefixUpperBoundForTest exposes prefixUpperBound to the external test package.
@@ -24,4 +26,10 @@ func MigrateForTest(ctx context.Context, pool *pgxpool.Pool, fsys fs.FS) error {
 func EmbeddedMigrationsForTest() (int, error) {
 	ms, err := embeddedMigrations()
 	return len(ms), err
+}
+
+// ListKeysSQLForTest returns the statement and arguments ListKeys runs for f.
+func ListKeysSQLForTest(f store.KeyFilter) (string, []any) {
+	q, a := listKeysSQL(f)
+	return q, a
 }

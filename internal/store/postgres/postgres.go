@@ -87,9 +87,10 @@ const (
 )
 
 // writeErr turns a failed write into the store's errors: a taken primary key or
-// unique value is ErrConflict; anything else, a foreign key naming a missing row
-// included, stays an error of its own with op as context, so that "refers to
-// something missing" is never reported as "already exists".
+// unique value is ErrConflict, a foreign key naming a missing row is
+// ErrInvalidReference, and anything else (NOT NULL, CHECK, text PostgreSQL cannot
+// hold: bugs of the caller, not conditions a user can cause) stays an error of its
+// own with op as context.
 func writeErr(op string, err error) error {
 	if err == nil {
 		return nil
@@ -100,7 +101,7 @@ func writeErr(op string, err error) error {
 		case uniqueViolation:
 			return fmt.Errorf("%s: %w (%s)", op, store.ErrConflict, pe.ConstraintName)
 		case foreignKeyViolation:
-			return fmt.Errorf("%s: missing referenced row (%s): %w", op, pe.ConstraintName, err)
+			return fmt.Errorf("%s: %w (%s)", op, store.ErrInvalidReference, pe.ConstraintName)
 		}
 	}
 	return fmt.Errorf("%s: %w", op, err)
@@ -268,26 +269,32 @@ func apiIDs(k store.Key) []string {
 	return k.APIIDs
 }
 
+// foldAlias is what a search matches an alias in: the alias as strings.ToLower
+// folds it (valid UTF-8, whatever the alias), with any NUL as U+FFFD, as the store
+// promises and text requires.
+func foldAlias(a string) string { return strings.ReplaceAll(strings.ToLower(a), "\x00", "\ufffd") }
+
 // CreateKey inserts a key and its API index rows in one statement. The index
 // rows' foreign key is checked at the end of the statement, when the key exists.
 func (d *DB) CreateKey(ctx context.Context, k store.Key) error {
 	_, err := d.pool.Exec(ctx, `WITH k AS (
-			INSERT INTO keys (hash, org_id, session, created_at, updated_at) VALUES ($1, $2, $3, $4, $5) RETURNING hash
+			INSERT INTO keys (hash, org_id, alias, alias_fold, session, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING hash
 		)
-		INSERT INTO key_apis (hash, api_id) SELECT k.hash, a FROM k, unnest($6::text[]) AS a
+		INSERT INTO key_apis (hash, api_id) SELECT k.hash, a FROM k, unnest($8::text[]) AS a
 		ON CONFLICT DO NOTHING`,
-		k.Hash, k.OrgID, k.Session, ts(k.CreatedAt), ts(k.UpdatedAt), apiIDs(k))
+		k.Hash, k.OrgID, []byte(k.Alias), foldAlias(k.Alias), k.Session, ts(k.CreatedAt), ts(k.UpdatedAt), apiIDs(k))
 	return writeErr("create key", err)
 }
 
-// UpdateKey replaces a key's session and API index rows. Three statements in a
+// UpdateKey replaces a key's session, alias and API index rows. Three statements in a
 // transaction, not one: the UPDATE locks the key, so the DELETE that follows sees
 // the index rows of an update that committed while this one waited (one statement
 // would see only its starting snapshot and leave them behind).
 func (d *DB) UpdateKey(ctx context.Context, k store.Key) error {
 	return d.tx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE keys SET org_id = $1, session = $2, updated_at = $3 WHERE hash = $4`,
-			k.OrgID, k.Session, ts(k.UpdatedAt), k.Hash)
+		tag, err := tx.Exec(ctx, `UPDATE keys SET org_id = $1, alias = $2, alias_fold = $3, session = $4, updated_at = $5 WHERE hash = $6`,
+			k.OrgID, []byte(k.Alias), foldAlias(k.Alias), k.Session, ts(k.UpdatedAt), k.Hash)
 		if err != nil {
 			return writeErr("update key", err)
 		}
@@ -333,16 +340,17 @@ func (d *DB) DeleteKey(ctx context.Context, hash string) error {
 
 // keyColumns reads a key with its API ids in the same statement, as one array per
 // key, so that a page of keys costs one query, not one per key.
-const keyColumns = `k.hash, k.org_id, k.session, k.created_at, k.updated_at,
+const keyColumns = `k.hash, k.org_id, k.alias, k.session, k.created_at, k.updated_at,
 	ARRAY(SELECT a.api_id FROM key_apis a WHERE a.hash = k.hash ORDER BY a.api_id)`
 
 func scanKey(row pgx.CollectableRow) (store.Key, error) {
 	var k store.Key
 	var c, u pgtype.Timestamptz
-	if err := row.Scan(&k.Hash, &k.OrgID, &k.Session, &c, &u, &k.APIIDs); err != nil {
+	var alias []byte
+	if err := row.Scan(&k.Hash, &k.OrgID, &alias, &k.Session, &c, &u, &k.APIIDs); err != nil {
 		return store.Key{}, err
 	}
-	k.CreatedAt, k.UpdatedAt = fromTS(c), fromTS(u)
+	k.Alias, k.CreatedAt, k.UpdatedAt = string(alias), fromTS(c), fromTS(u)
 	if len(k.APIIDs) == 0 {
 		k.APIIDs = nil // as written: no APIs is nil, not empty
 	}
@@ -353,6 +361,16 @@ func scanKey(row pgx.CollectableRow) (store.Key, error) {
 // from "keys k", adding its parameters to a.
 func keyWhere(f store.KeyFilter, a *args) string {
 	var conds []string
+	if f.Query != "" {
+		// strings.ToLower's result is valid UTF-8 whatever the input, so only a
+		// NUL can make it something no alias_fold or hash holds.
+		q := strings.ToLower(f.Query)
+		if strings.IndexByte(q, 0) >= 0 {
+			return " WHERE FALSE"
+		}
+		// LIKE's escape character is the backslash unless told otherwise.
+		conds = append(conds, "("+prefixRange("k.hash", q, a)+" OR k.alias_fold LIKE "+a.add("%"+escapeLike(q)+"%")+")")
+	}
 	if f.OrgID != "" {
 		if !storable(f.OrgID) {
 			return " WHERE FALSE"
@@ -373,6 +391,11 @@ func keyWhere(f store.KeyFilter, a *args) string {
 	}
 	return " WHERE " + strings.Join(conds, " AND ")
 }
+
+// likeEscaper makes user input literal in a LIKE pattern.
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+
+func escapeLike(s string) string { return likeEscaper.Replace(s) }
 
 // prefixRange returns a condition keeping rows whose col starts with p, as a range
 // so that it runs on the column's ("C") index. A p PostgreSQL cannot hold as text
@@ -410,18 +433,24 @@ func prefixUpperBound(p string) (string, bool) {
 	return "", false
 }
 
-// ListKeys returns keys matching f, newest first, ties by hash.
-func (d *DB) ListKeys(ctx context.Context, f store.KeyFilter) ([]store.Key, error) {
+// listKeysSQL returns the statement listing the keys f selects.
+func listKeysSQL(f store.KeyFilter) (string, args) {
 	var a args
-	// The page is chosen from the index alone (hashes only) and only its rows are
+	// The page is chosen from the indexes alone (hashes only) and only its rows are
 	// read in full: sessions and API ids of keys skipped by the offset are never
 	// loaded.
 	page := `SELECT k.hash FROM keys k` + keyWhere(f, &a) + ` ORDER BY k.created_at DESC, k.hash`
 	if f.Limit > 0 {
 		page += ` LIMIT ` + a.add(f.Limit) + ` OFFSET ` + a.add(max(f.Offset, 0))
 	}
-	out, err := queryAll(ctx, d.pool, scanKey, `SELECT `+keyColumns+` FROM (`+page+`) p JOIN keys k ON k.hash = p.hash
-		ORDER BY k.created_at DESC, k.hash`, a...)
+	return `SELECT ` + keyColumns + ` FROM (` + page + `) p JOIN keys k ON k.hash = p.hash
+		ORDER BY k.created_at DESC, k.hash`, a
+}
+
+// ListKeys returns keys matching f, newest first, ties by hash.
+func (d *DB) ListKeys(ctx context.Context, f store.KeyFilter) ([]store.Key, error) {
+	q, a := listKeysSQL(f)
+	out, err := queryAll(ctx, d.pool, scanKey, q, a...)
 	if err != nil {
 		return nil, fmt.Errorf("list keys: %w", err)
 	}

@@ -30,9 +30,15 @@ CREATE TABLE deleted_apis (
 	deleted_at timestamptz NOT NULL
 );
 
+-- alias is the session's alias as given, bytea because it may hold a NUL (JSON's
+-- \u0000), which text cannot; alias_fold is what a search matches: the alias
+-- folded by Go (strings.ToLower, NUL as U+FFFD), because PostgreSQL's lower()
+-- follows the database's locale, and the store folds as Go does.
 CREATE TABLE keys (
 	hash text COLLATE "C" PRIMARY KEY,
 	org_id text COLLATE "C" NOT NULL,
+	alias bytea NOT NULL,
+	alias_fold text COLLATE "C" NOT NULL,
 	session bytea NOT NULL,
 	created_at timestamptz NOT NULL,
 	updated_at timestamptz NOT NULL
