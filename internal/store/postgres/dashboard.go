@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -157,11 +158,19 @@ func (d *DB) CountUsers(ctx context.Context) (int, error) {
 	return n, nil
 }
 
+// auditText makes s something text can hold: invalid UTF-8 and NUL become U+FFFD.
+// An audit line is never refused for what it quotes (a key's alias may hold a NUL):
+// a change that is made must leave its line.
+func auditText(s string) string {
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\ufffd"), "\x00", "\ufffd")
+}
+
 // AppendAudit records an audit entry. Its id comes from an identity column, so
 // ids grow with every entry, as in the SQLite store.
 func (d *DB) AppendAudit(ctx context.Context, e store.AuditEntry) error {
 	_, err := d.pool.Exec(ctx, `INSERT INTO audit (at, org_id, actor_id, actor_email, action, object_type, object_id, remote_addr, detail)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, ts(e.At), e.OrgID, e.ActorID, e.ActorEmail, e.Action, e.ObjectType, e.ObjectID, e.RemoteAddr, e.Detail)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, ts(e.At), auditText(e.OrgID), auditText(e.ActorID), auditText(e.ActorEmail),
+		auditText(e.Action), auditText(e.ObjectType), auditText(e.ObjectID), auditText(e.RemoteAddr), auditText(e.Detail))
 	if err != nil {
 		return fmt.Errorf("append audit: %w", err)
 	}

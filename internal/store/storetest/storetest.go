@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -29,6 +30,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("OrgsAndUsers", func(t *testing.T) { testOrgsAndUsers(t, open(t)) })
 	t.Run("Audit", func(t *testing.T) { testAudit(t, open(t)) })
 	t.Run("DocumentsExact", func(t *testing.T) { testDocumentsExact(t, open(t)) })
+	t.Run("TextPostgreSQLCannotHold", func(t *testing.T) { testUnholdableText(t, open(t)) })
 }
 
 var now = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
@@ -672,5 +674,53 @@ func testDocumentsExact(t *testing.T, s store.Store) {
 				}
 			}
 		})
+	}
+}
+
+// testUnholdableText pins what happens to text PostgreSQL cannot hold as text (a
+// NUL, which JSON's \u0000 lets into a key's alias; bytes that are not UTF-8): an
+// alias comes back exactly and is searched with U+FFFD for the NUL, and an audit
+// entry quoting such text is recorded, never refused, because a change that is
+// made must leave its line (a backend may store U+FFFD in place of what it cannot
+// hold).
+func testUnholdableText(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	k := key("0e01", "o", 0)
+	write := s.CreateKey
+	for _, tt := range []struct{ what, alias, query string }{
+		{"a NUL", "nul\x00here", "L\ufffdH"},
+		{"a byte that is not UTF-8", "bad\xffbyte", "d\ufffdb"},
+	} {
+		k.Alias = tt.alias
+		if err := write(ctx, k); err != nil {
+			t.Fatalf("write a key whose alias holds %s: %v", tt.what, err)
+		}
+		write = s.UpdateKey
+		if got, err := s.GetKey(ctx, k.Hash); err != nil || got.Alias != k.Alias {
+			t.Errorf("alias = %q, %v; want %q", got.Alias, err, k.Alias)
+		}
+		if diff := cmp.Diff([]string{k.Hash}, listHashes(t, s, store.KeyFilter{Query: tt.query})); diff != "" {
+			t.Errorf("search for %s as U+FFFD (-want +got):\n%s", tt.what, diff)
+		}
+	}
+
+	e := store.AuditEntry{At: now, OrgID: "o", ActorID: "u", ActorEmail: "a\x00@x.io", Action: "create", ObjectType: "key",
+		ObjectID: "0e01", RemoteAddr: "\xff", Detail: "nul\x00here"}
+	if err := s.AppendAudit(ctx, e); err != nil {
+		t.Fatalf("audit entry quoting a NUL: %v", err)
+	}
+	es, _, err := s.ListAudit(ctx, "o", 0, 0)
+	if err != nil || len(es) != 1 {
+		t.Fatalf("ListAudit = %+v, %v; want the one entry", es, err)
+	}
+	held := strings.NewReplacer("\x00", "\ufffd", "\xff", "\ufffd")
+	for what, got := range map[string][2]string{
+		"detail":      {es[0].Detail, e.Detail},
+		"actor email": {es[0].ActorEmail, e.ActorEmail},
+		"remote addr": {es[0].RemoteAddr, e.RemoteAddr},
+	} {
+		if held.Replace(got[0]) != held.Replace(got[1]) {
+			t.Errorf("%s = %q, want %q (or U+FFFD for what text cannot hold)", what, got[0], got[1])
+		}
 	}
 }
