@@ -33,7 +33,7 @@ lint:
 		echo "staticcheck could not be fetched from the Go module proxy; skipped"; \
 	fi
 
-# TOLLGATE_REQUIRE_SERVERS: a test that needs redis-server fails instead of skipping.
+# TOLLGATE_REQUIRE_SERVERS: a test that needs redis-server or PostgreSQL fails instead of skipping.
 unit:
 	@echo '== go test'
 	TOLLGATE_REQUIRE_SERVERS=1 $(GO) test $(RACE) -count=1 -timeout 15m ./...

@@ -6,6 +6,11 @@ set -eu
 need=""
 command -v gcc >/dev/null 2>&1 || need="$need gcc"           # go test -race needs cgo
 command -v redis-server >/dev/null 2>&1 || need="$need redis-server"
+# Store tests start their own PostgreSQL (internal/pgtest). Debian's package puts the
+# server in /usr/lib/postgresql/<version>/bin, off PATH; pgtest looks there too.
+if ! command -v postgres >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
+	need="$need postgresql"
+fi
 command -v wrk >/dev/null 2>&1 || need="$need wrk"
 # Browser tests drive Debian's Chromium (chromedp cannot download a browser here).
 command -v chromium >/dev/null 2>&1 || need="$need chromium"

@@ -203,6 +203,9 @@ type AuditEntry struct {
 
 // AuditStore holds the audit log.
 type AuditStore interface {
+	// AppendAudit records e. It never refuses an entry for the text it quotes: a
+	// backend that cannot hold a NUL or bytes that are not UTF-8 (PostgreSQL)
+	// stores U+FFFD in their place, so that a change that was made keeps its line.
 	AppendAudit(ctx context.Context, e AuditEntry) error
 	// ListAudit returns an organisation's entries ("" for all), newest first.
 	ListAudit(ctx context.Context, orgID string, limit, offset int) ([]AuditEntry, int, error)

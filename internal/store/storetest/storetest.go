@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -28,6 +29,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("ConcurrentCreate", func(t *testing.T) { testConcurrentCreate(t, open(t)) })
 	t.Run("OrgsAndUsers", func(t *testing.T) { testOrgsAndUsers(t, open(t)) })
 	t.Run("Audit", func(t *testing.T) { testAudit(t, open(t)) })
+	t.Run("DocumentsExact", func(t *testing.T) { testDocumentsExact(t, open(t)) })
+	t.Run("TextPostgreSQLCannotHold", func(t *testing.T) { testUnholdableText(t, open(t)) })
 }
 
 var now = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
@@ -618,5 +621,106 @@ func testAudit(t *testing.T, s store.Store) {
 	}
 	if es, total, _ := s.ListAudit(ctx, "", 0, 0); total != 5 || len(es) != 5 {
 		t.Fatalf("ListAudit(all) = %d/%d", len(es), total)
+	}
+}
+
+// testDocumentsExact pins that documents come back byte for byte: a backend may
+// not store them as parsed JSON (PostgreSQL's jsonb would reorder keys, drop
+// duplicates, and reformat spaces and numbers), and the store does not check that
+// they are JSON at all.
+func testDocumentsExact(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	docs := map[string][]byte{
+		"spacing and order": []byte("{ \"b\" : 1,\n\t\"a\":2 }"),
+		"duplicate keys":    []byte(`{"a":1,"a":2}`),
+		"numbers":           []byte(`{"n":1.0e2,"big":12345678901234567890}`),
+		"escapes":           []byte(`{"s":"\u00e9\u0000"}`),
+		"not JSON":          {0xff, 0x00, 'x'},
+		"empty":             {},
+	}
+	if err := s.CreateOrg(ctx, store.Org{ID: "o", CreatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	i := 0
+	for name, doc := range docs {
+		i++
+		t.Run(name, func(t *testing.T) {
+			id := fmt.Sprint("d", i)
+			if err := s.CreateAPI(ctx, store.API{ID: id, RouteKey: "/" + id, Definition: doc, CreatedAt: now, UpdatedAt: now}); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.CreateKey(ctx, store.Key{Hash: id, OrgID: "o", Session: doc, CreatedAt: now, UpdatedAt: now}); err != nil {
+				t.Fatal(err)
+			}
+			u := store.User{ID: id, OrgID: "o", Email: id + "@x.io", AccessKeyHash: id, Permissions: doc, CreatedAt: now, UpdatedAt: now}
+			if err := s.CreateUser(ctx, u); err != nil {
+				t.Fatal(err)
+			}
+			a, err := s.GetAPI(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			k, err := s.GetKey(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			gu, err := s.GetUser(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for what, got := range map[string][]byte{"definition": a.Definition, "session": k.Session, "permissions": gu.Permissions} {
+				if string(got) != string(doc) {
+					t.Errorf("%s = %q, want %q", what, got, doc)
+				}
+			}
+		})
+	}
+}
+
+// testUnholdableText pins what happens to text PostgreSQL cannot hold as text (a
+// NUL, which JSON's \u0000 lets into a key's alias; bytes that are not UTF-8): an
+// alias comes back exactly and is searched with U+FFFD for the NUL, and an audit
+// entry quoting such text is recorded, never refused, because a change that is
+// made must leave its line (a backend may store U+FFFD in place of what it cannot
+// hold).
+func testUnholdableText(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	k := key("0e01", "o", 0)
+	write := s.CreateKey
+	for _, tt := range []struct{ what, alias, query string }{
+		{"a NUL", "nul\x00here", "L\ufffdH"},
+		{"a byte that is not UTF-8", "bad\xffbyte", "d\ufffdb"},
+	} {
+		k.Alias = tt.alias
+		if err := write(ctx, k); err != nil {
+			t.Fatalf("write a key whose alias holds %s: %v", tt.what, err)
+		}
+		write = s.UpdateKey
+		if got, err := s.GetKey(ctx, k.Hash); err != nil || got.Alias != k.Alias {
+			t.Errorf("alias = %q, %v; want %q", got.Alias, err, k.Alias)
+		}
+		if diff := cmp.Diff([]string{k.Hash}, listHashes(t, s, store.KeyFilter{Query: tt.query})); diff != "" {
+			t.Errorf("search for %s as U+FFFD (-want +got):\n%s", tt.what, diff)
+		}
+	}
+
+	e := store.AuditEntry{At: now, OrgID: "o", ActorID: "u", ActorEmail: "a\x00@x.io", Action: "create", ObjectType: "key",
+		ObjectID: "0e01", RemoteAddr: "\xff", Detail: "nul\x00here"}
+	if err := s.AppendAudit(ctx, e); err != nil {
+		t.Fatalf("audit entry quoting a NUL: %v", err)
+	}
+	es, _, err := s.ListAudit(ctx, "o", 0, 0)
+	if err != nil || len(es) != 1 {
+		t.Fatalf("ListAudit = %+v, %v; want the one entry", es, err)
+	}
+	held := strings.NewReplacer("\x00", "\ufffd", "\xff", "\ufffd")
+	for what, got := range map[string][2]string{
+		"detail":      {es[0].Detail, e.Detail},
+		"actor email": {es[0].ActorEmail, e.ActorEmail},
+		"remote addr": {es[0].RemoteAddr, e.RemoteAddr},
+	} {
+		if held.Replace(got[0]) != held.Replace(got[1]) {
+			t.Errorf("%s = %q, want %q (or U+FFFD for what text cannot hold)", what, got[0], got[1])
+		}
 	}
 }
