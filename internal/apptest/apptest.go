@@ -59,7 +59,16 @@ type Env struct {
 func New(t testing.TB, o Options) *Env {
 	t.Helper()
 	cfg := config.Defaults()
-	cfg.DataDir = t.TempDir()
+	// Not t.TempDir(): it names the directory after the test, and a subtest's name
+	// may hold "#" or "%" (t.Run makes "name#01" of a repeated one), which
+	// sqlite.Open's file: URI misreads: "#" cuts the path, so nodes would share a
+	// database file outside the directory.
+	dir, err := os.MkdirTemp("", "tollgate-apptest-")
+	if err != nil {
+		t.Fatalf("apptest: %v", err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	cfg.DataDir = dir
 	cfg.Secret = Secret
 	if o.Config != nil {
 		o.Config(&cfg)
