@@ -171,15 +171,6 @@ func TestWebSessionsEndOnCredentialChanges(t *testing.T) {
 // TestChangeOwnPassword drives the web UI's password form: the current password is
 // required, and the change logs out every other browser but not this one.
 func TestChangeOwnPassword(t *testing.T) {
-	e := newEnv(t)
-	me, other := newBrowser(t, e), newBrowser(t, e)
-	for _, b := range []*browser{me, other} {
-		if status, _ := b.login("reader@a.io", "password-reader", ""); status != 303 {
-			t.Fatalf("login: %d", status)
-		}
-	}
-	page := "/users/" + e.ids["reader"]
-	tok := me.csrf(page)
 	tests := []struct {
 		name             string
 		current, nw, cnf string
@@ -191,25 +182,50 @@ func TestChangeOwnPassword(t *testing.T) {
 		{"too short", "password-reader", "short", "short", 400, "at least 8 characters"},
 		{"right", "password-reader", "brand-new-pass", "brand-new-pass", 303, ""},
 	}
-	for _, tt := range tests {
-		status, body, _ := me.post(page+"/password", url.Values{"csrf": {tok}, "current_password": {tt.current}, "new_password": {tt.nw}, "confirm_password": {tt.cnf}})
-		if status != tt.status || !strings.Contains(body, tt.contains) {
-			t.Fatalf("%s: %d, want %d with %q:\n%s", tt.name, status, tt.status, tt.contains, body)
+	// login opens a browser for the reader and one more, both logged in as reader.
+	login := func(t *testing.T) (e *env, me, other *browser) {
+		e = newEnv(t)
+		me, other = newBrowser(t, e), newBrowser(t, e)
+		for _, b := range []*browser{me, other} {
+			if status, _ := b.login("reader@a.io", "password-reader", ""); status != 303 {
+				t.Fatalf("login: %d", status)
+			}
 		}
+		return e, me, other
 	}
-	if !me.loggedIn() {
-		t.Error("the browser that changed the password was logged out")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e, me, other := login(t)
+			page := "/users/" + e.ids["reader"]
+			status, body, _ := me.post(page+"/password", url.Values{"csrf": {me.csrf(page)}, "current_password": {tt.current}, "new_password": {tt.nw}, "confirm_password": {tt.cnf}})
+			if status != tt.status || !strings.Contains(body, tt.contains) {
+				t.Fatalf("%d, want %d with %q:\n%s", status, tt.status, tt.contains, body)
+			}
+			if !me.loggedIn() {
+				t.Error("the browser that sent the form was logged out")
+			}
+			changed := tt.status == 303
+			if got := other.loggedIn(); got == changed {
+				t.Errorf("another browser logged in after the form: %v, want %v", got, !changed)
+			}
+			want := "password-reader"
+			if changed {
+				want = tt.nw
+			}
+			if _, err := e.acct.CheckPassword(t.Context(), "reader@a.io", want); err != nil {
+				t.Errorf("the password is not %q: %v", want, err)
+			}
+		})
 	}
-	if other.loggedIn() {
-		t.Error("another browser stayed logged in after the password change")
-	}
-	if _, err := e.acct.CheckPassword(t.Context(), "reader@a.io", "brand-new-pass"); err != nil {
-		t.Errorf("new password does not work: %v", err)
-	}
-	// Someone else's password cannot be changed through the form.
-	if status, _, _ := me.post("/users/"+e.ids["a"]+"/password", url.Values{"csrf": {me.csrf(page)}, "current_password": {"password-a"}, "new_password": {"xxxxxxxxxxxx"}, "confirm_password": {"xxxxxxxxxxxx"}}); status != 403 {
-		t.Errorf("changing another user's password: %d, want 403", status)
-	}
+	t.Run("someone else's password", func(t *testing.T) {
+		t.Parallel()
+		e, me, _ := login(t)
+		page := "/users/" + e.ids["reader"]
+		if status, _, _ := me.post("/users/"+e.ids["a"]+"/password", url.Values{"csrf": {me.csrf(page)}, "current_password": {"password-a"}, "new_password": {"xxxxxxxxxxxx"}, "confirm_password": {"xxxxxxxxxxxx"}}); status != 403 {
+			t.Errorf("changing another user's password: %d, want 403", status)
+		}
+	})
 }
 
 // TestLoginThrottleSparesOthers: failed logins throttle that account from that

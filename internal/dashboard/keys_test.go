@@ -40,31 +40,41 @@ func (e *env) createAPIA(t testing.TB, user string) {
 // substring ignoring case, % and _ taken literally, hash prefix, one
 // organisation's keys only, and paging.
 func TestKeySearch(t *testing.T) {
-	e := newEnv(t)
-	e.createAPIA(t, "a")
-	alpha := e.createAliasKey(t, "a", "Team Alpha")
-	e.createAliasKey(t, "a", "50% off")
-	e.createAliasKey(t, "a", "5000 off")
-	e.createAliasKey(t, "a", "Ünïcode")
-	for i := range 10 {
-		e.createAliasKey(t, "a", fmt.Sprintf("filler %d", i))
+	// keysMade makes the keys every search looks through, and saves Team Alpha's
+	// hash ({alpha}) and its first ten characters in upper case ({alphaPrefix}).
+	keysMade := func(t *testing.T, e *env) {
+		e.createAPIA(t, "a")
+		alpha := e.createAliasKey(t, "a", "Team Alpha")
+		e.createAliasKey(t, "a", "50% off")
+		e.createAliasKey(t, "a", "5000 off")
+		e.createAliasKey(t, "a", "Ünïcode")
+		for i := range 10 {
+			e.createAliasKey(t, "a", fmt.Sprintf("filler %d", i))
+		}
+		e.must(t, e.dash, "POST", "/api/apis", apiBody("apib", "/apib/", e.upstream.URL), e.as("b"))
+		e.must(t, e.dash, "POST", "/api/keys", `{"alias":"Team Alpha of B","access_rights":{"apib":{"api_id":"apib"}}}`, e.as("b"))
+		e.vars["alpha"], e.vars["alphaPrefix"] = alpha, strings.ToUpper(alpha[:10])
 	}
-	if s, b := e.call(t, e.dash, "POST", "/api/apis", apiBody("apib", "/apib/", e.upstream.URL), e.as("b")); s != 200 {
-		t.Fatalf("create api: %d %s", s, b)
+	// The alias column follows updates: the old alias no longer finds the key.
+	renamed := func(t *testing.T, e *env) {
+		e.must(t, e.dash, "PUT", "/api/keys/"+e.vars["alpha"]+"?hashed=true&suppress_reset=1", `{"alias":"Renamed","access_rights":{"apia":{"api_id":"apia"}}}`, e.as("a"))
 	}
-	if s, b := e.call(t, e.dash, "POST", "/api/keys", `{"alias":"Team Alpha of B","access_rights":{"apib":{"api_id":"apib"}}}`, e.as("b")); s != 200 {
-		t.Fatalf("create key of b: %d %s", s, b)
-	}
-	e.run(t, []scenario{
-		{"alias ignoring case", "GET", "/api/keys/detailed?q=ALPHA", "", "a", 200, []string{`"alias":"Team Alpha"`, `"pages":1`}, []string{"of B", `"alias":"50% off"`}},
-		{"spaces trimmed", "GET", "/api/keys/detailed?q=%20alpha%20", "", "a", 200, []string{`"alias":"Team Alpha"`}, nil},
-		{"percent literal", "GET", "/api/keys/detailed?q=50%25", "", "a", 200, []string{`"alias":"50% off"`}, []string{`"alias":"5000 off"`}},
-		{"unicode case", "GET", "/api/keys/detailed?q=%C3%9CN%C3%8F", "", "a", 200, []string{`"alias":"Ünïcode"`}, nil},
-		{"hash prefix", "GET", "/api/keys/detailed?q=" + strings.ToUpper(alpha[:10]), "", "a", 200, []string{`"key_hash":"` + alpha + `"`}, []string{`"alias":"50% off"`}},
-		{"other organisation", "GET", "/api/keys/detailed?q=alpha", "", "b", 200, []string{"Team Alpha of B"}, []string{`"alias":"Team Alpha"`}},
-		{"page 2 of all", "GET", "/api/keys/detailed?p=2", "", "a", 200, []string{`"pages":2`, `"alias":"Team Alpha"`}, []string{`"alias":"filler 9"`}},
-	})
+	scenarios{setup: keysMade, rows: []scenario{
+		{name: "alias ignoring case", method: "GET", path: "/api/keys/detailed?q=ALPHA", as: "a", status: 200, contains: []string{`"alias":"Team Alpha"`, `"pages":1`}, absent: []string{"of B", `"alias":"50% off"`}},
+		{name: "spaces trimmed", method: "GET", path: "/api/keys/detailed?q=%20alpha%20", as: "a", status: 200, contains: []string{`"alias":"Team Alpha"`}},
+		{name: "percent literal", method: "GET", path: "/api/keys/detailed?q=50%25", as: "a", status: 200, contains: []string{`"alias":"50% off"`}, absent: []string{`"alias":"5000 off"`}},
+		{name: "unicode case", method: "GET", path: "/api/keys/detailed?q=%C3%9CN%C3%8F", as: "a", status: 200, contains: []string{`"alias":"Ünïcode"`}},
+		{name: "hash prefix", method: "GET", path: "/api/keys/detailed?q={alphaPrefix}", as: "a", status: 200, contains: []string{`"key_hash":"{alpha}"`}, absent: []string{`"alias":"50% off"`}},
+		{name: "other organisation", method: "GET", path: "/api/keys/detailed?q=alpha", as: "b", status: 200, contains: []string{"Team Alpha of B"}, absent: []string{`"alias":"Team Alpha"`}},
+		{name: "page 2 of all", method: "GET", path: "/api/keys/detailed?p=2", as: "a", status: 200, contains: []string{`"pages":2`, `"alias":"Team Alpha"`}, absent: []string{`"alias":"filler 9"`}},
+		{name: "old alias", setup: renamed, method: "GET", path: "/api/keys/detailed?q=alpha", as: "a", status: 200, contains: []string{`"keys":[]`}},
+		{name: "new alias", setup: renamed, method: "GET", path: "/api/keys/detailed?q=renamed", as: "a", status: 200, contains: []string{`"alias":"Renamed"`}},
+	}}.run(t)
 
+	// The web UI's pages only read: its rows share one node and one browser.
+	e := newEnv(t)
+	keysMade(t, e)
+	alpha := e.vars["alpha"]
 	b := newBrowser(t, e)
 	if status, _ := b.login("a@a.io", "password-a", ""); status != 303 {
 		t.Fatalf("login: %d", status)
@@ -82,33 +92,26 @@ func TestKeySearch(t *testing.T) {
 		{"page past the end shows the last", "/keys?p=9", []string{"Team Alpha", "Page 2 of 2"}, nil},
 		{"search pages keep the query", "/keys?q=F", []string{"Page 1 of 2", "/keys?p=2&amp;q=f"}, nil},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			b.t = t
-			status, body, _ := b.get(tt.path)
-			if status != 200 {
-				t.Fatalf("%s: %d", tt.path, status)
-			}
-			for _, s := range tt.contains {
-				if !strings.Contains(body, s) {
-					t.Errorf("%s lacks %q", tt.path, s)
+	t.Run("web UI", func(t *testing.T) {
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				b.t = t
+				status, body, _ := b.get(tt.path)
+				if status != 200 {
+					t.Fatalf("%s: %d", tt.path, status)
 				}
-			}
-			for _, s := range tt.absent {
-				if strings.Contains(body, s) {
-					t.Errorf("%s must not show %q", tt.path, s)
+				for _, s := range tt.contains {
+					if !strings.Contains(body, s) {
+						t.Errorf("%s lacks %q", tt.path, s)
+					}
 				}
-			}
-		})
-	}
-
-	// The alias column follows updates: the old alias no longer finds the key.
-	if s, body := e.call(t, e.dash, "PUT", "/api/keys/"+alpha+"?hashed=true&suppress_reset=1", `{"alias":"Renamed","access_rights":{"apia":{"api_id":"apia"}}}`, e.as("a")); s != 200 {
-		t.Fatalf("update: %d %s", s, body)
-	}
-	e.run(t, []scenario{
-		{"old alias", "GET", "/api/keys/detailed?q=alpha", "", "a", 200, []string{`"keys":[]`}, nil},
-		{"new alias", "GET", "/api/keys/detailed?q=renamed", "", "a", 200, []string{`"alias":"Renamed"`}, nil},
+				for _, s := range tt.absent {
+					if strings.Contains(body, s) {
+						t.Errorf("%s must not show %q", tt.path, s)
+					}
+				}
+			})
+		}
 	})
 }
 

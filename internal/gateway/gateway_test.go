@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +21,7 @@ import (
 
 // testEnv is a whole node (apptest) seen from the gateway's side.
 type testEnv struct {
+	node  *apptest.Env
 	gw    *gateway.Gateway
 	srv   *httptest.Server
 	clock *limittest.Clock
@@ -44,7 +46,58 @@ func newEnv(t testing.TB, opts ...envOption) *testEnv {
 		f(&o)
 	}
 	e := apptest.New(t, o)
-	return &testEnv{gw: e.Node.Gateway, srv: e.Gateway, clock: e.Clock, keys: e.Node.Keys, bus: e.Node.Events}
+	return &testEnv{node: e, gw: e.Node.Gateway, srv: e.Gateway, clock: e.Clock, keys: e.Node.Keys, bus: e.Node.Events}
+}
+
+// seed is a stopped node whose data the rows of a table start from, each on a fresh
+// node of its own (seed.node), so that no row sees what another did.
+type seed struct {
+	dir  string
+	opts []envOption
+}
+
+// newSeed builds a node with opts, lets fill make the state every row of a table
+// needs, and stops it.
+func newSeed(t *testing.T, fill func(t *testing.T, e *testEnv), opts ...envOption) seed {
+	t.Helper()
+	e := newEnv(t, opts...)
+	fill(t, e)
+	e.node.Close()
+	return seed{dir: e.node.Node.Config.DataDir, opts: opts}
+}
+
+// node starts a fresh node on a copy of the seed's data. Only the data is copied:
+// the new node's manual clock starts at limittest.Start, as the seed's did, whatever
+// fill did to that.
+func (s seed) node(t *testing.T) *testEnv {
+	t.Helper()
+	return newEnv(t, append(slices.Clone(s.opts), func(o *apptest.Options) { o.Seed = s.dir })...)
+}
+
+// checkBody reports each of contains that body lacks and each of absent that it has.
+func checkBody(t *testing.T, body string, contains, absent []string) {
+	t.Helper()
+	for _, s := range contains {
+		if !strings.Contains(body, s) {
+			t.Errorf("body lacks %s: %s", s, body)
+		}
+	}
+	for _, s := range absent {
+		if strings.Contains(body, s) {
+			t.Errorf("body must not contain %s: %s", s, body)
+		}
+	}
+}
+
+// mustDo sends a request that a row's setup relies on: any other status than want
+// fails the test.
+func (e *testEnv) mustDo(t testing.TB, method, path, body string, hdr map[string]string, want int) string {
+	t.Helper()
+	status, resp, _ := e.do(t, method, path, body, hdr)
+	if status != want {
+		t.Fatalf("%s %s: %d %s, want %d", method, path, status, resp, want)
+	}
+	return resp
 }
 
 // do sends a request; admin adds the control-API secret.
@@ -89,57 +142,71 @@ func apiJSON(id, lp, target string, extra string) string {
 }
 
 func TestControlAPI(t *testing.T) {
-	e := newEnv(t)
 	up := echoUpstream(t)
+	one := apiJSON("one", "/one/", up.URL, `"strip_listen_path":true`)
+	renamed := `{"name":"renamed","use_keyless":true,"x_custom":1,"proxy":{"listen_path":"/one/","target_url":"` + up.URL + `","strip_listen_path":true}}`
+	// The states rows start from: API "one" created, then changed by PUT, or deleted
+	// after it was routed.
+	created := func(t *testing.T, e *testEnv) { mustCreateAPI(t, e, one) }
+	put := func(t *testing.T, e *testEnv) {
+		created(t, e)
+		e.mustDo(t, "PUT", "/tyk/apis/one", renamed, admin, 200)
+	}
+	deleted := func(t *testing.T, e *testEnv) {
+		created(t, e)
+		e.mustDo(t, "GET", "/one/hello", "", nil, 200)
+		e.mustDo(t, "DELETE", "/tyk/apis/one", "", admin, 200)
+	}
 	tests := []struct {
-		name, method, path, body string
-		hdr                      map[string]string
-		status                   int
-		contains                 []string
-		absent                   []string
+		name string
+		// setup makes the state the request needs on the row's own node.
+		setup              func(t *testing.T, e *testEnv)
+		method, path, body string
+		hdr                map[string]string
+		status             int
+		contains           []string
+		absent             []string
 	}{
-		{"no secret", "GET", "/tyk/apis", "", nil, 403, []string{`"Attempted administrative access with invalid or missing key!"`, `"status":"error"`}, nil},
-		{"wrong secret", "GET", "/tyk/apis", "", map[string]string{"X-Tyk-Authorization": "nope"}, 403, []string{"invalid or missing key"}, nil},
-		{"unknown path needs secret first", "GET", "/tyk/nothing", "", nil, 403, nil, nil},
-		{"empty list is an array", "GET", "/tyk/apis", "", admin, 200, []string{"[]"}, nil},
-		{"create", "POST", "/tyk/apis", apiJSON("one", "/one/", up.URL, `"strip_listen_path":true`), admin, 200, []string{`{"key":"one","status":"ok","action":"added"}`}, nil},
-		{"duplicate id", "POST", "/tyk/apis", apiJSON("one", "/other/", up.URL, ""), admin, 409, []string{"already exists"}, nil},
-		{"duplicate listen path", "POST", "/tyk/apis", apiJSON("two", "/one", up.URL, ""), admin, 400, []string{"Validation of API Definition failed. Reason: proxy.listen_path", "is already used by API one."}, nil},
-		{"malformed", "POST", "/tyk/apis", `{"name":`, admin, 400, []string{"Request malformed"}, nil},
-		{"bad target", "POST", "/tyk/apis", apiJSON("three", "/three", "nota url", ""), admin, 400, []string{"Validation of API Definition failed", "target_url"}, nil},
-		{"get with trailing slash", "GET", "/tyk/apis/one/", "", admin, 200, []string{`"api_id":"one"`}, nil},
-		{"get unknown", "GET", "/tyk/apis/zzz", "", admin, 404, []string{`"API not found"`}, nil},
-		{"wrong method", "PATCH", "/tyk/apis/one", "", admin, 405, []string{`"Method not supported"`}, nil},
-		{"put mismatched id", "PUT", "/tyk/apis/one", apiJSON("other", "/one/", up.URL, ""), admin, 400, []string{"does not match"}, nil},
-		{"put unknown", "PUT", "/tyk/apis/zzz", apiJSON("zzz", "/z/", up.URL, ""), admin, 404, []string{"API not found"}, nil},
-		{"put", "PUT", "/tyk/apis/one", `{"name":"renamed","use_keyless":true,"x_custom":1,"proxy":{"listen_path":"/one/","target_url":"` + up.URL + `","strip_listen_path":true}}`, admin, 200, []string{`"action":"modified"`}, nil},
-		{"unknown field kept", "GET", "/tyk/apis/one", "", admin, 200, []string{`"x_custom":1`, `"name":"renamed"`, `"api_id":"one"`}, nil},
-		{"proxied after put", "GET", "/one/hello?x=1", "", nil, 200, []string{`"path":"/hello"`, `"query":"x=1"`}, nil},
-		{"reload", "GET", "/tyk/reload/", "", admin, 200, []string{`{"status":"ok","message":""}`}, nil},
-		{"reload group", "GET", "/tyk/reload/group", "", admin, 200, []string{`{"status":"ok","message":""}`}, nil},
-		{"delete", "DELETE", "/tyk/apis/one", "", admin, 200, []string{`{"key":"one","status":"ok","action":"deleted"}`}, nil},
-		{"gone from routing", "GET", "/one/hello", "", nil, 404, []string{`"error": "No API is served at this path"`}, nil},
-		{"delete again", "DELETE", "/tyk/apis/one", "", admin, 404, []string{"API not found"}, nil},
-		{"list empty again", "GET", "/tyk/apis", "", admin, 200, []string{"[]"}, []string{"api_id"}},
+		{name: "no secret", method: "GET", path: "/tyk/apis", status: 403, contains: []string{`"Attempted administrative access with invalid or missing key!"`, `"status":"error"`}},
+		{name: "wrong secret", method: "GET", path: "/tyk/apis", hdr: map[string]string{"X-Tyk-Authorization": "nope"}, status: 403, contains: []string{"invalid or missing key"}},
+		{name: "unknown path needs secret first", method: "GET", path: "/tyk/nothing", status: 403},
+		{name: "empty list is an array", method: "GET", path: "/tyk/apis", hdr: admin, status: 200, contains: []string{"[]"}},
+		{name: "create", method: "POST", path: "/tyk/apis", body: one, hdr: admin, status: 200, contains: []string{`{"key":"one","status":"ok","action":"added"}`}},
+		{name: "duplicate id", setup: created, method: "POST", path: "/tyk/apis", body: apiJSON("one", "/other/", up.URL, ""), hdr: admin, status: 409, contains: []string{"already exists"}},
+		{name: "duplicate listen path", setup: created, method: "POST", path: "/tyk/apis", body: apiJSON("two", "/one", up.URL, ""), hdr: admin, status: 400, contains: []string{"Validation of API Definition failed. Reason: proxy.listen_path", "is already used by API one."}},
+		{name: "malformed", method: "POST", path: "/tyk/apis", body: `{"name":`, hdr: admin, status: 400, contains: []string{"Request malformed"}},
+		{name: "bad target", method: "POST", path: "/tyk/apis", body: apiJSON("three", "/three", "nota url", ""), hdr: admin, status: 400, contains: []string{"Validation of API Definition failed", "target_url"}},
+		{name: "get with trailing slash", setup: created, method: "GET", path: "/tyk/apis/one/", hdr: admin, status: 200, contains: []string{`"api_id":"one"`}},
+		{name: "get unknown", method: "GET", path: "/tyk/apis/zzz", hdr: admin, status: 404, contains: []string{`"API not found"`}},
+		{name: "wrong method", setup: created, method: "PATCH", path: "/tyk/apis/one", hdr: admin, status: 405, contains: []string{`"Method not supported"`}},
+		{name: "put mismatched id", setup: created, method: "PUT", path: "/tyk/apis/one", body: apiJSON("other", "/one/", up.URL, ""), hdr: admin, status: 400, contains: []string{"does not match"}},
+		{name: "put unknown", method: "PUT", path: "/tyk/apis/zzz", body: apiJSON("zzz", "/z/", up.URL, ""), hdr: admin, status: 404, contains: []string{"API not found"}},
+		{name: "put", setup: created, method: "PUT", path: "/tyk/apis/one", body: renamed, hdr: admin, status: 200, contains: []string{`"action":"modified"`}},
+		{name: "unknown field kept", setup: put, method: "GET", path: "/tyk/apis/one", hdr: admin, status: 200, contains: []string{`"x_custom":1`, `"name":"renamed"`, `"api_id":"one"`}},
+		{name: "proxied after put", setup: put, method: "GET", path: "/one/hello?x=1", status: 200, contains: []string{`"path":"/hello"`, `"query":"x=1"`}},
+		{name: "reload", method: "GET", path: "/tyk/reload/", hdr: admin, status: 200, contains: []string{`{"status":"ok","message":""}`}},
+		{name: "reload group", method: "GET", path: "/tyk/reload/group", hdr: admin, status: 200, contains: []string{`{"status":"ok","message":""}`}},
+		{name: "delete", setup: created, method: "DELETE", path: "/tyk/apis/one", hdr: admin, status: 200, contains: []string{`{"key":"one","status":"ok","action":"deleted"}`}},
+		{name: "gone from routing", setup: deleted, method: "GET", path: "/one/hello", status: 404, contains: []string{`"error": "No API is served at this path"`}},
+		{name: "delete again", setup: deleted, method: "DELETE", path: "/tyk/apis/one", hdr: admin, status: 404, contains: []string{"API not found"}},
+		{name: "list empty again", setup: deleted, method: "GET", path: "/tyk/apis", hdr: admin, status: 200, contains: []string{"[]"}, absent: []string{"api_id"}},
 	}
 	for _, tt := range tests {
-		status, body, hdr := e.do(t, tt.method, tt.path, tt.body, tt.hdr)
-		if status != tt.status {
-			t.Errorf("%s: status %d, want %d; body %s", tt.name, status, tt.status, body)
-		}
-		if ct := hdr.Get("Content-Type"); ct != "application/json" {
-			t.Errorf("%s: content type %q", tt.name, ct)
-		}
-		for _, s := range tt.contains {
-			if !strings.Contains(body, s) {
-				t.Errorf("%s: body %s lacks %s", tt.name, body, s)
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			if tt.setup != nil {
+				tt.setup(t, e)
 			}
-		}
-		for _, s := range tt.absent {
-			if strings.Contains(body, s) {
-				t.Errorf("%s: body %s has %s", tt.name, body, s)
+			status, body, hdr := e.do(t, tt.method, tt.path, tt.body, tt.hdr)
+			if status != tt.status {
+				t.Errorf("status %d, want %d; body %s", status, tt.status, body)
 			}
-		}
+			if ct := hdr.Get("Content-Type"); ct != "application/json" {
+				t.Errorf("content type %q", ct)
+			}
+			checkBody(t, body, tt.contains, tt.absent)
+		})
 	}
 }
 
@@ -153,20 +220,19 @@ func TestCreateGeneratesAPIID(t *testing.T) {
 }
 
 func TestProxying(t *testing.T) {
-	e := newEnv(t)
 	up := echoUpstream(t)
-	for _, def := range []string{
-		apiJSON("a", "/a/", up.URL+"/base", `"strip_listen_path":true`),
-		apiJSON("ab", "/a/b", up.URL, ""),
-		apiJSON("keep", "/keep", up.URL, `"preserve_host_header":true`),
-		apiJSON("off", "/off", up.URL, "") + "",
-		`{"api_id":"dom","name":"d","use_keyless":true,"domain":"api.example.com","proxy":{"listen_path":"/a","target_url":"` + up.URL + `/dom"}}`,
-		`{"api_id":"inactive","name":"i","active":false,"use_keyless":true,"proxy":{"listen_path":"/inactive","target_url":"` + up.URL + `"}}`,
-	} {
-		if status, body, _ := e.do(t, "POST", "/tyk/apis", def, admin); status != 200 {
-			t.Fatalf("create: %d %s", status, body)
+	seed := newSeed(t, func(t *testing.T, e *testEnv) {
+		for _, def := range []string{
+			apiJSON("a", "/a/", up.URL+"/base", `"strip_listen_path":true`),
+			apiJSON("ab", "/a/b", up.URL, ""),
+			apiJSON("keep", "/keep", up.URL, `"preserve_host_header":true`),
+			apiJSON("off", "/off", up.URL, "") + "",
+			`{"api_id":"dom","name":"d","use_keyless":true,"domain":"api.example.com","proxy":{"listen_path":"/a","target_url":"` + up.URL + `/dom"}}`,
+			`{"api_id":"inactive","name":"i","active":false,"use_keyless":true,"proxy":{"listen_path":"/inactive","target_url":"` + up.URL + `"}}`,
+		} {
+			mustCreateAPI(t, e, def)
 		}
-	}
+	})
 	tests := []struct {
 		name, method, path, body string
 		hdr                      map[string]string
@@ -188,26 +254,28 @@ func TestProxying(t *testing.T) {
 		{"dot segments refused", "GET", "/a/%2e%2e/x", "", nil, 400, nil},
 	}
 	for _, tt := range tests {
-		status, body, _ := e.do(t, tt.method, tt.path, tt.body, tt.hdr)
-		if status != tt.status {
-			t.Errorf("%s: status %d, want %d: %s", tt.name, status, tt.status, body)
-			continue
-		}
-		if tt.want == nil {
-			if !strings.Contains(body, `"error": "`) {
-				t.Errorf("%s: error body not in Tyk shape: %s", tt.name, body)
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			status, body, _ := seed.node(t).do(t, tt.method, tt.path, tt.body, tt.hdr)
+			if status != tt.status {
+				t.Fatalf("status %d, want %d: %s", status, tt.status, body)
 			}
-			continue
-		}
-		var got map[string]string
-		if err := json.Unmarshal([]byte(body), &got); err != nil {
-			t.Fatalf("%s: %v: %s", tt.name, err, body)
-		}
-		for k, v := range tt.want {
-			if got[k] != v {
-				t.Errorf("%s: %s = %q, want %q", tt.name, k, got[k], v)
+			if tt.want == nil {
+				if !strings.Contains(body, `"error": "`) {
+					t.Errorf("error body not in Tyk shape: %s", body)
+				}
+				return
 			}
-		}
+			var got map[string]string
+			if err := json.Unmarshal([]byte(body), &got); err != nil {
+				t.Fatalf("%v: %s", err, body)
+			}
+			for k, v := range tt.want {
+				if got[k] != v {
+					t.Errorf("%s = %q, want %q", k, got[k], v)
+				}
+			}
+		})
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -59,23 +60,24 @@ func rights(ids ...string) string {
 }
 
 func TestKeyEnforcement(t *testing.T) {
-	e := newEnv(t)
 	up := echoUpstream(t)
-	mustCreateAPI(t, e, keyedAPI("api1", "/api1/", up.URL, ""))
-	mustCreateAPI(t, e, keyedAPI("api2", "/api2/", up.URL, ""))
-	mustCreateAPI(t, e, `{"api_id":"ver","name":"ver","auth":{"auth_header_name":"Authorization"},"definition":{"location":"header","key":"x-api-version"},`+
-		`"version_data":{"not_versioned":false,"versions":{"v1":{"name":"v1"},"v2":{"name":"v2"},"old":{"name":"old","expires":"2020-01-01 00:00"}}},`+
-		`"proxy":{"listen_path":"/ver/","target_url":"`+up.URL+`"}}`)
-	mustCreateAPI(t, e, keyedAPI("param", "/param/", up.URL, `"auth_configs":{"authToken":{"auth_header_name":"X-Key","use_param":true,"param_name":"k","use_cookie":true,"cookie_name":"kc"}}`))
+	var good, inactive, expiring, urls, v1only, custom string
+	seed := newSeed(t, func(t *testing.T, e *testEnv) {
+		mustCreateAPI(t, e, keyedAPI("api1", "/api1/", up.URL, ""))
+		mustCreateAPI(t, e, keyedAPI("api2", "/api2/", up.URL, ""))
+		mustCreateAPI(t, e, `{"api_id":"ver","name":"ver","auth":{"auth_header_name":"Authorization"},"definition":{"location":"header","key":"x-api-version"},`+
+			`"version_data":{"not_versioned":false,"versions":{"v1":{"name":"v1"},"v2":{"name":"v2"},"old":{"name":"old","expires":"2020-01-01 00:00"}}},`+
+			`"proxy":{"listen_path":"/ver/","target_url":"`+up.URL+`"}}`)
+		mustCreateAPI(t, e, keyedAPI("param", "/param/", up.URL, `"auth_configs":{"authToken":{"auth_header_name":"X-Key","use_param":true,"param_name":"k","use_cookie":true,"cookie_name":"kc"}}`))
 
-	now := e.clock.Now().Unix()
-	good := mustCreateKey(t, e, "/tyk/keys", `{"rate":0,"per":0,"quota_max":-1,"expires":0,"access_rights":`+rights("api1", "param")+`}`)
-	inactive := mustCreateKey(t, e, "/tyk/keys", `{"is_inactive":true,"access_rights":`+rights("api1")+`}`)
-	expiring := mustCreateKey(t, e, "/tyk/keys", fmt.Sprintf(`{"expires":%d,"access_rights":%s}`, now+60, rights("api1")))
-	urls := mustCreateKey(t, e, "/tyk/keys", `{"access_rights":{"api1":{"api_id":"api1","versions":["Default"],"allowed_urls":[{"url":"^/api1/users(/.*)?$","methods":["GET"]}]}}}`)
-	v1only := mustCreateKey(t, e, "/tyk/keys", `{"access_rights":{"ver":{"api_id":"ver","versions":["v1","old"]}}}`)
-	custom := mustCreateKey(t, e, "/tyk/keys/my-custom-key", `{"access_rights":`+rights("api1")+`}`)
-	e.clock.Advance(2 * time.Minute) // expiring is now expired
+		now := e.clock.Now().Unix()
+		good = mustCreateKey(t, e, "/tyk/keys", `{"rate":0,"per":0,"quota_max":-1,"expires":0,"access_rights":`+rights("api1", "param")+`}`)
+		inactive = mustCreateKey(t, e, "/tyk/keys", `{"is_inactive":true,"access_rights":`+rights("api1")+`}`)
+		expiring = mustCreateKey(t, e, "/tyk/keys", fmt.Sprintf(`{"expires":%d,"access_rights":%s}`, now+60, rights("api1")))
+		urls = mustCreateKey(t, e, "/tyk/keys", `{"access_rights":{"api1":{"api_id":"api1","versions":["Default"],"allowed_urls":[{"url":"^/api1/users(/.*)?$","methods":["GET"]}]}}}`)
+		v1only = mustCreateKey(t, e, "/tyk/keys", `{"access_rights":{"ver":{"api_id":"ver","versions":["v1","old"]}}}`)
+		custom = mustCreateKey(t, e, "/tyk/keys/my-custom-key", `{"access_rights":`+rights("api1")+`}`)
+	})
 
 	tests := []struct {
 		name   string
@@ -108,22 +110,26 @@ func TestKeyEnforcement(t *testing.T) {
 		{"param overrides header", "GET", "/param/x?k=bad-key-here", map[string]string{"X-Key": good}, 403, "Access to this API has been disallowed"},
 	}
 	for _, tt := range tests {
-		status, body, hdr := e.do(t, tt.method, tt.path, "", tt.hdr)
-		if status != tt.status {
-			t.Errorf("%s: status %d, want %d: %s", tt.name, status, tt.status, body)
-			continue
-		}
-		if tt.msg != "" {
-			want := "{\n    \"error\": \"" + tt.msg + "\"\n}"
-			if body != want {
-				t.Errorf("%s: body %q, want %q", tt.name, body, want)
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := seed.node(t)
+			e.clock.Advance(2 * time.Minute) // expiring is now expired
+			status, body, hdr := e.do(t, tt.method, tt.path, "", tt.hdr)
+			if status != tt.status {
+				t.Fatalf("status %d, want %d: %s", status, tt.status, body)
 			}
-			if hdr.Get("X-Ratelimit-Limit") != "" {
-				t.Errorf("%s: refused response carries X-RateLimit headers", tt.name)
+			if tt.msg != "" {
+				want := "{\n    \"error\": \"" + tt.msg + "\"\n}"
+				if body != want {
+					t.Errorf("body %q, want %q", body, want)
+				}
+				if hdr.Get("X-Ratelimit-Limit") != "" {
+					t.Errorf("refused response carries X-RateLimit headers")
+				}
+			} else if hdr.Get("X-Ratelimit-Limit") != "-1" {
+				t.Errorf("unlimited quota should report X-RateLimit-Limit -1, got %q", hdr.Get("X-Ratelimit-Limit"))
 			}
-		} else if hdr.Get("X-Ratelimit-Limit") != "-1" {
-			t.Errorf("%s: unlimited quota should report X-RateLimit-Limit -1, got %q", tt.name, hdr.Get("X-Ratelimit-Limit"))
-		}
+		})
 	}
 }
 
@@ -321,37 +327,57 @@ func TestConcurrentKeyLimits(t *testing.T) {
 }
 
 func TestKeyChangesAreImmediate(t *testing.T) {
-	e := newEnv(t)
 	up := echoUpstream(t)
-	mustCreateAPI(t, e, keyedAPI("api1", "/api1/", up.URL, ""))
-	mustCreateAPI(t, e, keyedAPI("api2", "/api2/", up.URL, ""))
-	key := mustCreateKey(t, e, "/tyk/keys", `{"access_rights":`+rights("api1")+`}`)
-	steps := []struct {
-		name       string
-		change     func()
+	var key string
+	seed := newSeed(t, func(t *testing.T, e *testEnv) {
+		mustCreateAPI(t, e, keyedAPI("api1", "/api1/", up.URL, ""))
+		mustCreateAPI(t, e, keyedAPI("api2", "/api2/", up.URL, ""))
+		key = mustCreateKey(t, e, "/tyk/keys", `{"access_rights":`+rights("api1")+`}`)
+	})
+	toAPI2 := func(t *testing.T, e *testEnv) {
+		e.mustDo(t, "PUT", "/tyk/keys/"+key, `{"access_rights":`+rights("api2")+`}`, admin, 200)
+	}
+	deactivate := func(t *testing.T, e *testEnv) {
+		e.mustDo(t, "PUT", "/tyk/keys/"+key, `{"is_inactive":true,"access_rights":`+rights("api2")+`}`, admin, 200)
+	}
+	remove := func(t *testing.T, e *testEnv) { e.mustDo(t, "DELETE", "/tyk/keys/"+key, "", admin, 200) }
+	recreate := func(t *testing.T, e *testEnv) {
+		mustCreateKey(t, e, "/tyk/keys/"+key, `{"access_rights":`+rights("api2")+`}`)
+	}
+	// A step is a change through the control API, then a request with the key and
+	// the status it must get: the gateway caches the session it served (or that
+	// there is none), so each change meets a cached state.
+	type step struct {
+		change     func(t *testing.T, e *testEnv)
 		path       string
 		wantStatus int
-	}{
-		{"cached and allowed", nil, "/api1/x", 200},
-		{"edited to api2 only", func() {
-			e.do(t, "PUT", "/tyk/keys/"+key, `{"access_rights":`+rights("api2")+`}`, admin)
-		}, "/api1/x", 403},
-		{"edit took effect for api2", nil, "/api2/x", 200},
-		{"deactivated", func() {
-			e.do(t, "PUT", "/tyk/keys/"+key, `{"is_inactive":true,"access_rights":`+rights("api2")+`}`, admin)
-		}, "/api2/x", 403},
-		{"deleted", func() { e.do(t, "DELETE", "/tyk/keys/"+key, "", admin) }, "/api2/x", 403},
-		{"re-created with the same custom id clears the negative cache", func() {
-			mustCreateKey(t, e, "/tyk/keys/"+key, `{"access_rights":`+rights("api2")+`}`)
-		}, "/api2/x", 200},
 	}
-	for _, st := range steps {
-		if st.change != nil {
-			st.change()
-		}
-		if s, b, _ := e.do(t, "GET", st.path, "", auth(key)); s != st.wantStatus {
-			t.Fatalf("%s: %d, want %d: %s", st.name, s, st.wantStatus, b)
-		}
+	cachedOnAPI2 := step{toAPI2, "/api2/x", 200}
+	tests := []struct {
+		name   string
+		before []step // the state the change meets, made on the row's own node
+		step   step
+	}{
+		{"cached and allowed", nil, step{nil, "/api1/x", 200}},
+		{"edited to api2 only", []step{{nil, "/api1/x", 200}}, step{toAPI2, "/api1/x", 403}},
+		{"edit took effect for api2", []step{{nil, "/api1/x", 200}}, step{toAPI2, "/api2/x", 200}},
+		{"deactivated", []step{cachedOnAPI2}, step{deactivate, "/api2/x", 403}},
+		{"deleted", []step{cachedOnAPI2}, step{remove, "/api2/x", 403}},
+		{"re-created with the same custom id clears the negative cache", []step{cachedOnAPI2, {remove, "/api2/x", 403}}, step{recreate, "/api2/x", 200}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := seed.node(t)
+			for i, st := range append(slices.Clone(tt.before), tt.step) {
+				if st.change != nil {
+					st.change(t, e)
+				}
+				if s, b, _ := e.do(t, "GET", st.path, "", auth(key)); s != st.wantStatus {
+					t.Fatalf("step %d of %d: %s: %d, want %d: %s", i+1, len(tt.before)+1, st.path, s, st.wantStatus, b)
+				}
+			}
+		})
 	}
 }
 
