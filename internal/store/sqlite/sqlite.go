@@ -226,7 +226,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	q.Add("_pragma", "synchronous(NORMAL)")
 	q.Add("_pragma", "foreign_keys(ON)")
 	q.Set("_txlock", "immediate")
-	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	db, err := sql.Open("sqlite", "file:"+uriPath(path)+"?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
@@ -810,3 +810,13 @@ func (d *DB) Checkpoint(ctx context.Context) error {
 	}
 	return nil
 }
+
+// uriPath escapes what an SQLite URI filename reads as syntax, so that a data dir
+// named "a#1" or "50%" opens that directory and not a truncated or decoded one:
+// "?" would start the query (and replace the pragmas), "#" a fragment, and "%" an
+// escape.
+func uriPath(path string) string {
+	return uriEscaper.Replace(path)
+}
+
+var uriEscaper = strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23")

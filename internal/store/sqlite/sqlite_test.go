@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -270,5 +271,26 @@ func TestCheckpoint(t *testing.T) {
 				t.Errorf("CountKeys(%q) = %d, %v; want %d", q, got, err, want)
 			}
 		}
+	}
+}
+
+// TestOpenPathWithURISyntax: a data dir whose name holds URI syntax opens the file in
+// that very directory.
+func TestOpenPathWithURISyntax(t *testing.T) {
+	for _, name := range []string{"run#01", "what?", "50%41"} {
+		t.Run(name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), name)
+			if err := os.Mkdir(dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			db, err := sqlite.Open(t.Context(), filepath.Join(dir, "t.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			db.Close()
+			if _, err := os.Stat(filepath.Join(dir, "t.db")); err != nil {
+				t.Fatalf("the database is not where it was asked for: %v", err)
+			}
+		})
 	}
 }
