@@ -23,6 +23,8 @@ const usage = `Usage: tollgate <command> [flags]
 
 Commands:
   serve       run the gateway (:8080, control API under /tyk/) and the dashboard (:3000)
+  gateway     run the gateway alone (a cluster member: --postgres, --redis)
+  dashboard   run the dashboard alone (a cluster member: --postgres, --redis)
   bootstrap   create an organisation and an administrator (for scripts)
   users       reset-password: give a dashboard user a new password (lost credentials)
   keys        create, list, get or delete keys through the dashboard API
@@ -44,7 +46,11 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	}
 	switch args[0] {
 	case "serve":
-		return serve(args[1:], getenv, stdout, stderr)
+		return serve("serve", app.RoleAll, args[1:], getenv, stdout, stderr)
+	case "gateway":
+		return serve("gateway", app.RoleGateway, args[1:], getenv, stdout, stderr)
+	case "dashboard":
+		return serve("dashboard", app.RoleDashboard, args[1:], getenv, stdout, stderr)
 	case "bootstrap":
 		return bootstrap(args[1:], getenv, stdout, stderr)
 	case "users":
@@ -65,24 +71,24 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	}
 }
 
-func serve(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	cfg, rest, err := config.Load("serve", args, getenv, stderr)
+func serve(name string, role app.Role, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	cfg, rest, err := config.Load(name, args, getenv, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "tollgate serve: invalid configuration:\n%v\n", err)
+		fmt.Fprintf(stderr, "tollgate %s: invalid configuration:\n%v\n", name, err)
 		return 2
 	}
 	if len(rest) > 0 {
-		fmt.Fprintf(stderr, "tollgate serve: unexpected arguments %q\n", rest)
+		fmt.Fprintf(stderr, "tollgate %s: unexpected arguments %q\n", name, rest)
 		return 2
 	}
 	log := app.NewLogger(cfg, stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := app.Serve(ctx, cfg, log, stdout); err != nil {
-		fmt.Fprintf(stderr, "tollgate serve: %v\n", err)
+	if err := app.Serve(ctx, cfg, role, log, stdout); err != nil {
+		fmt.Fprintf(stderr, "tollgate %s: %v\n", name, err)
 		return 1
 	}
 	return 0

@@ -9,6 +9,7 @@
 package e2eutil
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -31,10 +32,16 @@ var binary string
 // Main builds the binary into a temporary directory, runs the package's tests and
 // exits with their code; call it from TestMain.
 func Main(m *testing.M) {
-	os.Exit(runMain(m))
+	os.Exit(runMain(m, (*testing.M).Run))
 }
 
-func runMain(m *testing.M) int {
+// MainWith is Main for a package whose tests also need a server of their own for
+// the whole run: run runs the tests (pgtest.Run, say) and returns their code.
+func MainWith(m *testing.M, run func(*testing.M) int) {
+	os.Exit(runMain(m, run))
+}
+
+func runMain(m *testing.M, run func(*testing.M) int) int {
 	root := moduleRoot()
 	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
 		fmt.Fprintf(os.Stderr, "e2eutil: module root not found at %s: %v\n", root, err)
@@ -54,7 +61,7 @@ func runMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "e2eutil: go build ./cmd/tollgate:", err)
 		return 1
 	}
-	return m.Run()
+	return run(m)
 }
 
 // moduleRoot is the repository root: two levels above this file.
@@ -198,6 +205,9 @@ func (o *Output) WaitFor(substr string, timeout time.Duration) bool {
 
 // Options configure Serve. The zero value starts a fresh data dir, no --secret.
 type Options struct {
+	// Command is the subcommand: "serve" (default), "gateway" or "dashboard".
+	// Only the listeners the command serves are waited for.
+	Command string
 	// DataDir is passed as --data-dir; default a fresh directory under t.TempDir().
 	DataDir string
 	// Secret is passed as --secret. Empty starts without one, so the first start
@@ -256,7 +266,9 @@ func Serve(t testing.TB, o Options) *Process {
 		addrs := FreeAddrs(t, 2)
 		p := &Process{Gateway: addrs[0], Dashboard: addrs[1], DataDir: o.DataDir, done: make(chan struct{})}
 		p.Stdout, p.Stderr = newOutput(p.done, stdout), newOutput(p.done, nil)
-		args := []string{"serve", "--data-dir", o.DataDir, "--gateway-addr", p.Gateway, "--dashboard-addr", p.Dashboard}
+		command := cmp.Or(o.Command, "serve")
+		wantGateway, wantDashboard := command != "dashboard", command != "gateway"
+		args := []string{command, "--data-dir", o.DataDir, "--gateway-addr", p.Gateway, "--dashboard-addr", p.Dashboard}
 		if o.Secret != "" {
 			args = append(args, "--secret", o.Secret)
 		}
@@ -277,7 +289,8 @@ func Serve(t testing.TB, o Options) *Process {
 		gwLine := "Tollgate gateway listening on " + p.Gateway + " ("
 		dashLines := []string{"Tollgate dashboard listening on http://" + p.Dashboard + " ", "Tollgate dashboard listening on https://" + p.Dashboard + " "}
 		announced := p.Stdout.WaitUntil(readyTimeout, func(out string) bool {
-			return strings.Contains(out, gwLine) && (strings.Contains(out, dashLines[0]) || strings.Contains(out, dashLines[1]))
+			return (!wantGateway || strings.Contains(out, gwLine)) &&
+				(!wantDashboard || strings.Contains(out, dashLines[0]) || strings.Contains(out, dashLines[1]))
 		})
 		switch {
 		case announced:
@@ -293,7 +306,7 @@ func Serve(t testing.TB, o Options) *Process {
 			t.Fatalf("tollgate serve did not announce its listeners within %v\nstdout:\n%s\nstderr:\n%s", readyTimeout, p.Stdout, p.Stderr)
 		}
 		// Over TLS the announcement alone is the readiness: the probe speaks plain HTTP.
-		if strings.Contains(p.Stdout.String(), gwLine+"http,") {
+		if wantGateway && strings.Contains(p.Stdout.String(), gwLine+"http,") {
 			p.checkReady(t)
 		}
 		return p

@@ -581,3 +581,23 @@ func SortedSections() []string {
 	sort.Strings(out)
 	return out
 }
+
+// CheckKey tells whether the encryption key opens the access keys already in the
+// store. Nodes that share a store must share the key: a node with another one would
+// show every user a wrong access key and must not start. An empty store passes.
+func (s *Service) CheckKey(ctx context.Context) error {
+	users, err := s.Store.ListUsers(ctx, "")
+	if err != nil {
+		return fmt.Errorf("check the encryption key: %w", err)
+	}
+	for _, u := range users {
+		if len(u.AccessKeyEnc) == 0 {
+			continue
+		}
+		if _, err := s.Sealer.Open(u.AccessKeyEnc, u.ID); err != nil {
+			return errors.New("the encryption key does not open the access keys in this store: every node sharing a store must be given the same encryption_key")
+		}
+		return nil
+	}
+	return nil
+}

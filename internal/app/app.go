@@ -4,6 +4,7 @@ package app
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -56,22 +57,43 @@ func NewLogger(cfg config.Config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// Serve runs `tollgate serve`: every component of a node, its listeners and its
-// background loops, until ctx is cancelled; then it drains, shuts the servers down
-// gracefully and flushes the quota counts. Announcements meant for the operator go
-// to out.
-func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer) error {
+// Role chooses which nodes a process serves: `tollgate serve` both, `tollgate
+// gateway` the proxy and the control API, `tollgate dashboard` the Dashboard API,
+// the Admin API and the web UI. The components under them are the same.
+type Role int
+
+const (
+	// RoleAll is `tollgate serve`.
+	RoleAll Role = iota
+	// RoleGateway is `tollgate gateway`.
+	RoleGateway
+	// RoleDashboard is `tollgate dashboard`.
+	RoleDashboard
+)
+
+// Gateway reports whether the role serves the gateway.
+func (r Role) Gateway() bool { return r != RoleDashboard }
+
+// Dashboard reports whether the role serves the dashboard.
+func (r Role) Dashboard() bool { return r != RoleGateway }
+
+// Serve runs a node in a role: its components, its listeners and its background
+// loops, until ctx is cancelled; then it drains, shuts the servers down gracefully
+// and flushes the quota counts. Announcements meant for the operator go to out. The
+// first administrator of an empty store is created by a role that serves the
+// dashboard, where it can log in.
+func Serve(ctx context.Context, cfg config.Config, role Role, log *slog.Logger, out io.Writer) error {
 	if err := secureDataDir(cfg.DataDir, log); err != nil {
 		return err
 	}
-	n, err := New(ctx, cfg, log, out, Deps{})
+	n, err := New(ctx, cfg, log, out, Deps{NoFirstRun: !role.Dashboard()})
 	if err != nil {
 		return err
 	}
 	defer n.Close()
 	gw := n.Gateway
 
-	ls, err := listen(cfg, gw, n.Dashboard, log, out)
+	ls, err := listen(cfg, role, gw, n.Dashboard, log, out)
 	if err != nil {
 		return err
 	}
@@ -197,10 +219,11 @@ func loadAppsDir(ctx context.Context, apis *manage.APIs, dir string, log *slog.L
 	return nil
 }
 
-// openAccounts builds the accounts service with the data dir's encryption key;
-// bcryptCost 0 is the default cost.
+// openAccounts builds the accounts service with the encryption key: the configured
+// one (which nodes sharing a store must share), or the data dir's own; bcryptCost 0
+// is the default cost.
 func openAccounts(cfg config.Config, db store.Store, bcryptCost int) (*accounts.Service, error) {
-	key, err := accounts.LoadOrCreateKey(cfg.DataDir)
+	key, err := encryptionKey(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -211,6 +234,26 @@ func openAccounts(cfg config.Config, db store.Store, bcryptCost int) (*accounts.
 	acct := &accounts.Service{Store: db, Sealer: sealer, BcryptCost: bcryptCost}
 	go acct.WarmUp()
 	return acct, nil
+}
+
+// encryptionKey is the key that seals access keys: from the configuration, a file
+// it names, or the data dir (generated there on first use).
+func encryptionKey(cfg config.Config) ([]byte, error) {
+	hexKey, where := cfg.EncryptionKey, "encryption_key"
+	if cfg.EncryptionKeyFile != "" {
+		data, err := os.ReadFile(cfg.EncryptionKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("encryption_key_file: %w", err)
+		}
+		hexKey, where = strings.TrimSpace(string(data)), cfg.EncryptionKeyFile
+	}
+	if hexKey == "" {
+		return accounts.LoadOrCreateKey(cfg.DataDir)
+	}
+	if err := config.ValidateEncryptionKey(hexKey); err != nil {
+		return nil, fmt.Errorf("encryption key in %s: %w", where, err)
+	}
+	return hex.DecodeString(strings.TrimSpace(hexKey))
 }
 
 // DefaultAdminEmail is the administrator created on first run.

@@ -26,7 +26,7 @@ type listeners struct {
 // listen opens every listener (gateway, dashboard, and the control listener when
 // configured), loads their certificates and starts serving. Nothing is served when
 // any of them fails.
-func listen(cfg config.Config, gw *gateway.Gateway, dash http.Handler, log *slog.Logger, out io.Writer) (*listeners, error) {
+func listen(cfg config.Config, role Role, gw *gateway.Gateway, dash http.Handler, log *slog.Logger, out io.Writer) (*listeners, error) {
 	l := &listeners{errc: make(chan error, 3)}
 	var gwCert, dashCert *tlsx.Reloader
 	var err error
@@ -59,11 +59,14 @@ func listen(cfg config.Config, gw *gateway.Gateway, dash http.Handler, log *slog
 		tls        *tls.Config
 		gateway    bool
 	}
-	plans := []plan{
-		{name: "gateway", addr: cfg.GatewayAddr, h: gw, t: httpx.ProxyTimeouts, tls: serverTLS(gwCert), gateway: true},
-		{name: "dashboard", addr: cfg.DashboardAddr, h: dash, t: httpx.DefaultTimeouts, tls: serverTLS(dashCert)},
+	var plans []plan
+	if role.Gateway() {
+		plans = append(plans, plan{name: "gateway", addr: cfg.GatewayAddr, h: gw, t: httpx.ProxyTimeouts, tls: serverTLS(gwCert), gateway: true})
 	}
-	if cfg.ControlAddr != "" {
+	if role.Dashboard() {
+		plans = append(plans, plan{name: "dashboard", addr: cfg.DashboardAddr, h: dash, t: httpx.DefaultTimeouts, tls: serverTLS(dashCert)})
+	}
+	if cfg.ControlAddr != "" && role.Gateway() {
 		plans = append(plans, plan{name: "control", addr: cfg.ControlAddr, h: gw.ControlHandler(), t: httpx.DefaultTimeouts, tls: controlTLS})
 	}
 	lns := make([]net.Listener, 0, len(plans))

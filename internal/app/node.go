@@ -21,6 +21,8 @@ import (
 	"github.com/tollgate/tollgate/internal/limit"
 	"github.com/tollgate/tollgate/internal/limit/redislimit"
 	"github.com/tollgate/tollgate/internal/manage"
+	"github.com/tollgate/tollgate/internal/store"
+	"github.com/tollgate/tollgate/internal/store/postgres"
 	"github.com/tollgate/tollgate/internal/store/sqlite"
 )
 
@@ -34,7 +36,9 @@ type Node struct {
 	Log    *slog.Logger
 
 	// Components.
-	Store *sqlite.DB
+	// Store is the durable store: SQLite in the data dir, or PostgreSQL when
+	// --postgres is set.
+	Store store.Store
 	// Limits are the rate limiter and quota engine: in memory (quotas flushed
 	// to the store) on one node, in Redis when --redis is set.
 	Limits *limit.Engine
@@ -99,16 +103,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 	if n.Secret, err = resolveSecret(cfg, out); err != nil {
 		return nil, err
 	}
-	if n.Store, err = sqlite.Open(ctx, filepath.Join(cfg.DataDir, "tollgate.db")); err != nil {
+	if err := n.openStore(ctx, cfg, log); err != nil {
 		return nil, err
 	}
-	n.stop = append(n.stop, func() { n.Store.Close() })
-	n.loops = append(n.loops, every(30*time.Second, func(ctx context.Context) {
-		if err := n.Store.Checkpoint(ctx); err != nil {
-			log.Warn("sqlite checkpoint", "error", err.Error())
-		}
-	}))
-
 	if err := n.openLimitsAndEvents(ctx, cfg, log, now, deps); err != nil {
 		return nil, err
 	}
@@ -116,6 +113,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 	n.Keys = &manage.Keys{Store: n.Store, Events: n.Events, Limits: n.Limits, AllowMasterKeys: cfg.AllowMasterKeys, Now: deps.Now}
 	n.APIs = &manage.APIs{Store: n.Store, Events: n.Events, Keys: n.Keys}
 	if n.Accounts, err = openAccounts(cfg, n.Store, deps.BcryptCost); err != nil {
+		return nil, err
+	}
+	if err := n.Accounts.CheckKey(ctx); err != nil {
 		return nil, err
 	}
 	if cfg.AppsDir != "" {
@@ -164,6 +164,33 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 		AdminsSeeAccessKeys: cfg.AdminsSeeAccessKeys, TrustedProxies: trusted, Now: deps.Now,
 	})
 	return n, nil
+}
+
+// openStore opens the durable store: PostgreSQL (migrated at open, safely when
+// several nodes start at once) when cfg.Postgres is set, else SQLite in the data
+// dir with its checkpoint loop.
+func (n *Node) openStore(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	if cfg.Postgres != "" {
+		db, err := postgres.Open(ctx, cfg.Postgres)
+		if err != nil {
+			return err
+		}
+		n.Store = db
+		n.stop = append(n.stop, func() { _ = db.Close() })
+		return nil
+	}
+	db, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, "tollgate.db"))
+	if err != nil {
+		return err
+	}
+	n.Store = db
+	n.stop = append(n.stop, func() { db.Close() })
+	n.loops = append(n.loops, every(30*time.Second, func(ctx context.Context) {
+		if err := db.Checkpoint(ctx); err != nil {
+			log.Warn("sqlite checkpoint", "error", err.Error())
+		}
+	}))
+	return nil
 }
 
 // openLimitsAndEvents builds the limits and the event bus: shared through Redis when

@@ -23,6 +23,17 @@ func resolveSecret(cfg config.Config, out io.Writer) (string, error) {
 	if cfg.Secret != "" {
 		return cfg.Secret, config.ValidateSecret(cfg.Secret, false)
 	}
+	if cfg.SecretFile != "" {
+		data, err := os.ReadFile(cfg.SecretFile)
+		if err != nil {
+			return "", fmt.Errorf("secret_file: %w", err)
+		}
+		s := strings.TrimSpace(string(data))
+		if err := config.ValidateSecret(s, false); err != nil {
+			return "", fmt.Errorf("admin secret in %s: %w", cfg.SecretFile, err)
+		}
+		return s, nil
+	}
 	path := filepath.Join(cfg.DataDir, secretFile)
 	data, err := os.ReadFile(path)
 	switch {

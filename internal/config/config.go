@@ -5,6 +5,7 @@ package config
 
 import (
 	"bytes"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -87,6 +88,17 @@ type Config struct {
 	// are still served, so load balancers stop sending traffic before the
 	// listeners close.
 	DrainPeriod Duration `json:"drain_period"`
+	// Postgres, when set, is the durable store a cluster shares (a postgres://
+	// URL or key=value DSN) instead of the data dir's SQLite file.
+	Postgres string `json:"postgres"`
+	// EncryptionKey seals dashboard access keys: 64 hex characters. Nodes that
+	// share a store must share it; without it (and without EncryptionKeyFile) a
+	// single node keeps a generated one in its data dir.
+	EncryptionKey string `json:"encryption_key"`
+	// EncryptionKeyFile is a file holding EncryptionKey.
+	EncryptionKeyFile string `json:"encryption_key_file"`
+	// SecretFile is a file holding Secret.
+	SecretFile string `json:"secret_file"`
 	// Redis, when set, holds the rate limits, quotas and change events a cluster
 	// shares: one or more comma-separated redis:// or rediss:// URLs (several
 	// addresses: Redis Cluster, or sentinels with RedisSentinelMaster).
@@ -204,6 +216,10 @@ var fields = []field{
 	{"dashboard-tls-key", "TOLLGATE_DASHBOARD_TLS_KEY", "PEM private key for --dashboard-tls-cert", str(func(c *Config) *string { return &c.DashboardTLSKey })},
 	{"control-client-ca", "TOLLGATE_CONTROL_CLIENT_CA", "PEM CA certificates: the control listener requires client certificates they signed", str(func(c *Config) *string { return &c.ControlClientCA })},
 	{"trusted-proxies", "TOLLGATE_TRUSTED_PROXIES", "comma-separated CIDRs of TLS-terminating proxies whose X-Forwarded-Proto the dashboard believes", str(func(c *Config) *string { return &c.TrustedProxies })},
+	{"postgres", "TOLLGATE_POSTGRES", "PostgreSQL for the durable store a cluster shares: postgres://user:password@host:5432/db (default: SQLite in the data dir)", str(func(c *Config) *string { return &c.Postgres })},
+	{"encryption-key", "TOLLGATE_ENCRYPTION_KEY", "64 hex characters sealing dashboard access keys; nodes sharing a store must share it", str(func(c *Config) *string { return &c.EncryptionKey })},
+	{"encryption-key-file", "TOLLGATE_ENCRYPTION_KEY_FILE", "file holding the encryption key", str(func(c *Config) *string { return &c.EncryptionKeyFile })},
+	{"secret-file", "TOLLGATE_SECRET_FILE", "file holding the admin secret", str(func(c *Config) *string { return &c.SecretFile })},
 	{"redis", "TOLLGATE_REDIS", "Redis URL(s) for limits and change events shared by a cluster: redis://[user:password@]host:port[/db], rediss:// for TLS, comma-separated for Redis Cluster or Sentinel", str(func(c *Config) *string { return &c.Redis })},
 	{"redis-sentinel-master", "TOLLGATE_REDIS_SENTINEL_MASTER", "with --redis listing sentinels: the master's name", str(func(c *Config) *string { return &c.RedisSentinelMaster })},
 	{"session-cache-ttl", "TOLLGATE_SESSION_CACHE_TTL", "longest time a cached key session is used before the store is read again", dur(func(c *Config) *Duration { return &c.SessionCacheTTL })},
@@ -338,6 +354,7 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("drain_period must be between 0 and 10m"))
 	}
 	errs = append(errs, checkRedis(c.Redis, c.RedisSentinelMaster)...)
+	errs = append(errs, c.checkShared()...)
 	if c.SessionCacheTTL < Duration(100*time.Millisecond) || time.Duration(c.SessionCacheTTL) > 10*time.Minute {
 		errs = append(errs, errors.New("session_cache_ttl must be between 100ms and 10m"))
 	}
@@ -429,4 +446,43 @@ func checkRedis(urls, master string) []error {
 		}
 	}
 	return errs
+}
+
+// checkShared validates the secrets nodes share. With a shared store they must come
+// from the configuration (or files it names), never be generated into one node's
+// data dir, or every node would hold a different one.
+func (c Config) checkShared() []error {
+	var errs []error
+	if c.Secret != "" && c.SecretFile != "" {
+		errs = append(errs, errors.New("set secret or secret_file, not both"))
+	}
+	if c.EncryptionKey != "" && c.EncryptionKeyFile != "" {
+		errs = append(errs, errors.New("set encryption_key or encryption_key_file, not both"))
+	}
+	if c.EncryptionKey != "" {
+		if err := ValidateEncryptionKey(c.EncryptionKey); err != nil {
+			errs = append(errs, fmt.Errorf("encryption_key: %w", err))
+		}
+	}
+	if c.Postgres != "" {
+		if c.Secret == "" && c.SecretFile == "" {
+			errs = append(errs, errors.New("postgres: nodes sharing a store need one admin secret: set secret (TOLLGATE_SECRET) or secret_file"))
+		}
+		if c.EncryptionKey == "" && c.EncryptionKeyFile == "" {
+			errs = append(errs, errors.New("postgres: nodes sharing a store need one encryption key: set encryption_key (TOLLGATE_ENCRYPTION_KEY, 64 hex characters) or encryption_key_file"))
+		}
+	}
+	return errs
+}
+
+// ValidateEncryptionKey checks an encryption key's form: 64 hex characters (32 bytes).
+func ValidateEncryptionKey(k string) error {
+	k = strings.TrimSpace(k)
+	if len(k) != 64 {
+		return fmt.Errorf("must be 64 hex characters, not %d characters", len(k))
+	}
+	if _, err := hex.DecodeString(k); err != nil {
+		return errors.New("must be 64 hex characters (0-9, a-f)")
+	}
+	return nil
 }

@@ -50,7 +50,7 @@ func newEnv(t testing.TB, cfg ...func(*config.Config)) *env {
 	}
 	n := apptest.New(t, o)
 	acct := n.Node.Accounts
-	e := &env{node: n, dash: n.Dashboard, gw: n.Gateway, acct: acct, db: n.Node.Store, keys: map[string]string{}, ids: map[string]string{}, vars: map[string]string{}}
+	e := &env{node: n, dash: n.Dashboard, gw: n.Gateway, acct: acct, db: sqliteOf(t, n), keys: map[string]string{}, ids: map[string]string{}, vars: map[string]string{}}
 	e.upstream = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, `{"upstream":"hello","path":"`+r.URL.Path+`"}`)
 	}))
@@ -97,6 +97,16 @@ func (e *env) call(t testing.TB, srv *httptest.Server, method, path, body string
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
+}
+
+// sqliteOf is the node's SQLite store, which some tests seed directly.
+func sqliteOf(t testing.TB, n *apptest.Env) *sqlite.DB {
+	t.Helper()
+	db, ok := n.Node.Store.(*sqlite.DB)
+	if !ok {
+		t.Fatalf("the node's store is %T, not SQLite", n.Node.Store)
+	}
+	return db
 }
 
 // server is the dashboard handler under test.
@@ -202,7 +212,7 @@ func newSeed(t *testing.T, cfg func(*config.Config), setup func(t *testing.T, e 
 func (seed *env) from(t *testing.T, cfg func(*config.Config)) *env {
 	t.Helper()
 	n := apptest.New(t, apptest.Options{Config: cfg, Seed: seed.node.Node.Config.DataDir})
-	return &env{node: n, dash: n.Dashboard, gw: n.Gateway, acct: n.Node.Accounts, db: n.Node.Store, upstream: seed.upstream,
+	return &env{node: n, dash: n.Dashboard, gw: n.Gateway, acct: n.Node.Accounts, db: sqliteOf(t, n), upstream: seed.upstream,
 		keys: maps.Clone(seed.keys), ids: maps.Clone(seed.ids), vars: maps.Clone(seed.vars), orgA: seed.orgA, orgB: seed.orgB}
 }
 

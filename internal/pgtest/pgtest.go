@@ -57,7 +57,11 @@ var (
 
 // Main runs the package's tests and then stops the server, if one was started,
 // and removes its files. Call it from TestMain; it does not return.
-func Main(m *testing.M) {
+func Main(m *testing.M) { os.Exit(Run(m)) }
+
+// Run is Main without the exit: it returns the tests' code, for a TestMain that
+// has more to set up or tear down.
+func Run(m *testing.M) int {
 	mainRunning.Store(true)
 	code := m.Run()
 	if shared != nil {
@@ -68,7 +72,7 @@ func Main(m *testing.M) {
 			}
 		}
 	}
-	os.Exit(code)
+	return code
 }
 
 // DSN creates an empty database for t on the shared server, drops it when t ends,
