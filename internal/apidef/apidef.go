@@ -233,6 +233,9 @@ func (d *Definition) Validate() error {
 	if g.Rate < 0 || g.Per < 0 || isNaNOrInf(g.Rate) || isNaNOrInf(g.Per) {
 		return invalid("global_rate_limit", "global_rate_limit: rate and per must be finite and not negative")
 	}
+	if g.Per > 100*365*24*3600 || (g.Rate > 0 && g.Rate < 1 && g.Per/g.Rate > 100*365*24*3600) {
+		return invalid("global_rate_limit", "global_rate_limit: per is too long (a window of more than 100 years)")
+	}
 	if g.Rate > 0 && g.Per <= 0 && !g.Disabled {
 		return invalid("global_rate_limit", "global_rate_limit: per must be positive when rate is set")
 	}

@@ -93,6 +93,21 @@ func Serve(ctx context.Context, cfg config.Config, role Role, log *slog.Logger, 
 	defer n.Close()
 	gw := n.Gateway
 
+	// The loops start before the listeners, so a cluster member listens to
+	// change events before it serves, and stop after the servers (deferred calls
+	// run last in, first out), so the last quota flush counts the last request.
+	bgCtx, stopBg := context.WithCancel(context.Background())
+	bgDone := make(chan struct{})
+	go func() {
+		defer close(bgDone)
+		_ = n.Run(bgCtx)
+	}()
+	defer func() {
+		stopBg()
+		<-bgDone
+	}()
+
+	n.WaitSubscribed(ctx, 10*time.Second)
 	ls, err := listen(cfg, role, gw, n.Dashboard, log, out)
 	if err != nil {
 		return err
@@ -127,22 +142,9 @@ func Serve(ctx context.Context, cfg config.Config, role Role, log *slog.Logger, 
 		}
 	}()
 
-	// The loops stop after the servers (deferred calls run last in, first out),
-	// so the last quota flush counts the last request.
-	bgCtx, stopBg := context.WithCancel(context.Background())
-	bgDone := make(chan struct{})
-	go func() {
-		defer close(bgDone)
-		_ = n.Run(bgCtx)
-	}()
-	defer func() {
-		stopBg()
-		<-bgDone
-	}()
-
 	select {
 	case err := <-errc:
-		return fmt.Errorf("gateway server: %w", err)
+		return fmt.Errorf("server: %w", err)
 	case <-ctx.Done():
 	}
 	gw.SetDraining()

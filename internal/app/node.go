@@ -145,6 +145,14 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 	if err := n.Gateway.Reload(ctx); err != nil {
 		return nil, err
 	}
+	// Routes are rebuilt on every API change event, and at this interval anyway:
+	// a lost event or a reload that failed on a store blip is mended within the
+	// same bound as a cached session.
+	n.loops = append(n.loops, every(time.Duration(cfg.SessionCacheTTL), func(ctx context.Context) {
+		if err := n.Gateway.Reload(ctx); err != nil {
+			log.Warn("periodic route reload failed; retrying at the next interval", "error", err.Error())
+		}
+	}))
 
 	if !deps.NoFirstRun {
 		if n.FirstRun, err = firstRun(ctx, n.Accounts, out); err != nil {
@@ -222,6 +230,18 @@ func (n *Node) openLimitsAndEvents(ctx context.Context, cfg config.Config, log *
 		bus := redisbus.New(c, "", log)
 		n.Events = bus
 		n.loops = append(n.loops, bus.Run)
+		// Not ready until it listens to the cluster's changes: a node serving
+		// before that could miss one for good (routes have no TTL of their own
+		// shorter than the periodic reload).
+		n.health = append(n.health, gateway.HealthCheck{Name: "events", ComponentType: "system",
+			Check: func(context.Context) (string, bool) {
+				select {
+				case <-bus.Subscribed():
+					return "", false
+				default:
+					return "not yet subscribed to change events", false
+				}
+			}})
 	} else {
 		local := limit.NewLocal(newRateLimiter(cfg, now), limit.NewQuotas(n.Store).WithClock(now), time.Duration(cfg.QuotaFlushInterval), log)
 		if err := local.Load(ctx); err != nil {
@@ -257,6 +277,24 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// WaitSubscribed waits, at most d, until the node listens to change events from
+// other processes (at once on one node). Run must be running. A node that gives up
+// still starts: /ready answers 503 until it is subscribed.
+func (n *Node) WaitSubscribed(ctx context.Context, d time.Duration) {
+	sub, ok := n.Events.(interface{ Subscribed() <-chan struct{} })
+	if !ok {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-sub.Subscribed():
+	case <-ctx.Done():
+	case <-t.C:
+		n.Log.Warn("not yet subscribed to change events; /ready answers 503 until it is", "waited", d.String())
+	}
 }
 
 // Close releases the node's components in the reverse order of their creation.

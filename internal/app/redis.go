@@ -45,6 +45,10 @@ func openRedis(ctx context.Context, cfg config.Config, log *slog.Logger) (redis.
 		Addrs: addrs, MasterName: cfg.RedisSentinelMaster,
 		Username: first.Username, Password: first.Password, DB: first.DB, TLSConfig: first.TLSConfig,
 		DialTimeout: redisDialTimeout, ReadTimeout: redisIOTimeout, WriteTimeout: redisIOTimeout,
+		// No retries: a limit script whose reply was lost may have run, and
+		// running it again would charge the request twice. A failed call is a
+		// failed decision (limit.Fallback takes over); pub/sub reconnects itself.
+		MaxRetries: -1,
 	})
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()

@@ -63,10 +63,8 @@ type Env struct {
 func New(t testing.TB, o Options) *Env {
 	t.Helper()
 	cfg := config.Defaults()
-	// Not t.TempDir(): it names the directory after the test, and a subtest's name
-	// may hold "#" or "%" (t.Run makes "name#01" of a repeated one), which
-	// sqlite.Open's file: URI misreads: "#" cuts the path, so nodes would share a
-	// database file outside the directory.
+	// A short name of its own rather than t.TempDir(), which repeats the test's
+	// (possibly long) name: Seed copies these directories around.
 	dir, err := os.MkdirTemp("", "tollgate-apptest-")
 	if err != nil {
 		t.Fatalf("apptest: %v", err)
@@ -108,13 +106,7 @@ func New(t testing.TB, o Options) *Env {
 	go func() { defer close(done); _ = n.Run(ctx) }()
 	e.stopLoops = func() { stop(); <-done }
 	t.Cleanup(e.stopLoops)
-	if sub, ok := n.Events.(interface{ Subscribed() <-chan struct{} }); ok {
-		select {
-		case <-sub.Subscribed():
-		case <-time.After(10 * time.Second):
-			t.Fatal("apptest: the node did not subscribe to change events within 10 s")
-		}
-	}
+	n.WaitSubscribed(t.Context(), 10*time.Second)
 	e.Gateway = httptest.NewServer(n.Gateway)
 	e.Dashboard = httptest.NewServer(n.Dashboard)
 	// Cleanups run last in, first out: servers, then the loops, then the node.

@@ -471,6 +471,12 @@ func (c Config) checkShared() []error {
 		if c.EncryptionKey == "" && c.EncryptionKeyFile == "" {
 			errs = append(errs, errors.New("postgres: nodes sharing a store need one encryption key: set encryption_key (TOLLGATE_ENCRYPTION_KEY, 64 hex characters) or encryption_key_file"))
 		}
+		if c.Redis == "" {
+			// Without it every node would keep its own limits and quotas (and
+			// write its own counts over the others'), and no node would hear of
+			// another's changes.
+			errs = append(errs, errors.New("postgres: nodes sharing a store share limits and change events through Redis: set redis (TOLLGATE_REDIS) too"))
+		}
 	}
 	return errs
 }

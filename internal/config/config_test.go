@@ -80,6 +80,7 @@ func TestLoadRejects(t *testing.T) {
 		{"redis not a redis url", []string{"--redis", "http://127.0.0.1:6379"}, nil, `redis: scheme "http"`},
 		{"redis without host", nil, map[string]string{"TOLLGATE_REDIS": "redis://"}, "redis: a URL has no host"},
 		{"postgres without a shared secret", []string{"--postgres", "postgres://db/t", "--encryption-key", strings.Repeat("a1", 32)}, nil, "nodes sharing a store need one admin secret"},
+		{"postgres without redis", []string{"--postgres", "postgres://db/t", "--secret", "a-long-enough-secret", "--encryption-key", strings.Repeat("a1", 32)}, nil, "set redis (TOLLGATE_REDIS) too"},
 		{"postgres without an encryption key", []string{"--postgres", "postgres://db/t", "--secret", "a-long-enough-secret"}, nil, "nodes sharing a store need one encryption key"},
 		{"short encryption key", nil, map[string]string{"TOLLGATE_ENCRYPTION_KEY": "abcd"}, "encryption_key: must be 64 hex characters, not 4"},
 		{"encryption key not hex", []string{"--encryption-key", strings.Repeat("zz", 32)}, nil, "encryption_key: must be 64 hex characters (0-9, a-f)"},

@@ -41,11 +41,19 @@ func (f *Fallback) Degraded() bool { return f.degraded.Load() }
 // Engine returns the rate limiter and quota engine the node uses.
 func (f *Fallback) Engine() Engine { return Engine{Rate: fallbackRate{f}, Quotas: fallbackQuotas{f}} }
 
-// fail switches to local limits after a shared call failed.
-func (f *Fallback) fail(err error) {
+// fail decides what a failed shared call means. Only an unavailable backend
+// (IsUnavailable) switches the node to local limits: a request whose client went
+// away (its context ended) or a call the backend refused for this request alone
+// must not degrade the node for everyone. It reports whether the caller should
+// answer from the local engines; otherwise err is the answer.
+func (f *Fallback) fail(ctx context.Context, err error) (useLocal bool) {
+	if ctx.Err() != nil || !IsUnavailable(err) {
+		return false
+	}
 	if f.degraded.CompareAndSwap(false, true) {
 		f.Log.Error("shared limits unavailable: serving node-local rate limits and quotas until they answer", "error", err.Error())
 	}
+	return true
 }
 
 // Run probes Shared while degraded, until ctx ends.
@@ -75,10 +83,9 @@ type fallbackRate struct{ f *Fallback }
 func (r fallbackRate) Allow(ctx context.Context, k Key, rate, per float64) (Decision, error) {
 	if !r.f.degraded.Load() {
 		d, err := r.f.Shared.Rate.Allow(ctx, k, rate, per)
-		if err == nil {
-			return d, nil
+		if err == nil || !r.f.fail(ctx, err) {
+			return d, err
 		}
-		r.f.fail(err)
 	}
 	return r.f.Local.Rate.Allow(ctx, k, rate, per)
 }
@@ -98,10 +105,9 @@ type fallbackQuotas struct{ f *Fallback }
 func (q fallbackQuotas) Charge(ctx context.Context, k Key, max, renewal int64) (QuotaState, error) {
 	if !q.f.degraded.Load() {
 		st, err := q.f.Shared.Quotas.Charge(ctx, k, max, renewal)
-		if err == nil {
-			return st, nil
+		if err == nil || !q.f.fail(ctx, err) {
+			return st, err
 		}
-		q.f.fail(err)
 	}
 	return q.f.Local.Quotas.Charge(ctx, k, max, renewal)
 }
@@ -109,10 +115,9 @@ func (q fallbackQuotas) Charge(ctx context.Context, k Key, max, renewal int64) (
 func (q fallbackQuotas) Peek(ctx context.Context, k Key, max int64) (QuotaState, bool, error) {
 	if !q.f.degraded.Load() {
 		st, found, err := q.f.Shared.Quotas.Peek(ctx, k, max)
-		if err == nil {
-			return st, found, nil
+		if err == nil || !q.f.fail(ctx, err) {
+			return st, found, err
 		}
-		q.f.fail(err)
 	}
 	return q.f.Local.Quotas.Peek(ctx, k, max)
 }

@@ -13,6 +13,7 @@ package limit
 
 import (
 	"context"
+	"errors"
 	"math"
 	"sync"
 	"time"
@@ -74,6 +75,20 @@ type QuotaEngine interface {
 	Reset(ctx context.Context, h keys.Hash) error
 }
 
+// UnavailableError marks a failure of the backend itself (unreachable, timed out),
+// as opposed to one call it refused: only the former makes a Fallback switch to
+// local limits.
+type UnavailableError struct{ Err error }
+
+func (e *UnavailableError) Error() string { return "limits backend unavailable: " + e.Err.Error() }
+func (e *UnavailableError) Unwrap() error { return e.Err }
+
+// IsUnavailable reports whether err says the backend is unavailable.
+func IsUnavailable(err error) bool {
+	var u *UnavailableError
+	return errors.As(err, &u)
+}
+
 // Sweeper is implemented by engines that keep counters in this process's memory:
 // Sweep drops counters idle long enough to hold no state.
 type Sweeper interface {
@@ -88,7 +103,13 @@ func Normalise(rate, per float64) (capacity int64, window time.Duration) {
 		rate = 1
 	}
 	capacity = int64(math.Floor(rate))
-	window = time.Duration(per * float64(time.Second))
+	// Saturate rather than overflow: a window too long for int64 nanoseconds
+	// must stay long (validation refuses such limits; this is the last guard).
+	if ns := per * float64(time.Second); ns >= math.MaxInt64 {
+		window = math.MaxInt64
+	} else {
+		window = time.Duration(ns)
+	}
 	if window <= 0 {
 		window = time.Nanosecond
 	}

@@ -3,6 +3,7 @@ package limit
 import (
 	"context"
 	"fmt"
+	"math"
 	"strings"
 	"sync"
 	"time"
@@ -108,6 +109,9 @@ func clamp(n int64) int64 { return max(n, 0) }
 func periodEnd(t, renewal int64) int64 {
 	if renewal <= 0 {
 		return 0
+	}
+	if renewal > (math.MaxInt64-t)/int64(time.Second) {
+		return math.MaxInt64 // saturate: a period this long never ends in practice
 	}
 	return t + renewal*int64(time.Second)
 }

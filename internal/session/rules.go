@@ -109,8 +109,19 @@ func checkLimits(prefix string, rate, per, throttleInterval float64, throttleRet
 	if rate > 0 && per > 0 && rate/per > 1e9 {
 		return invalid(prefix+"rate", "%srate is too high (more than 1e9 requests per second)", prefix)
 	}
+	// Longer windows and periods are not limits anyone means, and would overflow
+	// the engines' nanosecond arithmetic (a limit silently not enforced).
+	if per > MaxLimitSeconds || (rate > 0 && rate < 1 && per/rate > MaxLimitSeconds) {
+		return invalid(prefix+"per", "%sper is too long (a rate-limit window of more than 100 years)", prefix)
+	}
+	if float64(renewal) > MaxLimitSeconds {
+		return invalid(prefix+"quota_renewal_rate", "%squota_renewal_rate is too long (more than 100 years)", prefix)
+	}
 	return nil
 }
+
+// MaxLimitSeconds bounds rate-limit windows and quota periods: 100 years.
+const MaxLimitSeconds = 100 * 365 * 24 * 3600
 
 // validMethod reports whether m is an upper-case HTTP method token.
 func validMethod(m string) bool {

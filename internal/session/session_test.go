@@ -89,6 +89,10 @@ func TestValidate(t *testing.T) {
 		{"limit checked", `{"access_rights":{"a":{"limit":{"quota_max":-9}}}}`, true, "access_rights.a.limit.quota_max"},
 		{"empty version", `{"access_rights":{"a":{"versions":[""]}}}`, true, "versions[0]"},
 		{"absurd rate", `{"rate":1e12,"per":1}`, true, "too high"},
+		{"window past 100 years", `{"rate":1,"per":1e10}`, true, "per is too long"},
+		{"fractional rate stretching the window", `{"rate":0.001,"per":1e7}`, true, "per is too long"},
+		{"quota period past 100 years", `{"quota_max":2,"quota_renewal_rate":9000000000}`, true, "quota_renewal_rate is too long"},
+		{"per-API window checked", `{"access_rights":{"a":{"limit":{"rate":1,"per":1e10}}}}`, true, "access_rights.a.limit.per is too long"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -80,7 +80,7 @@ func (b *Bus) Publish(e events.Event) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if err := b.c.Publish(ctx, b.channel, msg).Err(); err != nil {
-		b.log.Error("publish change event; other nodes will see it when their caches expire",
+		b.log.Error("publish change event; other nodes see it when their cached sessions expire and their routes reload (--session-cache-ttl)",
 			"kind", e.Kind.String(), "error", err.Error())
 	}
 }
@@ -118,10 +118,12 @@ func (b *Bus) Run(ctx context.Context) error {
 			if m.Kind != "subscribe" {
 				continue
 			}
+			// Also on the first subscription: what changed between the node's
+			// start (routes loaded, maybe already serving) and now was missed.
 			if subscribed || missed {
 				b.log.Info("change events resumed; flushing caches")
-				b.local.Publish(events.Event{Kind: events.FlushAll})
 			}
+			b.local.Publish(events.Event{Kind: events.FlushAll})
 			if !subscribed {
 				close(b.subscribed)
 			}

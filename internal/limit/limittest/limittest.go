@@ -157,6 +157,22 @@ func RateLimiter(t *testing.T, newLimiter RateFactory, opts RateOptions) {
 				t.Fatal("refused after 2 s")
 			}
 		}},
+		{"a changed limit starts its counter afresh, across algorithms, without failing", func(t *testing.T, r *rig) {
+			k := counter("changed")
+			if n := r.admit(k, 2, 60, 3); n != 2 {
+				t.Fatalf("at 2 per minute: %d of 3 admitted", n)
+			}
+			// Raised, as when an operator edits a key or an API with
+			// suppress_reset: the new limit applies at once.
+			if n := r.admit(k, 3, 60, 4); n != 3 {
+				t.Fatalf("raised to 3 per minute: %d of 4 admitted, want a fresh window", n)
+			}
+			// Past MaxSlidingCapacity the sliding limiter serves the counter
+			// with GCRA: a counter of the other kind must not break it.
+			if d := r.allow(k, 2*limit.MaxSlidingCapacity, 60); !d.Allowed {
+				t.Fatalf("raised to %d per minute: %+v", 2*limit.MaxSlidingCapacity, d)
+			}
+		}},
 		{"counters are independent by key and by scope", func(t *testing.T, r *rig) {
 			a, b := counter("a"), counter("b")
 			scoped := limit.Key{Hash: a.Hash, Scope: "api-1"}

@@ -11,8 +11,10 @@ package redislimit
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -144,9 +146,22 @@ func NewRateLimiter(c redis.UniversalClient, algorithm string, opts Options) *Ra
 	return &RateLimiter{c: c, opts: opts, gcra: algorithm == "gcra"}
 }
 
-func (r *RateLimiter) keys(k limit.Key) []string {
+// keys names a counter and its key's index. The algorithm and the limit are part
+// of the name: a changed limit starts a fresh counter, as in memory, and a sliding
+// log (a sorted set) and a GCRA cell (a string) never meet under one name.
+func (r *RateLimiter) keys(k limit.Key, algo string, capacity, windowUS int64) []string {
 	base := r.opts.prefix() + "{" + tag(k) + "}:rl"
-	return []string{base + ":" + k.Scope, base}
+	return []string{base + ":" + algo + ":" + strconv.FormatInt(capacity, 10) + ":" + strconv.FormatInt(windowUS, 10) + ":" + k.Scope, base}
+}
+
+// classify marks a failure to reach Redis as limit.UnavailableError; a reply
+// error (the server refused this call) stays an error of this request alone.
+func classify(what string, err error) error {
+	var reply redis.Error
+	if errors.As(err, &reply) {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return fmt.Errorf("%s: %w", what, &limit.UnavailableError{Err: err})
 }
 
 // Allow implements limit.RateLimiter.
@@ -159,12 +174,12 @@ func (r *RateLimiter) Allow(ctx context.Context, k limit.Key, rate, per float64)
 	)
 	if r.gcra || capacity > limit.MaxSlidingCapacity {
 		interval := max(windowUS/capacity, 1)
-		vals, err = gcraLua.Run(ctx, r.c, r.keys(k), r.opts.nowArg(), interval, windowUS-interval).Int64Slice()
+		vals, err = gcraLua.Run(ctx, r.c, r.keys(k, "g", capacity, windowUS), r.opts.nowArg(), interval, windowUS-interval).Int64Slice()
 	} else {
-		vals, err = slidingLua.Run(ctx, r.c, r.keys(k), r.opts.nowArg(), capacity, windowUS).Int64Slice()
+		vals, err = slidingLua.Run(ctx, r.c, r.keys(k, "s", capacity, windowUS), r.opts.nowArg(), capacity, windowUS).Int64Slice()
 	}
 	if err != nil {
-		return limit.Decision{}, fmt.Errorf("redis rate limit: %w", err)
+		return limit.Decision{}, classify("redis rate limit", err)
 	}
 	if len(vals) != 4 {
 		return limit.Decision{}, fmt.Errorf("redis rate limit: script returned %d values", len(vals))
@@ -183,8 +198,8 @@ func (r *RateLimiter) Allow(ctx context.Context, k limit.Key, rate, per float64)
 
 // Reset implements limit.RateLimiter.
 func (r *RateLimiter) Reset(ctx context.Context, h keys.Hash) error {
-	if err := resetLua.Run(ctx, r.c, r.keys(limit.Key{Hash: h})[1:]).Err(); err != nil {
-		return fmt.Errorf("redis reset rate limits: %w", err)
+	if err := resetLua.Run(ctx, r.c, r.keys(limit.Key{Hash: h}, "", 0, 0)[1:]).Err(); err != nil {
+		return classify("redis reset rate limits", err)
 	}
 	return nil
 }
@@ -262,7 +277,7 @@ func (q *Quotas) Charge(ctx context.Context, k limit.Key, quotaMax, renewal int6
 	}
 	vals, err := chargeLua.Run(ctx, q.c, q.keys(k), q.opts.nowArg(), quotaMax, renewalUS).Int64Slice()
 	if err != nil {
-		return limit.QuotaState{}, fmt.Errorf("redis quota: %w", err)
+		return limit.QuotaState{}, classify("redis quota", err)
 	}
 	if len(vals) != 3 {
 		return limit.QuotaState{}, fmt.Errorf("redis quota: script returned %d values", len(vals))
@@ -274,7 +289,7 @@ func (q *Quotas) Charge(ctx context.Context, k limit.Key, quotaMax, renewal int6
 func (q *Quotas) Peek(ctx context.Context, k limit.Key, quotaMax int64) (limit.QuotaState, bool, error) {
 	vals, err := peekLua.Run(ctx, q.c, q.keys(k)[:1], q.opts.nowArg()).Int64Slice()
 	if err != nil {
-		return limit.QuotaState{}, false, fmt.Errorf("redis quota: %w", err)
+		return limit.QuotaState{}, false, classify("redis quota", err)
 	}
 	if len(vals) != 3 {
 		return limit.QuotaState{}, false, fmt.Errorf("redis quota: script returned %d values", len(vals))
@@ -289,7 +304,7 @@ func (q *Quotas) Peek(ctx context.Context, k limit.Key, quotaMax int64) (limit.Q
 // Reset implements limit.QuotaEngine.
 func (q *Quotas) Reset(ctx context.Context, h keys.Hash) error {
 	if err := resetLua.Run(ctx, q.c, q.keys(limit.Key{Hash: h})[1:]).Err(); err != nil {
-		return fmt.Errorf("redis reset quotas: %w", err)
+		return classify("redis reset quotas", err)
 	}
 	return nil
 }

@@ -35,7 +35,8 @@ var _ store.Store = (*DB)(nil)
 // Open connects to the database named by dsn (a postgres:// URL or key=value
 // string, as libpq takes, plus pgx's pool_max_conns and default_query_exec_mode;
 // default_query_exec_mode=simple_protocol works behind a transaction-pooling
-// PgBouncer) and brings its schema up to date. Several processes may open one
+// PgBouncer for queries; migrations take a session advisory lock, so the first
+// start after an upgrade needs a direct or session-pooled connection) and brings its schema up to date. Several processes may open one
 // database at once: migrations run under an advisory lock.
 func Open(ctx context.Context, dsn string) (*DB, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
