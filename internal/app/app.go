@@ -22,6 +22,7 @@ import (
 
 	"github.com/tollgate/tollgate/internal/accounts"
 	"github.com/tollgate/tollgate/internal/config"
+	"github.com/tollgate/tollgate/internal/fault"
 	"github.com/tollgate/tollgate/internal/manage"
 	"github.com/tollgate/tollgate/internal/store"
 	"github.com/tollgate/tollgate/internal/store/sqlite"
@@ -269,6 +270,12 @@ func firstRun(ctx context.Context, acct *accounts.Service, out io.Writer) (*acco
 		return nil, err
 	}
 	b, err := acct.Bootstrap(ctx, "Default Organisation", DefaultAdminEmail, "")
+	if fault.KindOf(err) == fault.Conflict {
+		// Another dashboard on the same store made the administrator between
+		// our count and our insert: it announced the credentials; this node
+		// simply starts. (The organisation this attempt made stays, empty.)
+		return nil, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("first run: %w", err)
 	}

@@ -11,8 +11,11 @@ import (
 
 	"github.com/tollgate/tollgate/internal/apptest"
 	"github.com/tollgate/tollgate/internal/config"
+	"github.com/tollgate/tollgate/internal/pgtest"
 	"github.com/tollgate/tollgate/internal/redistest"
 )
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
 
 // cluster is n nodes sharing one real Redis for limits and change events. Each has
 // its own store here (shared durable state is PostgreSQL's job), so the tests give
@@ -204,5 +207,33 @@ func TestClusterSurvivesRedisOutage(t *testing.T) {
 	// The restarted Redis is empty: the shared window starts afresh.
 	if got := roundRobin(t, nodes, "outage-key-0123456789", 4); got[200] != 3 || got[429] != 1 {
 		t.Fatalf("after the outage: %v, want the shared limit again", got)
+	}
+}
+
+// TestDashboardsStartingTogether: several dashboards starting at once on one empty
+// PostgreSQL all start, and exactly one creates (and announces) the administrator.
+func TestDashboardsStartingTogether(t *testing.T) {
+	dsn, redisURL := pgtest.DSN(t), "redis://"+redistest.Start(t)
+	const n = 4
+	envs := make([]*apptest.Env, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			envs[i] = apptest.New(t, apptest.Options{FirstRun: true, Config: func(c *config.Config) {
+				c.Postgres, c.Redis = dsn, redisURL
+				c.EncryptionKey = strings.Repeat("5a", 32)
+			}})
+		})
+	}
+	wg.Wait()
+	made := 0
+	for _, e := range envs {
+		if e != nil && e.Node.FirstRun != nil {
+			made++
+		}
+	}
+	users, err := envs[0].Node.Store.CountUsers(t.Context())
+	if made != 1 || err != nil || users != 1 {
+		t.Fatalf("%d of %d dashboards made the first administrator, %d users in the store (%v); want exactly one", made, n, users, err)
 	}
 }
