@@ -9,9 +9,6 @@ import (
 	"github.com/tollgate/tollgate/internal/store"
 )
 
-// PrefixUpperBoundForTest exposes prefixUpperBound to the external test package.
-var PrefixUpperBoundForTest = prefixUpperBound
-
 // MigrateForTest runs the migrations in fsys (NNNN_what.sql files) on pool, as
 // Open runs the embedded ones.
 func MigrateForTest(ctx context.Context, pool *pgxpool.Pool, fsys fs.FS) error {

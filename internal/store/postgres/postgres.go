@@ -270,11 +270,6 @@ func apiIDs(k store.Key) []string {
 	return k.APIIDs
 }
 
-// foldAlias is what a search matches an alias in: the alias as strings.ToLower
-// folds it (valid UTF-8, whatever the alias), with any NUL as U+FFFD, as the store
-// promises and text requires.
-func foldAlias(a string) string { return strings.ReplaceAll(strings.ToLower(a), "\x00", "\ufffd") }
-
 // CreateKey inserts a key and its API index rows in one statement. The index
 // rows' foreign key is checked at the end of the statement, when the key exists.
 func (d *DB) CreateKey(ctx context.Context, k store.Key) error {
@@ -284,7 +279,7 @@ func (d *DB) CreateKey(ctx context.Context, k store.Key) error {
 		)
 		INSERT INTO key_apis (hash, api_id) SELECT k.hash, a FROM k, unnest($8::text[]) AS a
 		ON CONFLICT DO NOTHING`,
-		k.Hash, k.OrgID, []byte(k.Alias), foldAlias(k.Alias), k.Session, ts(k.CreatedAt), ts(k.UpdatedAt), apiIDs(k))
+		k.Hash, k.OrgID, []byte(k.Alias), store.FoldAlias(k.Alias), k.Session, ts(k.CreatedAt), ts(k.UpdatedAt), apiIDs(k))
 	return writeErr("create key", err)
 }
 
@@ -295,7 +290,7 @@ func (d *DB) CreateKey(ctx context.Context, k store.Key) error {
 func (d *DB) UpdateKey(ctx context.Context, k store.Key) error {
 	return d.tx(ctx, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE keys SET org_id = $1, alias = $2, alias_fold = $3, session = $4, updated_at = $5 WHERE hash = $6`,
-			k.OrgID, []byte(k.Alias), foldAlias(k.Alias), k.Session, ts(k.UpdatedAt), k.Hash)
+			k.OrgID, []byte(k.Alias), store.FoldAlias(k.Alias), k.Session, ts(k.UpdatedAt), k.Hash)
 		if err != nil {
 			return writeErr("update key", err)
 		}
@@ -405,33 +400,10 @@ func prefixRange(col, p string, a *args) string {
 	if !storable(p) {
 		return "FALSE"
 	}
-	if upper, ok := prefixUpperBound(p); ok {
+	if upper, ok := store.PrefixUpperBound(p); ok {
 		return "(" + col + " >= " + a.add(p) + " AND " + col + " < " + a.add(upper) + ")"
 	}
 	return col + " >= " + a.add(p)
-}
-
-// prefixUpperBound returns the least valid UTF-8 string above every string that
-// starts with p, for p valid UTF-8 (false when there is none: p is all U+10FFFF).
-// It steps the last rune that can be stepped, not the last byte, which could leave
-// invalid UTF-8 (a\x7f would become a\x80) that PostgreSQL refuses as text. Byte
-// order and code point order agree in UTF-8, so [p, bound) is exactly the strings
-// with prefix p.
-func prefixUpperBound(p string) (string, bool) {
-	for i := len(p); i > 0; {
-		r, size := utf8.DecodeLastRuneInString(p[:i])
-		i -= size
-		switch {
-		case r == utf8.MaxRune:
-			continue // nothing above it: carry into the rune before
-		case r == 0xd7ff:
-			r = 0xe000 // the surrogates between are not valid in UTF-8
-		default:
-			r++
-		}
-		return p[:i] + string(r), true
-	}
-	return "", false
 }
 
 // listKeysSQL returns the statement listing the keys f selects.

@@ -222,26 +222,6 @@ func TestMigrationNames(t *testing.T) {
 	}
 }
 
-func TestPrefixUpperBound(t *testing.T) {
-	t.Parallel()
-	for _, tt := range []struct {
-		in, want string
-		ok       bool
-	}{
-		{"ab/", "ab0", true},
-		{"x", "y", true},
-		{"a\x7f", "a\u0080", true},
-		{"a\ud7ff", "a\ue000", true},
-		{"a\U0010ffff", "b", true},
-		{"\U0010ffff\U0010ffff", "", false},
-	} {
-		got, ok := postgres.PrefixUpperBoundForTest(tt.in)
-		if got != tt.want || ok != tt.ok {
-			t.Errorf("prefixUpperBound(%q) = %q, %v; want %q, %v", tt.in, got, ok, tt.want, tt.ok)
-		}
-	}
-}
-
 // TestTextPostgreSQLCannotHold: lookups by text that is not valid UTF-8 or holds a
 // NUL (a login form can send both) find nothing instead of failing.
 func TestTextPostgreSQLCannotHold(t *testing.T) {

@@ -122,7 +122,7 @@ var migrations = []migration{
 	);`},
 	// Key listings filter and page in SQL rather than decoding every session.
 	// alias is the session's alias; alias_fold is it folded for search by Go
-	// (foldAlias), because SQLite's lower() folds ASCII only.
+	// (store.FoldAlias), because SQLite's lower() folds ASCII only.
 	// keys_org_created matches ORDER BY created_at DESC, hash, so a page is read in
 	// index order and the scan stops at its end; it carries alias_fold so that a
 	// search scans this index alone, not the sessions.
@@ -178,11 +178,6 @@ var migrations = []migration{
 	END;`},
 }
 
-// foldAlias is what a search matches an alias in: the alias as strings.ToLower
-// folds it, with any NUL (which JSON's \u0000 lets in) as U+FFFD, because SQLite's
-// LIKE stops reading at a NUL and would not see the rest of the alias.
-func foldAlias(a string) string { return strings.ReplaceAll(strings.ToLower(a), "\x00", "\ufffd") }
-
 // foldAliases fills alias_fold for the aliases the migration copied out of the
 // stored sessions.
 func foldAliases(ctx context.Context, tx *sql.Tx) error {
@@ -204,7 +199,7 @@ func foldAliases(ctx context.Context, tx *sql.Tx) error {
 		return err
 	}
 	for i, h := range hashes {
-		if _, err := tx.ExecContext(ctx, `UPDATE keys SET alias_fold = ? WHERE hash = ?`, foldAlias(aliases[i]), h); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE keys SET alias_fold = ? WHERE hash = ?`, store.FoldAlias(aliases[i]), h); err != nil {
 			return err
 		}
 	}
@@ -424,7 +419,7 @@ func (d *DB) CreateKey(ctx context.Context, k store.Key) error {
 		// next search_id cannot be taken twice.
 		_, err := tx.ExecContext(ctx, `INSERT INTO keys (hash, org_id, alias, alias_fold, session, created_at, updated_at, search_id)
 			VALUES (?, ?, ?, ?, ?, ?, ?, (SELECT coalesce(max(search_id), 0) + 1 FROM keys))`,
-			k.Hash, k.OrgID, k.Alias, foldAlias(k.Alias), k.Session, ts(k.CreatedAt), ts(k.UpdatedAt))
+			k.Hash, k.OrgID, k.Alias, store.FoldAlias(k.Alias), k.Session, ts(k.CreatedAt), ts(k.UpdatedAt))
 		if err != nil {
 			return writeErr("create key", err)
 		}
@@ -445,7 +440,7 @@ func insertKeyAPIs(ctx context.Context, tx *sql.Tx, k store.Key) error {
 func (d *DB) UpdateKey(ctx context.Context, k store.Key) error {
 	return d.tx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE keys SET org_id = ?, alias = ?, alias_fold = ?, session = ?, updated_at = ? WHERE hash = ?`,
-			k.OrgID, k.Alias, foldAlias(k.Alias), k.Session, ts(k.UpdatedAt), k.Hash)
+			k.OrgID, k.Alias, store.FoldAlias(k.Alias), k.Session, ts(k.UpdatedAt), k.Hash)
 		if err != nil {
 			return writeErr("update key", err)
 		}
@@ -649,7 +644,7 @@ func prefixRange(col, p string) (string, []any) {
 	if !utf8.ValidString(p) || strings.IndexByte(p, 0) >= 0 {
 		return "FALSE", nil
 	}
-	if upper, ok := prefixUpperBound(p); ok {
+	if upper, ok := store.PrefixUpperBound(p); ok {
 		return "(" + col + " >= ? AND " + col + " < ?)", []any{p, upper}
 	}
 	return col + " >= ?", []any{p}
@@ -762,29 +757,6 @@ func (d *DB) DeleteCounters(ctx context.Context, prefix string) error {
 		return fmt.Errorf("delete counters: %w", err)
 	}
 	return nil
-}
-
-// prefixUpperBound returns the least valid UTF-8 string above every string that
-// starts with p, for p valid UTF-8 (false when there is none: p is all U+10FFFF).
-// It steps the last rune that can be stepped, not the last byte: a byte step can
-// leave invalid UTF-8 (a\x7f becomes a\x80), which PostgreSQL refuses as text.
-// Byte order and code point order agree in UTF-8, so the range [p, bound) is
-// exactly the strings with prefix p.
-func prefixUpperBound(p string) (string, bool) {
-	for i := len(p); i > 0; {
-		r, size := utf8.DecodeLastRuneInString(p[:i])
-		i -= size
-		switch {
-		case r == utf8.MaxRune:
-			continue // no rune above it: carry into the one before
-		case r == 0xd7ff:
-			r = 0xe000 // surrogates are not valid in UTF-8
-		default:
-			r++
-		}
-		return p[:i] + string(r), true
-	}
-	return "", false
 }
 
 // trigramMergePages bounds the pages one Checkpoint may write merging the trigram

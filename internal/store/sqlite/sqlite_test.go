@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -194,31 +193,6 @@ func FuzzKeyQuery(f *testing.F) {
 			}
 		}
 	})
-}
-
-func TestPrefixUpperBound(t *testing.T) {
-	for _, tt := range []struct {
-		name, in, want string
-		ok             bool
-	}{
-		{"ascii", "ab/", "ab0", true},
-		{"hex f", "ff", "fg", true},
-		{"DEL stays UTF-8", "a\x7f", "a\u0080", true},
-		{"two-byte rune", "aé", "aê", true},
-		{"below surrogates", "a\ud7ff", "a\ue000", true},
-		{"highest rune carries", "a\U0010ffff", "b", true},
-		{"only highest runes", "\U0010ffff\U0010ffff", "", false},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			got, ok := sqlite.PrefixUpperBoundForTest(tt.in)
-			if got != tt.want || ok != tt.ok {
-				t.Errorf("prefixUpperBound(%q) = %q, %v; want %q, %v", tt.in, got, ok, tt.want, tt.ok)
-			}
-			if ok && !utf8.ValidString(got) {
-				t.Errorf("prefixUpperBound(%q) = %q is not UTF-8", tt.in, got)
-			}
-		})
-	}
 }
 
 // TestCheckpoint checks that the trigram index merged by Checkpoint still answers
