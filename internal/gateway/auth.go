@@ -111,7 +111,10 @@ func (g *Gateway) authorize(r *http.Request, rt *route, now time.Time, v *verdic
 		h = keys.Sum(key)
 		c, err := g.session(r, h, now)
 		if err != nil {
-			g.log.Error("key lookup failed", "key", h.Short(), "error", err.Error())
+			if g.storeFailing.CompareAndSwap(false, true) {
+				// Once per outage, not per request (see limitsFailed).
+				g.log.Error("key lookups failing; answering 503 for keys not cached until the store answers", "key", h.Short(), "error", err.Error())
+			}
 			*v = verdict{status: http.StatusServiceUnavailable, msg: msgKeysUnavailable}
 			return
 		}
@@ -223,6 +226,9 @@ func (g *Gateway) session(r *http.Request, h keys.Hash, now time.Time) (*session
 		return e.c, nil
 	}
 	sess, err := g.opts.Keys.Lookup(r.Context(), h)
+	if (err == nil || errors.Is(err, store.ErrNotFound)) && g.storeFailing.Load() && g.storeFailing.CompareAndSwap(true, false) {
+		g.log.Info("key lookups answer again")
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		g.sessions.put(h, nil, t, gen)
 		return nil, nil

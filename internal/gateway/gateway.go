@@ -94,6 +94,8 @@ type Gateway struct {
 	// limitsFailing is set while the limiter or quota engine fails, so the outage
 	// is logged once rather than per request.
 	limitsFailing atomic.Bool
+	// storeFailing is the same for key lookups on a cache miss.
+	storeFailing atomic.Bool
 	// authFailures throttles and reports wrong control-API secrets.
 	authFailures *authguard.Guard
 }

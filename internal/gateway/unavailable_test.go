@@ -146,3 +146,40 @@ func TestKeyChangesWhileLimitsUnavailable(t *testing.T) {
 		t.Fatalf("deleted key still works: %d", s)
 	}
 }
+
+// TestStoreUnavailable: with the store gone, keys the gateway has not cached are
+// answered 503 (never 403: they may be fine), the outage is logged once however many
+// requests meet it, and cached keys keep working.
+func TestStoreUnavailable(t *testing.T) {
+	var logs lockedBuffer
+	e := newEnv(t, func(o *apptest.Options) { o.Log = &logs })
+	up := echoUpstream(t)
+	mustCreateAPI(t, e, keyedAPI("api1", "/api1/", up.URL, ""))
+	cached := mustCreateKey(t, e, "/tyk/keys", `{"access_rights":`+rights("api1")+`}`)
+	var others []string
+	for range 3 {
+		others = append(others, mustCreateKey(t, e, "/tyk/keys", `{"access_rights":`+rights("api1")+`}`))
+	}
+	if s, body, _ := e.do(t, "GET", "/api1/x", "", auth(cached)); s != 200 {
+		t.Fatalf("before: %d %s", s, body)
+	}
+	closer, ok := e.keys.Store.(interface{ Close() error })
+	if !ok {
+		t.Fatalf("store %T cannot be closed", e.keys.Store)
+	}
+	if err := closer.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range others {
+		s, body, h := e.do(t, "GET", "/api1/x", "", auth(k))
+		if s != 503 || !strings.Contains(body, "temporarily unavailable") || h.Get("Retry-After") != "1" {
+			t.Fatalf("uncached key with the store gone: %d %s, want 503 with Retry-After", s, body)
+		}
+	}
+	if n := strings.Count(logs.String(), "key lookups failing"); n != 1 {
+		t.Fatalf("the store outage was logged %d times over 3 requests, want once:\n%s", n, logs.String())
+	}
+	if s, body, _ := e.do(t, "GET", "/api1/x", "", auth(cached)); s != 200 {
+		t.Fatalf("a cached key with the store gone: %d %s, want it served", s, body)
+	}
+}
