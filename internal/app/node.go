@@ -50,6 +50,7 @@ type Node struct {
 
 	// Services.
 	Keys     *manage.Keys
+	Policies *manage.Policies
 	APIs     *manage.APIs
 	Accounts *accounts.Service
 
@@ -110,7 +111,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 		return nil, err
 	}
 	n.Audit = &audit.Recorder{Store: n.Store, Log: log, Now: deps.Now}
-	n.Keys = &manage.Keys{Store: n.Store, Events: n.Events, Limits: n.Limits, AllowMasterKeys: cfg.AllowMasterKeys, Now: deps.Now}
+	n.Policies = &manage.Policies{Store: n.Store, Events: n.Events, Now: deps.Now}
+	n.Keys = &manage.Keys{Store: n.Store, Events: n.Events, Limits: n.Limits, Policies: n.Policies, AllowMasterKeys: cfg.AllowMasterKeys, Now: deps.Now}
 	n.APIs = &manage.APIs{Store: n.Store, Events: n.Events, Keys: n.Keys}
 	if n.Accounts, err = openAccounts(cfg, n.Store, deps.BcryptCost); err != nil {
 		return nil, err
@@ -128,6 +130,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 		Store:            n.Store,
 		APIs:             n.APIs,
 		Keys:             n.Keys,
+		Policies:         n.Policies,
 		Limits:           n.Limits,
 		RateLimitHeaders: cfg.RateLimitHeaders,
 		Secret:           n.Secret,
@@ -162,13 +165,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 	// The services audit their changes from here on: the definitions loaded from
 	// --apps-dir and the first-run administrator are the operator's setup, made
 	// through no door.
-	n.Keys.Audit, n.APIs.Audit, n.Accounts.Audit = n.Audit, n.Audit, n.Audit
+	n.Keys.Audit, n.APIs.Audit, n.Accounts.Audit, n.Policies.Audit = n.Audit, n.Audit, n.Audit, n.Audit
 	trusted, err := config.ParseCIDRs(cfg.TrustedProxies) // validated by config.Validate
 	if err != nil {
 		return nil, err
 	}
 	n.Dashboard = dashboard.New(dashboard.Options{
-		Accounts: n.Accounts, APIs: n.APIs, Keys: n.Keys, Store: n.Store, AdminSecret: n.Secret, Log: log,
+		Accounts: n.Accounts, APIs: n.APIs, Keys: n.Keys, Policies: n.Policies, Store: n.Store, AdminSecret: n.Secret, Log: log,
 		AdminsSeeAccessKeys: cfg.AdminsSeeAccessKeys, TrustedProxies: trusted, Now: deps.Now,
 	})
 	return n, nil

@@ -54,10 +54,11 @@ const (
 
 // Types of the objects changed.
 const (
-	TypeAPI  = "api"
-	TypeKey  = "key"
-	TypeUser = "user"
-	TypeOrg  = "org"
+	TypeAPI    = "api"
+	TypeKey    = "key"
+	TypeUser   = "user"
+	TypeOrg    = "org"
+	TypePolicy = "policy"
 )
 
 // Recorder appends entries to the store. Recording never fails the change it

@@ -32,6 +32,7 @@ type Options struct {
 	Accounts *accounts.Service
 	APIs     *manage.APIs
 	Keys     *manage.Keys
+	Policies *manage.Policies
 	Store    store.Store
 	// AdminSecret guards /admin/ (header admin-auth).
 	AdminSecret string

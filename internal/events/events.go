@@ -20,6 +20,9 @@ const (
 	// events (it reconnected, or its queue overflowed), so a lost event costs a
 	// reload instead of a stale cache.
 	FlushAll
+	// PolicyChanged means the policy whose id is in Event.PolicyID was created,
+	// updated or deleted: every key that applies it may enforce other limits.
+	PolicyChanged
 )
 
 // String names the kind for logs.
@@ -31,6 +34,8 @@ func (k Kind) String() string {
 		return "key_changed"
 	case FlushAll:
 		return "flush_all"
+	case PolicyChanged:
+		return "policy_changed"
 	}
 	return "unknown"
 }
@@ -42,6 +47,8 @@ type Event struct {
 	APIID string
 	// KeyHash names the key for KeyChanged.
 	KeyHash string
+	// PolicyID names the policy for PolicyChanged.
+	PolicyID string
 }
 
 // Publisher sends events.

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strconv"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/tollgate/tollgate/internal/keys"
 	"github.com/tollgate/tollgate/internal/limit"
+	"github.com/tollgate/tollgate/internal/policy"
 	"github.com/tollgate/tollgate/internal/session"
 	"github.com/tollgate/tollgate/internal/store"
 )
@@ -119,6 +121,10 @@ func (g *Gateway) authorize(r *http.Request, rt *route, now time.Time, v *verdic
 			return
 		}
 		if c == nil {
+			*v = verdict{status: http.StatusForbidden, msg: msgDisallowed}
+			return
+		}
+		if c.Denied {
 			*v = verdict{status: http.StatusForbidden, msg: msgDisallowed}
 			return
 		}
@@ -236,9 +242,39 @@ func (g *Gateway) session(r *http.Request, h keys.Hash, now time.Time) (*session
 	if err != nil {
 		return nil, err
 	}
-	c := session.Compile(sess)
+	c, err := g.compile(r.Context(), sess, h)
+	if err != nil {
+		return nil, err
+	}
 	g.sessions.put(h, c, t, gen)
 	return c, nil
+}
+
+// compile prepares a stored session for enforcement, merged with the policies it
+// applies as they are now. A key whose policies cannot be applied (missing,
+// another organisation's, a draft, denying) is compiled as denied: refused, never
+// let through with fewer limits. A store that cannot answer is an error (503).
+func (g *Gateway) compile(ctx context.Context, sess *session.Session, h keys.Hash) (*session.Compiled, error) {
+	if len(policy.IDs(sess)) == 0 {
+		return session.Compile(sess), nil
+	}
+	if g.opts.Policies == nil {
+		c := session.Compile(sess)
+		c.Denied = true
+		return c, nil
+	}
+	res := g.opts.Policies.Resolver(ctx)
+	eff, err := policy.Apply(sess, res.Lookup)
+	if res.Err != nil {
+		return nil, res.Err
+	}
+	if err != nil {
+		g.log.Debug("key refused: its policies cannot be applied", "key", h.Short(), "reason", err.Error())
+		c := session.Compile(sess)
+		c.Denied = true
+		return c, nil
+	}
+	return session.Compile(eff), nil
 }
 
 // readKey finds the key where the API says it is: the header (unless disabled), then

@@ -41,6 +41,9 @@ type Options struct {
 
 	// Keys manages key sessions for /tyk/keys and for lookups on cache misses.
 	Keys *manage.Keys
+	// Policies are the policies keys apply, merged in when a session is
+	// compiled (on a cache miss), and /tyk/policies.
+	Policies *manage.Policies
 	// Limits are the rate limiter and quotas the gateway charges.
 	Limits *limit.Engine
 	// RateLimitHeaders is "quotas" (Tyk's X-RateLimit-* describe the quota) or "ietf"
@@ -158,6 +161,11 @@ func (g *Gateway) Watch(sub events.Subscriber) (cancel func()) {
 			if err := g.Reload(context.Background()); err != nil {
 				g.log.Error("rebuild routes after flush", "error", err.Error())
 			}
+		case events.PolicyChanged:
+			// Any cached key may apply the policy, by either of its ids: each
+			// is compiled again, with the policy as it is now, on its next
+			// request.
+			g.sessions.flush()
 		case events.KeyChanged:
 			if h, ok := keys.ParseHash(e.KeyHash); ok {
 				g.sessions.drop(h)

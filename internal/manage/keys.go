@@ -13,6 +13,7 @@ import (
 	"github.com/tollgate/tollgate/internal/fault"
 	"github.com/tollgate/tollgate/internal/keys"
 	"github.com/tollgate/tollgate/internal/limit"
+	"github.com/tollgate/tollgate/internal/policy"
 	"github.com/tollgate/tollgate/internal/session"
 	"github.com/tollgate/tollgate/internal/store"
 )
@@ -30,6 +31,9 @@ type Keys struct {
 	// Audit records every change, by the actor in the call's context; nil records
 	// nothing.
 	Audit *audit.Recorder
+	// Policies resolves the policies keys apply; nil refuses every key that
+	// names one.
+	Policies *Policies
 	// AllowMasterKeys permits keys without access rights (they reach every API).
 	AllowMasterKeys bool
 	// Now is the clock; nil means time.Now.
@@ -138,7 +142,7 @@ func (s *Keys) Create(ctx context.Context, body []byte, customID string) (Create
 			return Created{}, unavailable(err)
 		}
 	}
-	err = s.Store.CreateKey(ctx, store.Key{Hash: h.String(), OrgID: sess.OrgID, APIIDs: sess.APIIDs(), Alias: sess.Alias, Session: raw, CreatedAt: now, UpdatedAt: now})
+	err = s.Store.CreateKey(ctx, store.Key{Hash: h.String(), OrgID: sess.OrgID, APIIDs: sess.APIIDs(), PolicyIDs: policy.IDs(sess), Alias: sess.Alias, Session: raw, CreatedAt: now, UpdatedAt: now})
 	if errors.Is(err, store.ErrConflict) {
 		return Created{}, conflict("A key with this ID already exists; use PUT to change it")
 	}
@@ -167,35 +171,109 @@ func (s *Keys) decode(ctx context.Context, body []byte, now time.Time, creating 
 	} else if sess.OrgID == "" {
 		sess.OrgID = org
 	}
-	if len(sess.AccessRights) == 0 && (!s.AllowMasterKeys || s.scoped) {
-		// A dashboard user never mints master keys: they would reach other
-		// organisations' APIs.
-		return nil, ErrNoAccessRights
-	}
 	// A key opens only its own organisation's APIs (the gateway refuses any other),
 	// so a key that names another organisation's API could never work: refuse it
 	// here. Through /tyk/ a key without org_id takes its APIs' organisation, as
 	// Tyk's clients create keys without one.
+	if sess.OrgID, err = apisOrg(ctx, s.Store, sess.APIIDs(), sess.OrgID, s.scoped, "a key opens"); err != nil {
+		return nil, err
+	}
+	effective, err := s.applyPolicies(ctx, sess, now, creating)
+	if err != nil {
+		return nil, err
+	}
+	if len(effective.AccessRights) == 0 && (!s.AllowMasterKeys || s.scoped) {
+		// A dashboard user never mints master keys: they would reach other
+		// organisations' APIs.
+		return nil, ErrNoAccessRights
+	}
+	return sess, nil
+}
+
+// applyPolicies checks the policies a key names (each must exist in the key's
+// organisation and be in force: a fault.Forbidden otherwise, as Tyk refuses
+// them) and returns the session the gateway will enforce. A key without
+// org_id takes its policies' organisation. On create, a key without expiry
+// expires after the longest key_expires_in of its policies.
+func (s *Keys) applyPolicies(ctx context.Context, sess *session.Session, now time.Time, creating bool) (*session.Session, error) {
+	ids := policy.IDs(sess)
+	if len(ids) == 0 {
+		return sess, nil
+	}
+	if s.Policies == nil {
+		return nil, fault.InvalidField("apply_policies", "this node cannot apply policies")
+	}
+	r := s.Policies.Resolver(ctx)
+	if sess.OrgID == "" {
+		if p, ok := r.Lookup(ids[0]); ok && (!s.scoped || p.OrgID == s.org) {
+			sess.OrgID = p.OrgID
+		}
+	}
+	effective, err := policy.Apply(sess, r.Lookup)
+	if r.Err != nil {
+		return nil, r.Err
+	}
+	if err != nil {
+		return nil, err
+	}
+	if creating && sess.Expires == 0 {
+		var longest int64
+		for _, id := range ids {
+			if p, ok := r.Lookup(id); ok {
+				longest = max(longest, int64(p.KeyExpiresIn))
+			}
+		}
+		if longest > 0 {
+			sess.Expires = session.Int(now.Unix() + longest)
+		}
+	}
+	return effective, nil
+}
+
+// SetPolicies replaces the policies a key applies, keeping the rest of its
+// session and its counters (Tyk's POST /tyk/keys/policy/{hash}).
+func (s *Keys) SetPolicies(ctx context.Context, ref Ref, ids []string) (keys.Hash, *session.Session, error) {
+	h, ok := ref.Hash()
+	if !ok {
+		return h, nil, store.ErrNotFound
+	}
+	sess, err := s.Lookup(ctx, h)
+	if err != nil {
+		return h, nil, err
+	}
+	sess.ApplyPolicies, sess.ApplyPolicyID = ids, ""
+	body, err := json.Marshal(sess)
+	if err != nil {
+		return h, nil, err
+	}
+	return s.Update(ctx, ref, body, true)
+}
+
+// apisOrg checks that the APIs an object's access_rights name exist in its
+// organisation org and returns that organisation: org, or when it is empty the
+// APIs' own. scoped confines the lookup to org (another organisation's API does
+// not exist). grants words the rule in messages ("a key opens").
+func apisOrg(ctx context.Context, st store.APIStore, apiIDs []string, org string, scoped bool, grants string) (string, error) {
 	inferred := ""
-	for _, id := range sess.APIIDs() {
-		a, err := s.Store.GetAPI(ctx, id)
-		if errors.Is(err, store.ErrNotFound) || (err == nil && s.scoped && a.OrgID != s.org) {
-			return nil, fault.InvalidField("access_rights", "access_rights names API %s, which does not exist", id)
+	for _, id := range apiIDs {
+		a, err := st.GetAPI(ctx, id)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && scoped && a.OrgID != org) {
+			return "", fault.InvalidField("access_rights", "access_rights names API %s, which does not exist", id)
 		} else if err != nil {
-			return nil, err
+			return "", err
 		}
 		switch {
-		case sess.OrgID != "" && a.OrgID != sess.OrgID:
-			return nil, fault.InvalidField("access_rights", "access_rights names API %s, which belongs to another organisation than org_id %q", id, sess.OrgID)
+		case org != "" && a.OrgID != org:
+			return "", fault.InvalidField("access_rights", "access_rights names API %s, which belongs to another organisation than org_id %q", id, org)
 		case inferred != "" && a.OrgID != inferred:
-			return nil, fault.InvalidField("access_rights", "access_rights names APIs of more than one organisation; a key opens the APIs of its own organisation only")
+			return "", fault.InvalidField("access_rights", "access_rights names APIs of more than one organisation; %s the APIs of its own organisation only", grants)
 		}
 		inferred = a.OrgID
 	}
-	if sess.OrgID == "" {
-		sess.OrgID = inferred
+	if org == "" {
+		org = inferred
 	}
-	return sess, nil
+	return org, nil
 }
 
 // dropAPI takes a deleted API out of every key's access rights. A key left with no
@@ -221,7 +299,7 @@ func (s *Keys) dropAPI(ctx context.Context, org, apiID string) error {
 			if err != nil {
 				return err
 			}
-			k.Session, k.APIIDs, k.Alias, k.UpdatedAt = raw, sess.APIIDs(), sess.Alias, s.now()
+			k.Session, k.APIIDs, k.PolicyIDs, k.Alias, k.UpdatedAt = raw, sess.APIIDs(), policy.IDs(sess), sess.Alias, s.now()
 			if err := s.Store.UpdateKey(ctx, k); err != nil {
 				return err
 			}
@@ -356,7 +434,7 @@ func (s *Keys) Update(ctx context.Context, ref Ref, body []byte, suppressReset b
 			return h, nil, unavailable(err)
 		}
 	}
-	if err := s.Store.UpdateKey(ctx, store.Key{Hash: h.String(), OrgID: sess.OrgID, APIIDs: sess.APIIDs(), Alias: sess.Alias, Session: raw, UpdatedAt: now}); err != nil {
+	if err := s.Store.UpdateKey(ctx, store.Key{Hash: h.String(), OrgID: sess.OrgID, APIIDs: sess.APIIDs(), PolicyIDs: policy.IDs(sess), Alias: sess.Alias, Session: raw, UpdatedAt: now}); err != nil {
 		return h, nil, err
 	}
 	s.publish(h)

@@ -62,6 +62,9 @@ type Compiled struct {
 	// OrgID is the key's organisation: it opens that organisation's APIs only.
 	OrgID    string
 	Inactive bool
+	// Denied refuses the key whatever it asks for: its policies cannot be
+	// applied (set by the caller that merges them).
+	Denied bool
 	// Expires is the Unix expiry; values below 1 mean never.
 	Expires int64
 	rights  map[string]*Right

@@ -1,7 +1,6 @@
 package session
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,17 +28,9 @@ const MaxBodyBytes = 1 << 20
 // is not one JSON object is a fault.Malformed; a value of the wrong type is a
 // fault.Invalid naming its field.
 func Decode(data []byte) (*Session, error) {
-	data = bytes.TrimSpace(data)
-	if len(data) == 0 || data[0] != '{' {
-		return nil, fault.New(fault.Malformed, "the session must be a JSON object")
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
 	var s Session
-	if err := dec.Decode(&s); err != nil {
-		return nil, decodeError(err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, fault.New(fault.Malformed, "trailing data after the session object")
+	if err := DecodeObject(data, &s, "session"); err != nil {
+		return nil, err
 	}
 	return &s, nil
 }

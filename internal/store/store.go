@@ -75,6 +75,9 @@ type Key struct {
 	// Alias is the session's alias, kept beside the session so that a listing can
 	// search it without decoding every session.
 	Alias string
+	// PolicyIDs are the policies the session applies, as it names them (a
+	// policy's id or database id), for listings and counts by policy.
+	PolicyIDs []string
 	// Session is the session document (Tyk's JSON shape).
 	Session   []byte
 	CreatedAt time.Time
@@ -95,6 +98,10 @@ type KeyFilter struct {
 	// NUL, matches nothing: PostgreSQL cannot even hold such text. For the same
 	// reason a NUL in an alias is searched as U+FFFD.
 	Query string
+	// PolicyID keeps keys that apply the policy with this id or database id.
+	PolicyID string
+	// PolicyMissing keeps keys that name a policy no stored policy answers to.
+	PolicyMissing bool
 	// Limit and Offset page the result (ordered by creation time, newest first,
 	// ties by hash); Limit 0 means no limit.
 	Limit, Offset int
@@ -115,6 +122,55 @@ type KeyStore interface {
 	ListKeys(ctx context.Context, f KeyFilter) ([]Key, error)
 	// CountKeys counts the keys matching f, ignoring Limit and Offset.
 	CountKeys(ctx context.Context, f KeyFilter) (int, error)
+}
+
+// Policy is a stored security policy.
+type Policy struct {
+	// ID is the id keys name in apply_policies; unique.
+	ID string
+	// MID is the policy's database id (24 hex); unique, and keys may name the
+	// policy by it too. No policy's MID is another's ID.
+	MID   string
+	OrgID string
+	// Name is unique within the organisation.
+	Name string
+	// State is "active", "draft" or "deny", for listings that filter on it.
+	State string
+	// Document is the policy (Tyk's JSON shape).
+	Document  []byte
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// PolicyFilter narrows a policy listing. Zero fields do not filter.
+type PolicyFilter struct {
+	OrgID string
+	// Query keeps policies whose name contains it, ignoring case as
+	// strings.ToLower folds it, or whose id or database id is it.
+	Query string
+	State string
+	// APIID keeps policies whose access rights name the API.
+	APIID string
+	// Limit and Offset page the result (ordered by name, ties by id); Limit 0
+	// means no limit.
+	Limit, Offset int
+}
+
+// PolicyStore holds security policies.
+type PolicyStore interface {
+	// CreatePolicy fails with ErrConflict when the id or the database id is
+	// taken (as either), or the organisation has a policy of that name.
+	CreatePolicy(ctx context.Context, p Policy, apiIDs []string) error
+	// UpdatePolicy replaces the policy with p.ID (ErrNotFound if absent,
+	// ErrConflict on a taken name), keeping CreatedAt and MID.
+	UpdatePolicy(ctx context.Context, p Policy, apiIDs []string) error
+	// GetPolicy finds a policy by its id or its database id.
+	GetPolicy(ctx context.Context, id string) (Policy, error)
+	// DeletePolicy removes the policy with this id (ErrNotFound if absent).
+	DeletePolicy(ctx context.Context, id string) error
+	ListPolicies(ctx context.Context, f PolicyFilter) ([]Policy, error)
+	// CountPolicies counts the policies matching f, ignoring Limit and Offset.
+	CountPolicies(ctx context.Context, f PolicyFilter) (int, error)
 }
 
 // Counter is the persisted state of one quota counter.
@@ -215,6 +271,7 @@ type AuditStore interface {
 type Store interface {
 	APIStore
 	KeyStore
+	PolicyStore
 	CounterStore
 	OrgStore
 	UserStore

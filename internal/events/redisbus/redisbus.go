@@ -54,12 +54,13 @@ type wire struct {
 	Kind    string `json:"k"`
 	APIID   string `json:"a,omitempty"`
 	KeyHash string `json:"h,omitempty"`
+	Policy  string `json:"p,omitempty"`
 }
 
 var kinds = map[string]events.Kind{}
 
 func init() {
-	for _, k := range []events.Kind{events.APIsChanged, events.KeyChanged, events.FlushAll} {
+	for _, k := range []events.Kind{events.APIsChanged, events.KeyChanged, events.FlushAll, events.PolicyChanged} {
 		kinds[k.String()] = k
 	}
 }
@@ -72,7 +73,7 @@ func (b *Bus) Subscribe(fn func(events.Event)) (cancel func()) { return b.local.
 // entries expire.
 func (b *Bus) Publish(e events.Event) {
 	b.local.Publish(e)
-	msg, err := json.Marshal(wire{Origin: b.origin, Kind: e.Kind.String(), APIID: e.APIID, KeyHash: e.KeyHash})
+	msg, err := json.Marshal(wire{Origin: b.origin, Kind: e.Kind.String(), APIID: e.APIID, KeyHash: e.KeyHash, Policy: e.PolicyID})
 	if err != nil {
 		b.log.Error("encode change event", "error", err.Error())
 		return
@@ -149,5 +150,5 @@ func (b *Bus) deliver(payload string) {
 		b.log.Warn("unknown change event kind; flushing caches", "kind", w.Kind)
 		k = events.FlushAll
 	}
-	b.local.Publish(events.Event{Kind: k, APIID: w.APIID, KeyHash: w.KeyHash})
+	b.local.Publish(events.Event{Kind: k, APIID: w.APIID, KeyHash: w.KeyHash, PolicyID: w.Policy})
 }

@@ -89,13 +89,19 @@ func TestEventsReachEveryProcessOnce(t *testing.T) {
 	if got := atA.next(t); got != mark {
 		t.Fatalf("A saw %+v (an echo of its own event?), want %+v", got, mark)
 	}
+	// A policy change travels with its policy id.
+	pol := events.Event{Kind: events.PolicyChanged, PolicyID: "free"}
+	b.Publish(pol)
+	if got := atA.next(t); got != pol {
+		t.Fatalf("A saw %+v, want %+v", got, pol)
+	}
 }
 
 func TestUnreadableEventsFlush(t *testing.T) {
 	addr := redistest.Start(t)
 	b, c := node(t, addr)
 	at := record(b)
-	for _, payload := range []string{`not json`, `{"o":"other","k":"policy_changed"}`} {
+	for _, payload := range []string{`not json`, `{"o":"other","k":"tariff_changed"}`} {
 		if err := c.Publish(t.Context(), redisbus.DefaultChannel, payload).Err(); err != nil {
 			t.Fatal(err)
 		}

@@ -263,11 +263,14 @@ func (d *DB) DeletedAPIOrg(ctx context.Context, id string) (string, error) {
 }
 
 // apiIDs is how a key's API ids are passed: never NULL, so unnest yields no rows.
-func apiIDs(k store.Key) []string {
-	if k.APIIDs == nil {
+func apiIDs(k store.Key) []string { return nonNil(k.APIIDs) }
+
+// nonNil passes a list as an array parameter: never NULL, so unnest yields no rows.
+func nonNil(ids []string) []string {
+	if ids == nil {
 		return []string{}
 	}
-	return k.APIIDs
+	return ids
 }
 
 // CreateKey inserts a key and its API index rows in one statement. The index
@@ -277,9 +280,13 @@ func (d *DB) CreateKey(ctx context.Context, k store.Key) error {
 			INSERT INTO keys (hash, org_id, alias, alias_fold, session, created_at, updated_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING hash
 		)
-		INSERT INTO key_apis (hash, api_id) SELECT k.hash, a FROM k, unnest($8::text[]) AS a
+		, a AS (
+			INSERT INTO key_apis (hash, api_id) SELECT k.hash, a FROM k, unnest($8::text[]) AS a
+			ON CONFLICT DO NOTHING
+		)
+		INSERT INTO key_policies (hash, policy_id) SELECT k.hash, p FROM k, unnest($9::text[]) AS p
 		ON CONFLICT DO NOTHING`,
-		k.Hash, k.OrgID, []byte(k.Alias), store.FoldAlias(k.Alias), k.Session, ts(k.CreatedAt), ts(k.UpdatedAt), apiIDs(k))
+		k.Hash, k.OrgID, []byte(k.Alias), store.FoldAlias(k.Alias), k.Session, ts(k.CreatedAt), ts(k.UpdatedAt), apiIDs(k), nonNil(k.PolicyIDs))
 	return writeErr("create key", err)
 }
 
@@ -300,6 +307,8 @@ func (d *DB) UpdateKey(ctx context.Context, k store.Key) error {
 		b := &pgx.Batch{}
 		b.Queue(`DELETE FROM key_apis WHERE hash = $1`, k.Hash)
 		b.Queue(`INSERT INTO key_apis (hash, api_id) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING`, k.Hash, apiIDs(k))
+		b.Queue(`DELETE FROM key_policies WHERE hash = $1`, k.Hash)
+		b.Queue(`INSERT INTO key_policies (hash, policy_id) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING`, k.Hash, nonNil(k.PolicyIDs))
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return writeErr("update key apis", err)
 		}
@@ -337,18 +346,22 @@ func (d *DB) DeleteKey(ctx context.Context, hash string) error {
 // keyColumns reads a key with its API ids in the same statement, as one array per
 // key, so that a page of keys costs one query, not one per key.
 const keyColumns = `k.hash, k.org_id, k.alias, k.session, k.created_at, k.updated_at,
-	ARRAY(SELECT a.api_id FROM key_apis a WHERE a.hash = k.hash ORDER BY a.api_id)`
+	ARRAY(SELECT a.api_id FROM key_apis a WHERE a.hash = k.hash ORDER BY a.api_id),
+	ARRAY(SELECT p.policy_id FROM key_policies p WHERE p.hash = k.hash ORDER BY p.policy_id)`
 
 func scanKey(row pgx.CollectableRow) (store.Key, error) {
 	var k store.Key
 	var c, u pgtype.Timestamptz
 	var alias []byte
-	if err := row.Scan(&k.Hash, &k.OrgID, &alias, &k.Session, &c, &u, &k.APIIDs); err != nil {
+	if err := row.Scan(&k.Hash, &k.OrgID, &alias, &k.Session, &c, &u, &k.APIIDs, &k.PolicyIDs); err != nil {
 		return store.Key{}, err
 	}
 	k.Alias, k.CreatedAt, k.UpdatedAt = string(alias), fromTS(c), fromTS(u)
 	if len(k.APIIDs) == 0 {
 		k.APIIDs = nil // as written: no APIs is nil, not empty
+	}
+	if len(k.PolicyIDs) == 0 {
+		k.PolicyIDs = nil
 	}
 	return k, nil
 }
@@ -381,6 +394,19 @@ func keyWhere(f store.KeyFilter, a *args) string {
 	}
 	if f.HashPrefix != "" {
 		conds = append(conds, prefixRange("k.hash", f.HashPrefix, a))
+	}
+	if f.PolicyID != "" {
+		if !storable(f.PolicyID) {
+			return " WHERE FALSE"
+		}
+		// The key may name the policy by its id or its database id.
+		id := a.add(f.PolicyID)
+		conds = append(conds, `EXISTS (SELECT 1 FROM key_policies x WHERE x.hash = k.hash AND x.policy_id IN
+			(SELECT id FROM policies WHERE id = `+id+` OR mid = `+id+` UNION SELECT mid FROM policies WHERE id = `+id+` OR mid = `+id+` UNION SELECT `+id+`::text))`)
+	}
+	if f.PolicyMissing {
+		conds = append(conds, `EXISTS (SELECT 1 FROM key_policies x WHERE x.hash = k.hash AND NOT EXISTS
+			(SELECT 1 FROM policies p WHERE p.id = x.policy_id OR p.mid = x.policy_id))`)
 	}
 	if len(conds) == 0 {
 		return ""

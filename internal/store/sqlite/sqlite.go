@@ -176,6 +176,75 @@ var migrations = []migration{
 	CREATE TRIGGER keys_count_delete AFTER DELETE ON keys BEGIN
 		UPDATE key_counts SET n = n - 1 WHERE org_id = old.org_id;
 	END;`},
+	// Security policies. mid is the dashboard's database id; keys may name a
+	// policy by either id, so key_policies holds the name as the key gives it.
+	// name_fold is the name folded by Go for search, as keys' alias_fold.
+	// key_policies is filled from the stored sessions (keys written before
+	// policies existed may already name some).
+	{sql: `CREATE TABLE policies (
+		id TEXT PRIMARY KEY,
+		mid TEXT NOT NULL UNIQUE,
+		org_id TEXT NOT NULL,
+		name TEXT NOT NULL,
+		name_fold TEXT NOT NULL,
+		state TEXT NOT NULL,
+		document BLOB NOT NULL,
+		created_at INTEGER NOT NULL,
+		updated_at INTEGER NOT NULL,
+		UNIQUE (org_id, name)
+	);
+	CREATE INDEX policies_org_name ON policies(org_id, name, id);
+	CREATE TABLE policy_apis (
+		policy_id TEXT NOT NULL REFERENCES policies(id) ON DELETE CASCADE,
+		api_id TEXT NOT NULL,
+		PRIMARY KEY (api_id, policy_id)
+	);
+	CREATE INDEX policy_apis_policy ON policy_apis(policy_id);
+	CREATE TABLE key_policies (
+		hash TEXT NOT NULL REFERENCES keys(hash) ON DELETE CASCADE,
+		policy_id TEXT NOT NULL,
+		PRIMARY KEY (policy_id, hash)
+	);
+	CREATE INDEX key_policies_hash ON key_policies(hash);`, fill: indexKeyPolicies},
+}
+
+// indexKeyPolicies fills key_policies from the stored sessions: apply_policies,
+// or the legacy apply_policy_id when that is empty (policy.IDs' rule).
+func indexKeyPolicies(ctx context.Context, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, `SELECT hash, session FROM keys WHERE instr(CAST(session AS TEXT), '"apply_polic') > 0`)
+	if err != nil {
+		return err
+	}
+	named := map[string][]string{}
+	for rows.Next() {
+		var h string
+		var doc []byte
+		if err := rows.Scan(&h, &doc); err != nil {
+			rows.Close()
+			return err
+		}
+		var s struct {
+			ApplyPolicies []string `json:"apply_policies"`
+			ApplyPolicyID string   `json:"apply_policy_id"`
+		}
+		if json.Unmarshal(doc, &s) != nil {
+			continue // not this migration's to judge; the key loads as before
+		}
+		if len(s.ApplyPolicies) == 0 && s.ApplyPolicyID != "" {
+			s.ApplyPolicies = []string{s.ApplyPolicyID}
+		}
+		named[h] = s.ApplyPolicies
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for h, ids := range named {
+		if err := insertKeyPolicies(ctx, tx, store.Key{Hash: h, PolicyIDs: ids}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // foldAliases fills alias_fold for the aliases the migration copied out of the
@@ -423,8 +492,20 @@ func (d *DB) CreateKey(ctx context.Context, k store.Key) error {
 		if err != nil {
 			return writeErr("create key", err)
 		}
-		return insertKeyAPIs(ctx, tx, k)
+		if err := insertKeyAPIs(ctx, tx, k); err != nil {
+			return err
+		}
+		return insertKeyPolicies(ctx, tx, k)
 	})
+}
+
+func insertKeyPolicies(ctx context.Context, tx *sql.Tx, k store.Key) error {
+	for _, id := range k.PolicyIDs {
+		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO key_policies (hash, policy_id) VALUES (?, ?)`, k.Hash, id); err != nil {
+			return fmt.Errorf("index key policies: %w", err)
+		}
+	}
+	return nil
 }
 
 func insertKeyAPIs(ctx context.Context, tx *sql.Tx, k store.Key) error {
@@ -450,7 +531,13 @@ func (d *DB) UpdateKey(ctx context.Context, k store.Key) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM key_apis WHERE hash = ?`, k.Hash); err != nil {
 			return fmt.Errorf("update key apis: %w", err)
 		}
-		return insertKeyAPIs(ctx, tx, k)
+		if _, err := tx.ExecContext(ctx, `DELETE FROM key_policies WHERE hash = ?`, k.Hash); err != nil {
+			return fmt.Errorf("update key policies: %w", err)
+		}
+		if err := insertKeyAPIs(ctx, tx, k); err != nil {
+			return err
+		}
+		return insertKeyPolicies(ctx, tx, k)
 	})
 }
 
@@ -472,21 +559,28 @@ func (d *DB) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 // keyColumns reads a key with its API ids in the same statement: the ids come as
 // one JSON array per key, so a page of keys costs one query, not one per key.
 const keyColumns = `k.hash, k.org_id, k.alias, k.session, k.created_at, k.updated_at,
-	(SELECT json_group_array(a.api_id ORDER BY a.api_id) FROM key_apis a WHERE a.hash = k.hash)`
+	(SELECT json_group_array(a.api_id ORDER BY a.api_id) FROM key_apis a WHERE a.hash = k.hash),
+	(SELECT json_group_array(p.policy_id ORDER BY p.policy_id) FROM key_policies p WHERE p.hash = k.hash)`
 
 func scanKey(sc interface{ Scan(...any) error }) (store.Key, error) {
 	var k store.Key
 	var c, u int64
-	var apis string
-	if err := sc.Scan(&k.Hash, &k.OrgID, &k.Alias, &k.Session, &c, &u, &apis); err != nil {
+	var apis, pols string
+	if err := sc.Scan(&k.Hash, &k.OrgID, &k.Alias, &k.Session, &c, &u, &apis, &pols); err != nil {
 		return k, err
 	}
 	k.CreatedAt, k.UpdatedAt = fromTS(c), fromTS(u)
 	if err := json.Unmarshal([]byte(apis), &k.APIIDs); err != nil {
 		return k, fmt.Errorf("key apis of %s: %w", k.Hash, err)
 	}
+	if err := json.Unmarshal([]byte(pols), &k.PolicyIDs); err != nil {
+		return k, fmt.Errorf("key policies of %s: %w", k.Hash, err)
+	}
 	if len(k.APIIDs) == 0 {
 		k.APIIDs = nil
+	}
+	if len(k.PolicyIDs) == 0 {
+		k.PolicyIDs = nil
 	}
 	return k, nil
 }
@@ -573,6 +667,16 @@ func (d *DB) keySource(ctx context.Context, f store.KeyFilter) (string, []any, e
 		cond, pargs := prefixRange("k.hash", f.HashPrefix)
 		conds = append(conds, cond)
 		args = append(args, pargs...)
+	}
+	if f.PolicyID != "" {
+		// The key may name the policy by its id or its database id.
+		conds = append(conds, `EXISTS (SELECT 1 FROM key_policies kp WHERE kp.hash = k.hash AND kp.policy_id IN
+			(SELECT id FROM policies WHERE id = ? OR mid = ? UNION SELECT mid FROM policies WHERE id = ? OR mid = ? UNION SELECT ?))`)
+		args = append(args, f.PolicyID, f.PolicyID, f.PolicyID, f.PolicyID, f.PolicyID)
+	}
+	if f.PolicyMissing {
+		conds = append(conds, `EXISTS (SELECT 1 FROM key_policies kp WHERE kp.hash = k.hash AND NOT EXISTS
+			(SELECT 1 FROM policies p WHERE p.id = kp.policy_id OR p.mid = kp.policy_id))`)
 	}
 	if len(conds) > 0 {
 		from += " WHERE " + strings.Join(conds, " AND ")
@@ -686,7 +790,7 @@ func (d *DB) ListKeys(ctx context.Context, f store.KeyFilter) ([]store.Key, erro
 
 // CountKeys counts keys matching f (ignoring Limit and Offset).
 func (d *DB) CountKeys(ctx context.Context, f store.KeyFilter) (int, error) {
-	if f.APIID == "" && f.HashPrefix == "" && f.Query == "" {
+	if f.APIID == "" && f.HashPrefix == "" && f.Query == "" && f.PolicyID == "" && !f.PolicyMissing {
 		return d.orgKeyCount(ctx, f.OrgID)
 	}
 	src, args, err := d.keySource(ctx, f)

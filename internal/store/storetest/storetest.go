@@ -31,6 +31,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("Audit", func(t *testing.T) { testAudit(t, open(t)) })
 	t.Run("DocumentsExact", func(t *testing.T) { testDocumentsExact(t, open(t)) })
 	t.Run("TextPostgreSQLCannotHold", func(t *testing.T) { testUnholdableText(t, open(t)) })
+	t.Run("Policies", func(t *testing.T) { testPolicies(t, open(t)) })
 }
 
 var now = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
