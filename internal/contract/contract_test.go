@@ -574,7 +574,7 @@ func TestContract(t *testing.T) {
 	seed := newEnv(t)
 	seed.node.Close()
 	s := &suite{specs: specs, used: map[int]int{}}
-	xs := exchanges()
+	xs := append(exchanges(), policyExchanges()...)
 	groups := []struct{ name, spec string }{{"gateway", gatewaySpec}, {"dashboard", dashboardSpec}, {"admin", adminSpec}}
 	for _, g := range groups {
 		// t.Run returns when the group's parallel exchanges have finished.

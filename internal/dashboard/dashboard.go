@@ -139,6 +139,15 @@ func New(opts Options) *Server {
 	api("DELETE /api/keys/{id}", "keys", true, s.deleteKey)
 	fallback("/api/keys/{id}")
 
+	api("GET /api/portal/policies", "policies", false, s.listPolicies)
+	api("POST /api/portal/policies", "policies", true, s.createPolicy)
+	fallback("/api/portal/policies")
+	api("GET /api/portal/policies/search", "policies", false, s.listPolicies)
+	api("GET /api/portal/policies/{id}", "policies", false, s.getPolicy)
+	api("PUT /api/portal/policies/{id}", "policies", true, s.updatePolicy)
+	api("DELETE /api/portal/policies/{id}", "policies", true, s.deletePolicy)
+	fallback("/api/portal/policies/{id}")
+
 	api("GET /api/audit", "audit_logs", false, s.listAudit)
 
 	admin("GET /admin/organisations", s.listOrgs)
