@@ -5,6 +5,7 @@ package app
 import (
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -220,6 +221,78 @@ func loadAppsDir(ctx context.Context, apis *manage.APIs, dir string, log *slog.L
 		log.Info("loaded API definition", "file", path, "api_id", d.APIID(), "listen_path", d.Proxy().ListenPath)
 	}
 	return nil
+}
+
+// loadPoliciesDir creates or updates the policies in dir's *.json files, in name
+// order. A file holds one policy, or an object of policies by id (Tyk's
+// policies.json); a policy without id takes the file's key or, alone in its
+// file, the file's name without .json, so that loading twice updates rather
+// than duplicates.
+func loadPoliciesDir(ctx context.Context, pols *manage.Policies, dir string, log *slog.Logger) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("policies dir: %w", err)
+	}
+	for _, e := range entries {
+		if e.IsDir() || !strings.HasSuffix(e.Name(), ".json") {
+			continue
+		}
+		path := filepath.Join(dir, e.Name())
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("policies dir: %w", err)
+		}
+		docs, err := policyDocs(data, strings.TrimSuffix(e.Name(), ".json"))
+		if err != nil {
+			return fmt.Errorf("policies dir: %s: %w", path, err)
+		}
+		for _, d := range docs {
+			p, err := pols.Upsert(ctx, d)
+			if err != nil {
+				return fmt.Errorf("policies dir: %s: %w", path, err)
+			}
+			log.Info("loaded policy", "file", path, "policy_id", p.ID, "name", p.Name)
+		}
+	}
+	return nil
+}
+
+// policyDocs splits a policy file into policy documents, each with an id.
+func policyDocs(data []byte, name string) ([][]byte, error) {
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(data, &top); err != nil {
+		return nil, fmt.Errorf("not a JSON object: %w", err)
+	}
+	withID := func(doc json.RawMessage, id string) ([]byte, error) {
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(doc, &m); err != nil {
+			return nil, fmt.Errorf("policy %s is not a JSON object", id)
+		}
+		if raw, ok := m["id"]; !ok || string(raw) == `""` {
+			m["id"], _ = json.Marshal(id)
+		}
+		return json.Marshal(m)
+	}
+	_, hasName := top["name"]
+	_, hasID := top["id"]
+	if hasName || hasID {
+		d, err := withID(data, name)
+		return [][]byte{d}, err
+	}
+	ids := make([]string, 0, len(top))
+	for id := range top {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	var out [][]byte
+	for _, id := range ids {
+		d, err := withID(top[id], id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, nil
 }
 
 // openAccounts builds the accounts service with the encryption key: the configured

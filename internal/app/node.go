@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -124,6 +125,21 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 		if err := loadAppsDir(ctx, n.APIs, cfg.AppsDir, log); err != nil {
 			return nil, err
 		}
+	}
+	if cfg.PoliciesDir != "" {
+		if err := loadPoliciesDir(ctx, n.Policies, cfg.PoliciesDir, log); err != nil {
+			return nil, err
+		}
+	}
+	// Keys that name policies no store holds (written before policies were
+	// enforced, or left by a forced delete) are refused on the gateway: say so
+	// once, at start, rather than per request.
+	missing, err := n.Store.CountKeys(ctx, store.KeyFilter{PolicyMissing: true})
+	if err != nil {
+		return nil, fmt.Errorf("count keys with missing policies: %w", err)
+	}
+	if missing > 0 {
+		log.Warn("keys name policies that do not exist; the gateway refuses them until they apply existing policies", "keys", missing)
 	}
 
 	n.Gateway = gateway.New(gateway.Options{

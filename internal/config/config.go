@@ -62,6 +62,9 @@ type Config struct {
 	Secret string `json:"secret"`
 	// AppsDir, when set, is a folder of Tyk classic API definition files loaded at start.
 	AppsDir string `json:"apps_dir"`
+	// PoliciesDir, when set, is a folder of Tyk policy files (*.json: one policy
+	// each, or an object of policies by id) loaded at start, as Tyk's policy_path.
+	PoliciesDir string `json:"policies_dir"`
 	// LogLevel is one of debug, info, warn, error.
 	LogLevel string `json:"log_level"`
 	// LogFormat is text or json.
@@ -201,6 +204,7 @@ var fields = []field{
 	{"dashboard-addr", "TOLLGATE_DASHBOARD_ADDR", "dashboard listen address (host:port)", str(func(c *Config) *string { return &c.DashboardAddr })},
 	{"secret", "TOLLGATE_SECRET", "admin secret for the /tyk/ control API (generated on first start if unset)", str(func(c *Config) *string { return &c.Secret })},
 	{"apps-dir", "TOLLGATE_APPS_DIR", "folder of Tyk classic API definition *.json files to load at start", str(func(c *Config) *string { return &c.AppsDir })},
+	{"policies-dir", "TOLLGATE_POLICIES_DIR", "folder of Tyk policy *.json files to load at start (after --apps-dir)", str(func(c *Config) *string { return &c.PoliciesDir })},
 	{"log-level", "TOLLGATE_LOG_LEVEL", "debug, info, warn or error", str(func(c *Config) *string { return &c.LogLevel })},
 	{"log-format", "TOLLGATE_LOG_FORMAT", "text or json", str(func(c *Config) *string { return &c.LogFormat })},
 	{"rate-limiter", "TOLLGATE_RATE_LIMITER", "key rate-limit algorithm: sliding or gcra", str(func(c *Config) *string { return &c.RateLimiter })},

@@ -183,6 +183,23 @@ func (s *Policies) Create(ctx context.Context, body []byte) (*policy.Policy, err
 	return p, nil
 }
 
+// Upsert creates the policy a body describes, or updates it when its id exists
+// (policy files loaded at start, as Tyk's policy_path).
+func (s *Policies) Upsert(ctx context.Context, body []byte) (*policy.Policy, error) {
+	p, err := policy.Decode(body)
+	if err != nil {
+		return nil, err
+	}
+	if p.ID != "" {
+		if _, err := s.Get(ctx, p.ID); err == nil {
+			return s.Update(ctx, p.ID, body)
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
+	}
+	return s.Create(ctx, body)
+}
+
 // Update replaces the policy id names (by id or database id). The body's id and
 // _id, when given, must be the policy's; its organisation cannot change. Every
 // key that applies the policy enforces the new one on its next request.
