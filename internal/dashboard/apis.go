@@ -95,7 +95,7 @@ func definitionBody(r *http.Request) ([]byte, error) {
 
 // createAPI serves POST /api/apis. Meta is the new API's database id and ID its
 // api_id, as Tyk's dashboard answers (tyk-sync reads Meta as the id to PUT to). A
-// definition without a listen path gets one, as Tyk's dashboard gives it.
+// definition without a listen path gets "/" + api_id + "/" (manage.CreateOptions).
 func (s *Server) createAPI(w http.ResponseWriter, r *http.Request) error {
 	body, err := definitionBody(r)
 	if err != nil {

@@ -152,8 +152,9 @@ func withID(a store.API) store.API {
 // CreateOptions are what a door chooses for the APIs it creates.
 type CreateOptions struct {
 	// DeriveListenPath gives a definition without proxy.listen_path the one Tyk's
-	// dashboard importers give a new API, "/" + api_id + "/", instead of refusing it.
-	// The derived path obeys the same route rules as a chosen one.
+	// dashboard builds for an API ("/" + api_id + "/", its API defaults; its
+	// importers do the same), instead of refusing it. api_id is unique, so the path
+	// rarely clashes; it obeys the same route rules as a chosen one.
 	DeriveListenPath bool
 }
 
