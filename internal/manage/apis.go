@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/tollgate/tollgate/internal/apidef"
@@ -22,6 +23,10 @@ import (
 func conflict(format string, args ...any) error {
 	return &fault.Error{Kind: fault.Conflict, Reason: fmt.Sprintf(format, args...), Err: store.ErrConflict}
 }
+
+// creating serialises the check-and-store of API creation on this node (see
+// APIs.insert). Creations are rare and quick, so one lock for all is enough.
+var creating sync.Mutex
 
 // APIs manages API definitions.
 type APIs struct {
@@ -197,31 +202,44 @@ func (s *APIs) CreateWith(ctx context.Context, body []byte, opts CreateOptions) 
 	if err := s.claimID(ctx, d); err != nil {
 		return nil, err
 	}
-	all, err := s.Store.ListAPIs(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if err := claimDBID(all, d); err != nil {
-		return nil, err
-	}
-	if err := checkRoute(all, d, ""); err != nil {
-		return nil, err
-	}
-	raw, err := d.MarshalJSON()
-	if err != nil {
-		return nil, err
-	}
-	now := s.now()
-	a := store.API{ID: d.APIID(), OrgID: d.OrgID(), RouteKey: d.RouteKey(), Definition: raw, CreatedAt: now, UpdatedAt: now}
-	if err := s.Store.CreateAPI(ctx, a); err != nil {
-		if errors.Is(err, store.ErrConflict) {
-			return nil, conflict("API %s conflicts with an API created at the same time", d.APIID())
-		}
+	if err := s.insert(ctx, d); err != nil {
 		return nil, err
 	}
 	s.publish(d.APIID())
 	s.Audit.Record(ctx, d.OrgID(), audit.ActionCreate, audit.TypeAPI, d.APIID(), d.Name())
 	return d, nil
+}
+
+// insert stores a new, valid definition after the checks that need every stored API.
+// The store keeps api_ids and route keys unique, not database ids, which live in the
+// definition: checking and storing under one lock keeps two imports of the same id
+// on this node from both passing the check.
+func (s *APIs) insert(ctx context.Context, d *apidef.Definition) error {
+	creating.Lock()
+	defer creating.Unlock()
+	all, err := s.Store.ListAPIs(ctx)
+	if err != nil {
+		return err
+	}
+	if err := claimDBID(all, d); err != nil {
+		return err
+	}
+	if err := checkRoute(all, d, ""); err != nil {
+		return err
+	}
+	raw, err := d.MarshalJSON()
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	a := store.API{ID: d.APIID(), OrgID: d.OrgID(), RouteKey: d.RouteKey(), Definition: raw, CreatedAt: now, UpdatedAt: now}
+	if err := s.Store.CreateAPI(ctx, a); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return conflict("API %s conflicts with an API created at the same time", d.APIID())
+		}
+		return err
+	}
+	return nil
 }
 
 // Update replaces the API id with a definition. The body's api_id may be absent (it is
