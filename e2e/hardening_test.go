@@ -160,15 +160,16 @@ func hardWrap(t *testing.T, def map[string]any) string {
 	return mustJSON(t, map[string]any{"api_definition": def})
 }
 
-// hardCreateAPI creates an API through the Dashboard API and returns its id.
+// hardCreateAPI creates an API through the Dashboard API and returns its api_id (the
+// reply's ID; Meta is its database id).
 func hardCreateAPI(t *testing.T, p *proc, accessKey string, def map[string]any) string {
 	t.Helper()
 	r := hardAPI(t, p, http.MethodPost, "/api/apis", accessKey, hardWrap(t, def))
-	var env struct{ Meta string }
-	if r.status != http.StatusOK || json.Unmarshal([]byte(r.body), &env) != nil || env.Meta == "" {
+	var env struct{ ID string }
+	if r.status != http.StatusOK || json.Unmarshal([]byte(r.body), &env) != nil || env.ID == "" {
 		t.Fatalf("POST /api/apis %v = %d %s", def["name"], r.status, r.body)
 	}
-	return env.Meta
+	return env.ID
 }
 
 // hardSession is a Tyk session object granting the given APIs.

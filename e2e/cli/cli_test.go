@@ -63,10 +63,10 @@ func TestOperatorCommands(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("apis create: %d %s", code, errOut)
 	}
-	var created struct{ Meta string }
+	var created struct{ Meta, ID string }
 	_ = json.Unmarshal([]byte(out), &created)
-	apiID := created.Meta
-	if len(apiID) != 32 {
+	apiID := created.ID
+	if len(apiID) != 32 || len(created.Meta) != 24 {
 		t.Fatalf("apis create output %q", out)
 	}
 	if out, _, _ := run(t, env, "apis", "list"); !strings.Contains(out, apiID) || !strings.Contains(out, "/orders/") || !strings.Contains(out, "API ID") {

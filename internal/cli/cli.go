@@ -405,9 +405,10 @@ func APIs(args []string, env Env) error {
 		if c.json {
 			return c.printJSON(raw)
 		}
-		var r struct{ Meta string }
+		// ID is the api_id keys name; Meta the database id Tyk's tools index by.
+		var r struct{ Meta, ID string }
 		_ = json.Unmarshal(raw, &r)
-		fmt.Fprintf(env.Stdout, "API created: %s\n", r.Meta)
+		fmt.Fprintf(env.Stdout, "API created: %s (id %s)\n", r.ID, r.Meta)
 		return nil
 	}
 	return usageError{fmt.Errorf("unknown apis command %q (list, create)", args[0])}

@@ -68,7 +68,7 @@ func exchanges() []exchange {
 	gwCustomKeyMade := plus(gwAPIMade, step{spec: g, method: "POST", path: "/tyk/keys/custom-gw-key", body: gwKey, as: "secret"})
 	gwFullKeyMade := plus(gwAPIMade, step{spec: g, method: "POST", path: "/tyk/keys/full-session-key", body: fullSession, as: "secret",
 		save: map[string]string{"fullKey": "key"}})
-	dashAPIMade := []step{{spec: d, method: "POST", path: "/api/apis", body: apiWrapper, as: "admin"}}
+	dashAPIMade := []step{{spec: d, method: "POST", path: "/api/apis", body: apiWrapper, as: "admin", save: map[string]string{"dbID": "Meta"}}}
 	dashAPIDeleted := plus(dashAPIMade, step{spec: d, method: "DELETE", path: "/api/apis/{apiID}", as: "admin"})
 	dashKeyMade := plus(dashAPIMade, step{spec: d, method: "POST", path: "/api/keys", body: tutorialKey, as: "admin",
 		save: map[string]string{"key": "key_id", "hash": "key_hash"}})
@@ -120,6 +120,8 @@ func exchanges() []exchange {
 		{name: "preview key", spec: g, setup: gwAPIMade, op: "POST /tyk/keys/preview", method: "POST", path: "/tyk/keys/preview", body: gwKey, as: "secret", status: 200},
 		{name: "delete key", spec: g, setup: gwKeyMade, op: "DELETE /tyk/keys/{keyID}", method: "DELETE", path: "/tyk/keys/{gwKey}", as: "secret", status: 200},
 		{name: "delete key again", spec: g, setup: gwKeyDeleted, op: "DELETE /tyk/keys/{keyID}", method: "DELETE", path: "/tyk/keys/{gwKey}", as: "secret", status: 404},
+		{name: "list an API's versions", spec: g, setup: gwAPIMade, op: "GET /tyk/apis/{apiID}/versions", method: "GET", path: "/tyk/apis/gwapi/versions?searchText=&accessType=external", as: "secret", status: 200},
+		{name: "list an unknown API's versions", spec: g, op: "GET /tyk/apis/{apiID}/versions", method: "GET", path: "/tyk/apis/nope/versions", as: "secret", status: 404},
 		{name: "delete API", spec: g, setup: gwAPIMade, op: "DELETE /tyk/apis/{apiID}", method: "DELETE", path: "/tyk/apis/gwapi", as: "secret", status: 200},
 		{name: "delete unknown API", spec: g, setup: gwAPIDeleted, op: "DELETE /tyk/apis/{apiID}", method: "DELETE", path: "/tyk/apis/gwapi", as: "secret", status: 404},
 		{name: "no secret", spec: g, op: "GET /tyk/apis", method: "GET", path: "/tyk/apis", as: "none", status: 403, invalid: "header X-Tyk-Authorization is missing"},
@@ -139,6 +141,14 @@ func exchanges() []exchange {
 		{name: "get unknown API", spec: d, op: "GET /api/apis/{apiId}", method: "GET", path: "/api/apis/nope", as: "admin", status: 400},
 		{name: "update API", spec: d, setup: dashAPIMade, op: "PUT /api/apis/{apiId}", method: "PUT", path: "/api/apis/{apiID}", body: apiWrapper, as: "admin", status: 200},
 		{name: "update unknown API", spec: d, op: "PUT /api/apis/{apiId}", method: "PUT", path: "/api/apis/nope", body: apiWrapper, as: "admin", status: 404},
+		{name: "create API without a listen path", spec: d, op: "POST /api/apis", method: "POST", path: "/api/apis", as: "admin", status: 200,
+			body: `{"api_definition":{"name":"No Path","use_keyless":true,"proxy":{"target_url":"http://httpbin.org/"}}}`},
+		{name: "create API with a taken id", spec: d, setup: dashAPIMade, op: "POST /api/apis", method: "POST", path: "/api/apis", as: "admin", status: 409,
+			body: `{"api_definition":{"id":"{dbID}","name":"Other","proxy":{"listen_path":"/other/","target_url":"http://httpbin.org/"}}}`},
+		{name: "get API by database id", spec: d, setup: dashAPIMade, op: "GET /api/apis/{apiId}", method: "GET", path: "/api/apis/{dbID}", as: "admin", status: 200},
+		{name: "update API by database id", spec: d, setup: dashAPIMade, op: "PUT /api/apis/{apiId}", method: "PUT", path: "/api/apis/{dbID}", body: apiWrapper, as: "admin", status: 200},
+		{name: "delete API by database id", spec: d, setup: dashAPIMade, op: "DELETE /api/apis/{apiId}", method: "DELETE", path: "/api/apis/{dbID}", as: "admin", status: 200},
+		{name: "search APIs", spec: d, setup: dashAPIMade, op: "GET /api/apis/search", method: "GET", path: "/api/apis/search?q=Httpbin&p=1", as: "reader", status: 200},
 		{name: "create key", spec: d, setup: dashAPIMade, op: "POST /api/keys", method: "POST", path: "/api/keys", body: tutorialKey, as: "admin", status: 200,
 			save: map[string]string{"key": "key_id", "hash": "key_hash"}},
 		{name: "create limited key", spec: d, setup: dashAPIMade, op: "POST /api/keys", method: "POST", path: "/api/keys", body: limitedKey, as: "admin", status: 200},
@@ -156,6 +166,10 @@ func exchanges() []exchange {
 		{name: "list key IDs", spec: d, setup: dashKeysMade, op: "GET /api/apis/keys", method: "GET", path: "/api/apis/keys?p=1", as: "reader", status: 200},
 		{name: "list an API's key IDs", spec: d, setup: dashKeysMade, op: "GET /api/apis/{apiID}/keys", method: "GET", path: "/api/apis/{apiID}/keys?p=1", as: "admin", status: 200},
 		{name: "list an unknown API's key IDs", spec: d, op: "GET /api/apis/{apiID}/keys", method: "GET", path: "/api/apis/nope/keys", as: "admin", status: 404},
+		{name: "get a key through its API", spec: d, setup: dashKeyMade, op: "GET /api/apis/{apiID}/keys/{keyID}", method: "GET", path: "/api/apis/{apiID}/keys/{key}", as: "reader", status: 200},
+		{name: "get a key by hash through its API's database id", spec: d, setup: dashKeyMade, op: "GET /api/apis/{apiID}/keys/{keyID}", method: "GET", path: "/api/apis/{dbID}/keys/{hash}?hashed=true", as: "admin", status: 200},
+		{name: "get an unknown key through an API", spec: d, setup: dashAPIMade, op: "GET /api/apis/{apiID}/keys/{keyID}", method: "GET", path: "/api/apis/{apiID}/keys/no-such-key", as: "admin", status: 404},
+		{name: "search an API's keys", spec: d, setup: dashKeysMade, op: "GET /api/apis/{apiId}/keys/search", method: "GET", path: "/api/apis/{apiID}/keys/search?q=tutorial&p=1", as: "admin", status: 200},
 		{name: "list keys in detail", spec: d, setup: allKeysMade, op: "GET /api/keys/detailed", method: "GET", path: "/api/keys/detailed", as: "admin", status: 200},
 		{name: "search keys in detail", spec: d, setup: dashKeysMade, op: "GET /api/keys/detailed", method: "GET", path: "/api/keys/detailed?q=tutorial", as: "admin", status: 200},
 		{name: "preview key", spec: d, setup: dashAPIMade, op: "POST /api/keys/preview", method: "POST", path: "/api/keys/preview", body: tutorialKey, as: "admin", status: 200},

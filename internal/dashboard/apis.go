@@ -37,8 +37,9 @@ func wrap(a store.API) apiWrapper {
 
 func (s *Server) apis(r *http.Request) *manage.APIs { return s.opts.APIs.InOrg(caller(r).user.OrgID) }
 
-// listAPIs serves GET /api/apis?p=&q=: newest first, q matching name, api_id or
-// listen path.
+// listAPIs serves GET /api/apis?p=&q= and GET /api/apis/search?p=&q=: the
+// caller's organisation's APIs, newest first, q matching name, api_id, database id
+// or listen path.
 func (s *Server) listAPIs(w http.ResponseWriter, r *http.Request) error {
 	all, err := s.apis(r).List(r.Context())
 	if err != nil {
@@ -71,7 +72,8 @@ func apiMatches(a store.API, q string) bool {
 	if err != nil {
 		return false
 	}
-	return strings.Contains(strings.ToLower(d.Name()), q) || strings.Contains(strings.ToLower(d.Proxy().ListenPath), q)
+	return strings.Contains(strings.ToLower(d.Name()), q) || strings.Contains(strings.ToLower(d.Proxy().ListenPath), q) ||
+		strings.Contains(d.ID(), q)
 }
 
 // definitionBody accepts Tyk's wrapper ({"api_definition": {...}}) or a bare
@@ -91,20 +93,25 @@ func definitionBody(r *http.Request) ([]byte, error) {
 	return body, nil
 }
 
+// createAPI serves POST /api/apis. Meta is the new API's database id and ID its
+// api_id, as Tyk's dashboard answers (tyk-sync reads Meta as the id to PUT to). A
+// definition without a listen path gets "/" + api_id + "/" (manage.CreateOptions).
 func (s *Server) createAPI(w http.ResponseWriter, r *http.Request) error {
 	body, err := definitionBody(r)
 	if err != nil {
 		return err
 	}
-	d, err := s.apis(r).Create(r.Context(), body)
+	d, err := s.apis(r).CreateWith(r.Context(), body, manage.CreateOptions{DeriveListenPath: true})
 	if err != nil {
 		return apiWording.Fault(err)
 	}
-	return httpx.WriteJSON(w, http.StatusOK, envelope{Status: "OK", Message: "API created", Meta: d.APIID(), ID: d.APIID()})
+	return httpx.WriteJSON(w, http.StatusOK, envelope{Status: "OK", Message: "API created", Meta: d.ID(), ID: d.APIID()})
 }
 
+// The {id} of /api/apis/{id} is the api_id or the database id (manage.APIs.Find).
+
 func (s *Server) getAPI(w http.ResponseWriter, r *http.Request) error {
-	a, err := s.apis(r).Get(r.Context(), r.PathValue("id"))
+	a, err := s.apis(r).Find(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return apiDetailWording.Fault(err)
 	}
@@ -112,23 +119,26 @@ func (s *Server) getAPI(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) updateAPI(w http.ResponseWriter, r *http.Request) error {
-	id := r.PathValue("id")
-	if _, err := s.apis(r).Get(r.Context(), id); err != nil {
+	a, err := s.apis(r).Find(r.Context(), r.PathValue("id"))
+	if err != nil {
 		return apiWording.Fault(err)
 	}
 	body, err := definitionBody(r)
 	if err != nil {
 		return err
 	}
-	if _, err := s.apis(r).Update(r.Context(), id, body); err != nil {
+	if _, err := s.apis(r).Update(r.Context(), a.ID, body); err != nil {
 		return apiWording.Fault(err)
 	}
 	return ok(w, "API updated", nil)
 }
 
 func (s *Server) deleteAPI(w http.ResponseWriter, r *http.Request) error {
-	id := r.PathValue("id")
-	if err := s.apis(r).Delete(r.Context(), id); err != nil {
+	a, err := s.apis(r).Find(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return apiWording.Fault(err)
+	}
+	if err := s.apis(r).Delete(r.Context(), a.ID); err != nil {
 		return apiWording.Fault(err)
 	}
 	return ok(w, "API deleted", nil)

@@ -80,6 +80,24 @@ func (s *Server) getKey(w http.ResponseWriter, r *http.Request) error {
 	return httpx.WriteJSON(w, http.StatusOK, keyData{KeyID: ref.ID, Data: sess, KeyHash: h.String()})
 }
 
+// getAPIKey serves GET /api/apis/{id}/keys/{keyId}: the key's detail, as GET
+// /api/keys/{keyId} answers it, when the key opens that API; 404 otherwise.
+func (s *Server) getAPIKey(w http.ResponseWriter, r *http.Request) error {
+	a, err := s.apis(r).Find(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return apiWording.Fault(err)
+	}
+	ref, err := manage.ParseRef(r.PathValue("keyId"), r.URL.Query().Get("hashed"))
+	if err != nil {
+		return keyWording.Fault(err)
+	}
+	sess, h, err := s.keys(r).GetFor(r.Context(), ref, a)
+	if err != nil {
+		return keyWording.Fault(err)
+	}
+	return httpx.WriteJSON(w, http.StatusOK, keyData{KeyID: ref.ID, Data: sess, KeyHash: h.String()})
+}
+
 func (s *Server) updateKey(w http.ResponseWriter, r *http.Request) error {
 	ref, err := keyRef(r)
 	if err != nil {
@@ -116,10 +134,11 @@ func (s *Server) deleteKey(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) keyPage(r *http.Request, f store.KeyFilter) ([]store.Key, int, error) {
 	svc := s.keys(r)
 	if id := r.PathValue("id"); id != "" {
-		if _, err := s.apis(r).Get(r.Context(), id); err != nil {
+		a, err := s.apis(r).Find(r.Context(), id)
+		if err != nil {
 			return nil, 0, apiWording.Fault(err)
 		}
-		f.APIID = id
+		f.APIID = a.ID
 	}
 	total, err := svc.Count(r.Context(), f)
 	if err != nil {
@@ -140,7 +159,17 @@ func (s *Server) keyPage(r *http.Request, f store.KeyFilter) ([]store.Key, int, 
 // listKeyIDs serves GET /api/apis/keys, /api/apis/{id}/keys and /api/keys: key
 // hashes (keys themselves are never stored).
 func (s *Server) listKeyIDs(w http.ResponseWriter, r *http.Request) error {
-	ks, pages, err := s.keyPage(r, store.KeyFilter{})
+	return s.writeKeyIDs(w, r, store.KeyFilter{})
+}
+
+// searchKeyIDs serves GET /api/apis/{id}/keys/search?q=: listKeyIDs, q matching the
+// alias or a hash prefix, ignoring case, as on /api/keys/detailed.
+func (s *Server) searchKeyIDs(w http.ResponseWriter, r *http.Request) error {
+	return s.writeKeyIDs(w, r, store.KeyFilter{Query: strings.TrimSpace(r.URL.Query().Get("q"))})
+}
+
+func (s *Server) writeKeyIDs(w http.ResponseWriter, r *http.Request, f store.KeyFilter) error {
+	ks, pages, err := s.keyPage(r, f)
 	if err != nil {
 		return err
 	}

@@ -10,9 +10,11 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/tollgate/tollgate/internal/apidef"
 	"github.com/tollgate/tollgate/internal/audit"
 	"github.com/tollgate/tollgate/internal/httpx"
 	"github.com/tollgate/tollgate/internal/keys"
+	"github.com/tollgate/tollgate/internal/manage"
 )
 
 // maxDefinitionBytes bounds API definition bodies; real definitions with many
@@ -53,6 +55,8 @@ func (g *Gateway) controlHandler() http.Handler {
 	handle("PUT /tyk/apis/{id}", g.updateAPI)
 	handle("DELETE /tyk/apis/{id}", g.deleteAPI)
 	handle("/tyk/apis/{id}", notAllowed)
+	handle("GET /tyk/apis/{id}/versions", g.listVersions)
+	handle("/tyk/apis/{id}/versions", notAllowed)
 	handle("GET /tyk/keys", g.listKeys)
 	handle("POST /tyk/keys", g.createKey)
 	handle("/tyk/keys", notAllowed)
@@ -136,6 +140,29 @@ func (g *Gateway) getAPI(w http.ResponseWriter, r *http.Request) error {
 	return err
 }
 
+// versionsReply is Tyk's VersionMetas.
+type versionsReply struct {
+	Status string               `json:"status"`
+	APIs   []apidef.VersionMeta `json:"apis"`
+}
+
+// listVersions serves GET /tyk/apis/{id}/versions?searchText=&accessType=.
+func (g *Gateway) listVersions(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	f, err := manage.ParseVersionFilter(q.Get("searchText"), q.Get("accessType"))
+	if err != nil {
+		return versionsWording.Fault(err)
+	}
+	metas, err := g.opts.APIs.Versions(r.Context(), r.PathValue("id"), f)
+	if err != nil {
+		return versionsWording.Fault(err)
+	}
+	if metas == nil {
+		metas = []apidef.VersionMeta{} // Tyk's null for "none matched" reads as an error to some clients
+	}
+	return httpx.WriteJSON(w, http.StatusOK, versionsReply{Status: "success", APIs: metas})
+}
+
 func (g *Gateway) createAPI(w http.ResponseWriter, r *http.Request) error {
 	body, err := readJSONBody(r)
 	if err != nil {
@@ -202,7 +229,9 @@ func readJSONBody(r *http.Request) ([]byte, error) {
 // services report. Every status and message a fault gets on /tyk/ is decided here.
 var (
 	apiWording = httpx.Wording{Malformed: definitionRejected, Invalid: definitionRejected, NotFound: "API not found"}
-	keyWording = httpx.Wording{
+	// A version listing's only input is its query, so its faults read as they are.
+	versionsWording = httpx.Wording{NotFound: "API not found"}
+	keyWording      = httpx.Wording{
 		Malformed: func(reason string) string { return "Request malformed: " + reason },
 		NotFound:  "Key not found",
 	}

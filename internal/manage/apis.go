@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/tollgate/tollgate/internal/apidef"
@@ -22,6 +23,10 @@ import (
 func conflict(format string, args ...any) error {
 	return &fault.Error{Kind: fault.Conflict, Reason: fmt.Sprintf(format, args...), Err: store.ErrConflict}
 }
+
+// creating serialises the check-and-store of API creation on this node (see
+// APIs.insert). Creations are rare and quick, so one lock for all is enough.
+var creating sync.Mutex
 
 // APIs manages API definitions.
 type APIs struct {
@@ -56,8 +61,19 @@ func (s *APIs) now() time.Time {
 	return time.Now().UTC()
 }
 
-// List returns every stored API, oldest first.
+// List returns every stored API, oldest first, each definition carrying its
+// database id.
 func (s *APIs) List(ctx context.Context) ([]store.API, error) {
+	all, err := s.list(ctx)
+	for i := range all {
+		all[i] = withID(all[i])
+	}
+	return all, err
+}
+
+// list is List as stored: definitions of APIs stored before database ids existed
+// have none.
+func (s *APIs) list(ctx context.Context) ([]store.API, error) {
 	all, err := s.Store.ListAPIs(ctx)
 	if err != nil || !s.scoped {
 		return all, err
@@ -71,7 +87,8 @@ func (s *APIs) List(ctx context.Context) ([]store.API, error) {
 	return mine, nil
 }
 
-// Get returns one API; store.ErrNotFound if absent.
+// Get returns one API by api_id, its definition carrying its database id;
+// store.ErrNotFound if absent.
 func (s *APIs) Get(ctx context.Context, id string) (store.API, error) {
 	if apidef.ValidateAPIID(id) != nil {
 		return store.API{}, store.ErrNotFound
@@ -80,19 +97,100 @@ func (s *APIs) Get(ctx context.Context, id string) (store.API, error) {
 	if err == nil && s.scoped && a.OrgID != s.org {
 		return store.API{}, store.ErrNotFound
 	}
-	return a, err
+	if err != nil {
+		return store.API{}, err
+	}
+	return withID(a), nil
 }
 
-// Create stores a new API from a Tyk classic definition, generating api_id when it is
-// absent. Problems with the definition are fault.Malformed or fault.Invalid; an
-// api_id that is taken is a fault.Conflict.
+// Find returns the API that ref names by api_id or by database id, as the paths of
+// Tyk's Dashboard API take either (its tools index APIs by the database id);
+// store.ErrNotFound if ref names none of the service's APIs. Create keeps the two
+// namespaces apart, so a ref never names two APIs.
+func (s *APIs) Find(ctx context.Context, ref string) (store.API, error) {
+	a, err := s.Get(ctx, ref)
+	if !errors.Is(err, store.ErrNotFound) || !apidef.IsID(ref) {
+		return a, err
+	}
+	all, err := s.list(ctx)
+	if err != nil {
+		return store.API{}, err
+	}
+	want := apidef.NormalID(ref)
+	for _, a := range all {
+		if storedID(a) == want {
+			return withID(a), nil
+		}
+	}
+	return store.API{}, store.ErrNotFound
+}
+
+// storedID is a stored API's database id: the one in its definition or, for an API
+// stored before ids existed (or with an id that is not one), the one derived from its
+// api_id, which every node derives alike and the API's next change writes down.
+func storedID(a store.API) string {
+	if id := apidef.IDOf(a.Definition); apidef.IsID(id) {
+		return apidef.NormalID(id)
+	}
+	return apidef.DerivedID(a.ID)
+}
+
+// withID returns a with its database id written into the definition it carries, so
+// that every reader (GET /api/apis, /tyk/apis, exports) sees the id it can be found
+// by. Definitions that already carry it are returned as they are.
+func withID(a store.API) store.API {
+	id := storedID(a)
+	if apidef.IDOf(a.Definition) == id {
+		return a
+	}
+	d, err := apidef.Parse(a.Definition)
+	if err != nil {
+		return a
+	}
+	d.SetID(id)
+	if raw, err := d.MarshalJSON(); err == nil {
+		a.Definition = raw
+	}
+	return a
+}
+
+// CreateOptions are what a door chooses for the APIs it creates.
+type CreateOptions struct {
+	// DeriveListenPath gives a definition without proxy.listen_path the one Tyk's
+	// dashboard builds for an API ("/" + api_id + "/", its API defaults; its
+	// importers do the same), instead of refusing it. api_id is unique, so the path
+	// rarely clashes; it obeys the same route rules as a chosen one.
+	DeriveListenPath bool
+}
+
+// Create stores a new API from a Tyk classic definition, generating api_id and the
+// database id ("id") when they are absent. A body's id is kept when it is a database
+// id no API uses, so an export imports again with its ids. Problems with the
+// definition are fault.Malformed or fault.Invalid; an id or api_id that is taken is a
+// fault.Conflict.
 func (s *APIs) Create(ctx context.Context, body []byte) (*apidef.Definition, error) {
+	return s.CreateWith(ctx, body, CreateOptions{})
+}
+
+// CreateWith is Create with a door's options.
+func (s *APIs) CreateWith(ctx context.Context, body []byte, opts CreateOptions) (*apidef.Definition, error) {
 	d, err := apidef.Parse(body)
 	if err != nil {
 		return nil, err
 	}
+	if err := d.CheckID(); err != nil {
+		return nil, err
+	}
+	if d.ID() == "" {
+		d.SetID(apidef.NewID(s.now()))
+	} else {
+		d.SetID(apidef.NormalID(d.ID()))
+	}
 	if d.APIID() == "" {
 		d.SetAPIID(apidef.NewAPIID())
+	}
+	if opts.DeriveListenPath && d.Proxy().ListenPath == "" {
+		d.SetListenPath("/" + d.APIID() + "/")
 	}
 	d.MarkActive()
 	if s.scoped {
@@ -104,24 +202,44 @@ func (s *APIs) Create(ctx context.Context, body []byte) (*apidef.Definition, err
 	if err := s.claimID(ctx, d); err != nil {
 		return nil, err
 	}
-	if err := s.checkRoute(ctx, d, ""); err != nil {
-		return nil, err
-	}
-	raw, err := d.MarshalJSON()
-	if err != nil {
-		return nil, err
-	}
-	now := s.now()
-	a := store.API{ID: d.APIID(), OrgID: d.OrgID(), RouteKey: d.RouteKey(), Definition: raw, CreatedAt: now, UpdatedAt: now}
-	if err := s.Store.CreateAPI(ctx, a); err != nil {
-		if errors.Is(err, store.ErrConflict) {
-			return nil, conflict("API %s conflicts with an API created at the same time", d.APIID())
-		}
+	if err := s.insert(ctx, d); err != nil {
 		return nil, err
 	}
 	s.publish(d.APIID())
 	s.Audit.Record(ctx, d.OrgID(), audit.ActionCreate, audit.TypeAPI, d.APIID(), d.Name())
 	return d, nil
+}
+
+// insert stores a new, valid definition after the checks that need every stored API.
+// The store keeps api_ids and route keys unique, not database ids, which live in the
+// definition: checking and storing under one lock keeps two imports of the same id
+// on this node from both passing the check.
+func (s *APIs) insert(ctx context.Context, d *apidef.Definition) error {
+	creating.Lock()
+	defer creating.Unlock()
+	all, err := s.Store.ListAPIs(ctx)
+	if err != nil {
+		return err
+	}
+	if err := claimDBID(all, d); err != nil {
+		return err
+	}
+	if err := checkRoute(all, d, ""); err != nil {
+		return err
+	}
+	raw, err := d.MarshalJSON()
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	a := store.API{ID: d.APIID(), OrgID: d.OrgID(), RouteKey: d.RouteKey(), Definition: raw, CreatedAt: now, UpdatedAt: now}
+	if err := s.Store.CreateAPI(ctx, a); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return conflict("API %s conflicts with an API created at the same time", d.APIID())
+		}
+		return err
+	}
+	return nil
 }
 
 // Update replaces the API id with a definition. The body's api_id may be absent (it is
@@ -143,6 +261,17 @@ func (s *APIs) Update(ctx context.Context, id string, body []byte) (*apidef.Defi
 	default:
 		return nil, fault.InvalidField("api_id", "api_id %q in the body does not match %q in the path", d.APIID(), id)
 	}
+	if err := d.CheckID(); err != nil {
+		return nil, err
+	}
+	// The database id is what tools index APIs by: a body may leave it out (it
+	// stays) or repeat it, never change it.
+	switch own := storedID(prev); {
+	case d.ID() == "" || apidef.NormalID(d.ID()) == own:
+		d.SetID(own)
+	default:
+		return nil, fault.InvalidField("id", "id %s in the body is not this API's id %s; an API's id cannot be changed", d.ID(), own)
+	}
 	switch {
 	case s.scoped:
 		d.SetOrgID(s.org)
@@ -157,7 +286,11 @@ func (s *APIs) Update(ctx context.Context, id string, body []byte) (*apidef.Defi
 	if err := d.Validate(); err != nil {
 		return nil, err
 	}
-	if err := s.checkRoute(ctx, d, id); err != nil {
+	all, err := s.Store.ListAPIs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkRoute(all, d, id); err != nil {
 		return nil, err
 	}
 	raw, err := d.MarshalJSON()
@@ -235,16 +368,30 @@ func (s *APIs) claimID(ctx context.Context, d *apidef.Definition) error {
 	return nil
 }
 
+// claimDBID refuses a new API's database id when it names another API, as its id or
+// as its api_id, and its api_id when that is another API's database id: the
+// Dashboard API's paths take either, so each must name one API. All organisations'
+// APIs count, and the messages say nothing of whose the id is.
+func claimDBID(all []store.API, d *apidef.Definition) error {
+	id, apiID := d.ID(), apidef.NormalID(d.APIID())
+	for _, a := range all {
+		other := storedID(a)
+		if other == id || a.ID == id {
+			return conflict("id %s is already in use; leave it out to have one generated", id)
+		}
+		if other == apiID {
+			return conflict("api_id %s is not available; choose another or leave it empty to generate one", d.APIID())
+		}
+	}
+	return nil
+}
+
 // checkRoute refuses a definition whose domain and listen path another API (not self)
 // already serves (two APIs on one route would make routing depend on load order), and
 // one that would take over requests that today reach another organisation's API:
 // routing belongs to the organisation that owns it. Messages about another
 // organisation's APIs name none of their ids, names or paths.
-func (s *APIs) checkRoute(ctx context.Context, d *apidef.Definition, self string) error {
-	all, err := s.Store.ListAPIs(ctx)
-	if err != nil {
-		return err
-	}
+func checkRoute(all []store.API, d *apidef.Definition, self string) error {
 	rk := d.RouteKey()
 	routes := make([]routeEntry, 0, len(all))
 	for _, a := range all {

@@ -327,6 +327,24 @@ func (s *Keys) Get(ctx context.Context, ref Ref) (*session.Session, keys.Hash, e
 	return sess, h, nil
 }
 
+// GetFor is Get for a key seen through one API (the Dashboard API's
+// /api/apis/{api}/keys/{key}): a key that does not open api is store.ErrNotFound, as
+// if absent, so an API's path never shows another API's keys. As the gateway
+// decides, a key opens only APIs of its own organisation: those its access rights
+// name, or all of them when it has none and master keys are allowed.
+func (s *Keys) GetFor(ctx context.Context, ref Ref, api store.API) (*session.Session, keys.Hash, error) {
+	sess, h, err := s.Get(ctx, ref)
+	if err != nil {
+		return nil, h, err
+	}
+	_, named := sess.AccessRights[api.ID]
+	master := len(sess.AccessRights) == 0 && s.AllowMasterKeys
+	if sess.OrgID != api.OrgID || !(named || master) {
+		return nil, h, store.ErrNotFound
+	}
+	return sess, h, nil
+}
+
 // Live returns the session of a key that List returned, with quota_remaining and
 // quota_renews read from the live counters as Get does, without reading the store
 // again: showing a page of keys costs no query per key.
