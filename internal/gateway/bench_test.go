@@ -59,19 +59,31 @@ func BenchmarkCheckChain(b *testing.B) {
 	b.Run("key+rate+quota", func(b *testing.B) {
 		benchChain(b, "", `{"rate":1000,"per":1,"quota_max":1000000000000,"quota_renewal_rate":3600,"access_rights":{"api1":{"api_id":"api1","versions":["Default"]}}}`)
 	})
+	// The same limits from two partitioned policies (rate from one, quota and
+	// access from the other): merged when the session is compiled, so a
+	// request costs what the key's own limits cost.
+	b.Run("key+rate+quota from two policies", func(b *testing.B) {
+		benchChain(b, "", `{"apply_policies":["rate","quota"]}`,
+			`{"id":"rate","name":"rate","rate":1000,"per":1,"partitions":{"rate_limit":true}}`,
+			`{"id":"quota","name":"quota","quota_max":1000000000000,"quota_renewal_rate":3600,"partitions":{"quota":true,"acl":true},`+
+				`"access_rights":{"api1":{"api_id":"api1","versions":["Default"]}}}`)
+	})
 	b.Run("full", func(b *testing.B) {
 		benchChain(b, `"global_rate_limit":{"rate":1000000000,"per":1}`, `{"rate":1000000,"per":1,"quota_max":1000000000000,"quota_renewal_rate":3600,`+
 			`"access_rights":{"api1":{"api_id":"api1","versions":["Default"],"allowed_urls":[{"url":"^/api1/","methods":["GET"]}]}}}`)
 	})
 }
 
-func benchChain(b *testing.B, apiExtra, session string) {
+func benchChain(b *testing.B, apiExtra, session string, policies ...string) {
 	// The manual clock runs 2 ms per request: with the default session cache TTL
 	// the benchmark would measure a store read every 15,000 requests, which the
 	// real clock makes one per key per 30 s.
 	e := newEnv(b, withConfig(func(c *config.Config) { c.SessionCacheTTL = config.Duration(10 * time.Minute) }))
 	up := echoUpstream(b)
 	mustCreateAPI(b, e, keyedAPI("api1", "/api1/", up.URL, apiExtra))
+	for _, p := range policies {
+		e.mustDo(b, "POST", "/tyk/policies", p, admin, 200)
+	}
 	key := mustCreateKey(b, e, "/tyk/keys", session)
 	check := e.gw.CheckChain("", "/api1/x")
 	req := httptest.NewRequest("GET", "/api1/items/42", nil)
