@@ -164,3 +164,26 @@ func TestPolicyControlAPI(t *testing.T) {
 }
 
 func hashOf(key string) string { return keys.Sum(key).String() }
+
+// TestDeletedAPILeavesPolicies: an API's deletion takes it out of the policies
+// that grant it, so that an API created again with its id is not opened by them.
+func TestDeletedAPILeavesPolicies(t *testing.T) {
+	e := newEnv(t)
+	up := echoUpstream(t)
+	mustCreateAPI(t, e, keyedAPI("api1", "/api1/", up.URL, `"org_id":"org1"`))
+	mustCreateAPI(t, e, keyedAPI("api2", "/api2/", up.URL, `"org_id":"org1"`))
+	mustCreatePolicy(t, e, `{"id":"both","name":"Both","access_rights":`+rights("api1", "api2")+`}`)
+	key := mustCreateKey(t, e, "/tyk/keys", `{"apply_policies":["both"]}`)
+	e.mustDo(t, "DELETE", "/tyk/apis/api1", "", admin, 200)
+	b := e.mustDo(t, "GET", "/tyk/policies/both", "", admin, 200)
+	if strings.Contains(b, `"api1"`) || !strings.Contains(b, `"api2"`) {
+		t.Fatalf("policy after deleting api1: %s", b)
+	}
+	mustCreateAPI(t, e, keyedAPI("api1", "/api1/", up.URL, `"org_id":"org1"`))
+	if s, _, _ := e.do(t, "GET", "/api1/x", "", auth(key)); s != 403 {
+		t.Fatalf("re-created api1 with the old policy's key: %d", s)
+	}
+	if s, _, _ := e.do(t, "GET", "/api2/x", "", auth(key)); s != 200 {
+		t.Fatalf("api2: %d", s)
+	}
+}

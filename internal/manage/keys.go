@@ -279,6 +279,11 @@ func apisOrg(ctx context.Context, st store.APIStore, apiIDs []string, org string
 // dropAPI takes a deleted API out of every key's access rights. A key left with no
 // access rights is switched off rather than left as a master key.
 func (s *Keys) dropAPI(ctx context.Context, org, apiID string) error {
+	if s.Policies != nil {
+		if err := s.Policies.dropAPI(ctx, apiID); err != nil {
+			return err
+		}
+	}
 	for {
 		// Every pass rewrites the keys it lists so they no longer name apiID: the
 		// next first page holds the rest.

@@ -264,6 +264,27 @@ func (s *Policies) Delete(ctx context.Context, id string, force bool) (*policy.P
 	return p, nil
 }
 
+// dropAPI takes a deleted API out of every policy's access rights, so that an id
+// created again later is never granted by an old policy.
+func (s *Policies) dropAPI(ctx context.Context, apiID string) error {
+	rows, err := s.Store.ListPolicies(ctx, store.PolicyFilter{APIID: apiID})
+	if err != nil {
+		return err
+	}
+	for _, row := range rows {
+		p, err := policy.Decode(row.Document)
+		if err != nil {
+			return fmt.Errorf("stored policy %s: %w", row.ID, err)
+		}
+		delete(p.AccessRights, apiID)
+		if err := s.write(ctx, p, row.CreatedAt, true); err != nil {
+			return err
+		}
+		s.publish(p.ID)
+	}
+	return nil
+}
+
 func plural(n int, one, many string) string {
 	if n == 1 {
 		return one
