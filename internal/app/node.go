@@ -77,6 +77,9 @@ type Deps struct {
 	// Now is the clock of the limits, the key service, the gateway and the
 	// dashboard; nil means time.Now.
 	Now func() time.Time
+	// Wait blocks for a duration on Now's clock (throttled requests wait with
+	// it); nil means a real timer.
+	Wait func(ctx context.Context, d time.Duration) error
 	// BcryptCost overrides the password hashing cost (tests use the minimum).
 	BcryptCost int
 	// NoFirstRun skips creating the first administrator on an empty store.
@@ -157,6 +160,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 		Log:              log,
 		Version:          VersionString(),
 		Now:              deps.Now,
+		Wait:             deps.Wait,
+		MaxThrottled:     cfg.MaxThrottled,
 		Health:           n.health,
 	})
 	n.stop = append(n.stop, n.Gateway.Close)

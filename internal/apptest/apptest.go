@@ -32,7 +32,7 @@ type Options struct {
 	// config.Defaults with a fresh data dir and Secret).
 	Config func(*config.Config)
 	// ManualClock gives the node Env.Clock instead of the real clock, for tests
-	// that move time by hand.
+	// that move time by hand: throttled requests wait on it too.
 	ManualClock bool
 	// FirstRun keeps the first-run administrator (Env.Node.FirstRun) that serve
 	// creates on an empty store; without it the store starts with no users.
@@ -88,6 +88,7 @@ func New(t testing.TB, o Options) *Env {
 	if o.ManualClock {
 		e.Clock = limittest.NewClock(limittest.Start)
 		deps.Now = e.Clock.Now
+		deps.Wait = e.Clock.Wait
 	}
 	logOut := o.Log
 	if logOut == nil {

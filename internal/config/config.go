@@ -119,6 +119,10 @@ type Config struct {
 	// it from the open-file limit. Past it, a small reserve of connections is
 	// served /hello and /ready only, so health checks get through a flood.
 	MaxConnections int `json:"max_connections"`
+	// MaxThrottled caps the throttled requests (a key's throttle_interval and
+	// throttle_retry_limit) waiting at once on one gateway; past it they are
+	// refused at once. 0 turns throttling off.
+	MaxThrottled int `json:"max_throttled"`
 	// ControlAddr, when set, serves the /tyk/ control API (with /hello and /ready)
 	// on its own listener instead of the gateway's, as Tyk's control_api_port does.
 	ControlAddr string `json:"control_addr"`
@@ -152,6 +156,9 @@ func Defaults() Config {
 		RateLimitHeaders:   "quotas",
 		BodyReadTimeout:    Duration(30 * time.Second),
 		SessionCacheTTL:    Duration(30 * time.Second),
+		// Each waiting request holds a connection and a goroutine for up to 30 s;
+		// a thousand is a small share of the default connection cap.
+		MaxThrottled: 1000,
 	}
 }
 
@@ -230,6 +237,7 @@ var fields = []field{
 	{"drain-period", "TOLLGATE_DRAIN_PERIOD", "after SIGTERM, answer /ready with 503 this long while still serving", dur(func(c *Config) *Duration { return &c.DrainPeriod })},
 	{"body-read-timeout", "TOLLGATE_BODY_READ_TIMEOUT", "cut a gateway connection whose request body stalls this long", dur(func(c *Config) *Duration { return &c.BodyReadTimeout })},
 	{"max-connections", "TOLLGATE_MAX_CONNECTIONS", "cap on concurrent gateway connections (0: from the open-file limit)", integer(func(c *Config) *int { return &c.MaxConnections })},
+	{"max-throttled", "TOLLGATE_MAX_THROTTLED", "cap on throttled requests waiting at once (0: throttling off)", integer(func(c *Config) *int { return &c.MaxThrottled })},
 }
 
 // Load builds a Config for a subcommand from its arguments and environment: defaults,
@@ -364,6 +372,9 @@ func (c Config) Validate() error {
 	}
 	if c.BodyReadTimeout <= 0 || time.Duration(c.BodyReadTimeout) > time.Hour {
 		errs = append(errs, errors.New("body_read_timeout must be between 1ns and 1h"))
+	}
+	if c.MaxThrottled < 0 || c.MaxThrottled > 1000000 {
+		errs = append(errs, errors.New("max_throttled must be between 0 (throttling off) and 1000000"))
 	}
 	if c.MaxConnections < 0 {
 		errs = append(errs, errors.New("max_connections must not be negative (0 derives it from the open-file limit)"))

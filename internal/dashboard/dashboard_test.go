@@ -430,6 +430,8 @@ func TestAPIsAndKeys(t *testing.T) {
 		{name: "bad hashed", method: "GET", path: "/api/keys/my-custom-key?hashed=maybe", as: "a", status: 400, contains: []string{`"Message":"Query parameter hashed must be true or false, not \"maybe\""`}},
 		{name: "custom key conflict", method: "POST", path: "/api/keys/my-custom-key", body: keyBody("apia"), as: "a", status: 409},
 		{name: "invalid key", method: "POST", path: "/api/keys", body: `{"rate":5,"access_rights":{"apia":{}}}`, as: "a", status: 400, contains: []string{"per must be positive"}},
+		{name: "unenforceable limit refused", method: "POST", path: "/api/keys", body: `{"access_rights":{"apia":{"restricted_types":[{"name":"Query","fields":["x"]}]}}}`, as: "a", status: 400, contains: []string{"access_rights.apia.restricted_types is not supported"}},
+		{name: "endpoint limit names the field", method: "PUT", path: "/api/keys/my-custom-key", body: `{"access_rights":{"apia":{"api_id":"apia","endpoints":[{"path":"","methods":[]}]}}}`, as: "a", status: 400, contains: []string{"access_rights.apia.endpoints[0].path"}},
 		{name: "delete key", method: "DELETE", path: "/api/keys/my-custom-key", as: "a", status: 200, contains: []string{`{"Status":"OK","Message":"Key deleted successfully.","Meta":null}`}},
 		{name: "deleted", method: "GET", path: "/api/keys/my-custom-key", as: "a", status: 404,
 			setup: func(t *testing.T, e *env) { e.must(t, e.dash, "DELETE", "/api/keys/my-custom-key", "", e.as("a")) }},

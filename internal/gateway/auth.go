@@ -47,6 +47,9 @@ type verdict struct {
 	// quotaMax is the quota that applied (-1: unlimited).
 	quotaMax int64
 	c        *session.Compiled
+	// throttle, on a 429 from the key's own rate limit, is how the request may
+	// wait and ask again (see throttle.go).
+	throttle session.Throttle
 }
 
 // check runs the request checks and answers refused requests itself. On success it
@@ -54,6 +57,9 @@ type verdict struct {
 func (g *Gateway) check(w http.ResponseWriter, r *http.Request, rt *route) bool {
 	var v verdict
 	g.authorize(r, rt, g.opts.Now(), &v)
+	if v.throttle.Enabled() {
+		g.throttle(r, rt, &v)
+	}
 	h := w.Header()
 	switch {
 	case v.status == http.StatusTooManyRequests:
@@ -88,7 +94,8 @@ func (g *Gateway) check(w http.ResponseWriter, r *http.Request, rt *route) bool 
 }
 
 // authorize runs the checks in order: key, session state, expiry, access rights
-// (API, version, allowed_urls), the key's rate limit, the API-level limit, then the
+// (API, version, allowed_urls), the key's rate limit (an endpoint's when the request
+// matches one of the right's endpoints), the API-level limit, then the
 // quota. Checking the API-level limit before the quota means a request the API
 // refuses never costs the key quota (Tyk charges it). A store or limiter that cannot
 // answer gives 503, never 401/403: the key may be perfectly good. It writes nothing but *v
@@ -160,7 +167,7 @@ func (g *Gateway) authorize(r *http.Request, rt *route, now time.Time, v *verdic
 			return
 		}
 		v.keyed, v.c = true, c
-		lim = right.Limits()
+		lim = right.LimitsFor(r.Method, r.URL.Path)
 		if rt.disableRate {
 			lim.Rate = 0
 		}
@@ -168,14 +175,14 @@ func (g *Gateway) authorize(r *http.Request, rt *route, now time.Time, v *verdic
 			lim.QuotaMax = 0
 		}
 		if lim.RateLimited() {
-			d, err := g.opts.Limits.Rate.Allow(r.Context(), limit.Key{Hash: h, Scope: lim.Scope}, lim.Rate, lim.Per)
+			d, err := g.opts.Limits.Rate.Allow(r.Context(), limit.Key{Hash: h, Scope: lim.RateScope}, lim.Rate, lim.Per)
 			if err != nil {
 				g.limitsFailed(v, err)
 				return
 			}
 			v.rate = d
 			if !v.rate.Allowed {
-				*v = verdict{status: http.StatusTooManyRequests, msg: msgRateLimited, rate: v.rate}
+				*v = verdict{status: http.StatusTooManyRequests, msg: msgRateLimited, rate: v.rate, throttle: lim.Throttle}
 				return
 			}
 			v.rated = true

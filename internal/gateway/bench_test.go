@@ -53,7 +53,8 @@ func BenchmarkProxy(b *testing.B) {
 
 // BenchmarkCheckChain measures the per-request checks for a cached key: key read and
 // hash, session cache, access rights, rate limit and quota (limits high enough never
-// to refuse); "full" adds allowed_urls and an API-level limit. Target: no
+// to refuse); "full" adds allowed_urls and an API-level limit; "endpoint" matches
+// the request against two per-endpoint limits (the second applies). Target: no
 // allocation, well under 1 µs.
 func BenchmarkCheckChain(b *testing.B) {
 	b.Run("key+rate+quota", func(b *testing.B) {
@@ -71,6 +72,11 @@ func BenchmarkCheckChain(b *testing.B) {
 	b.Run("full", func(b *testing.B) {
 		benchChain(b, `"global_rate_limit":{"rate":1000000000,"per":1}`, `{"rate":1000000,"per":1,"quota_max":1000000000000,"quota_renewal_rate":3600,`+
 			`"access_rights":{"api1":{"api_id":"api1","versions":["Default"],"allowed_urls":[{"url":"^/api1/","methods":["GET"]}]}}}`)
+	})
+	b.Run("endpoint", func(b *testing.B) {
+		benchChain(b, "", `{"rate":1,"per":60,"quota_max":1000000000000,"quota_renewal_rate":3600,"access_rights":{"api1":{"api_id":"api1","versions":["Default"],`+
+			`"endpoints":[{"path":"^/api1/users","methods":[{"name":"POST","limit":{"rate":10,"per":1}}]},`+
+			`{"path":"^/api1/items/","methods":[{"name":"PUT","limit":{"rate":10,"per":1}},{"name":"GET","limit":{"rate":1000,"per":1}}]}]}}}`)
 	})
 }
 

@@ -63,6 +63,12 @@ type Options struct {
 	ControlElsewhere bool
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Wait blocks for d on Now's clock, or until ctx ends (returning its error);
+	// nil means a real timer. Throttled requests wait with it.
+	Wait func(ctx context.Context, d time.Duration) error
+	// MaxThrottled is how many throttled requests may wait at once; past it, and
+	// with 0, a throttled request is refused at once.
+	MaxThrottled int
 	// Health lists components beside the store that /hello and /ready report
 	// (the shared limits of a cluster member, say).
 	Health []HealthCheck
@@ -101,6 +107,13 @@ type Gateway struct {
 	storeFailing atomic.Bool
 	// authFailures throttles and reports wrong control-API secrets.
 	authFailures *authguard.Guard
+	// waiting counts throttled requests waiting now; throttleFull is set while
+	// refusals for want of room are logged (once per episode).
+	waiting      atomic.Int64
+	throttleFull atomic.Bool
+	// drainCtx ends when draining starts: throttled requests stop waiting.
+	drainCtx context.Context
+	drain    context.CancelFunc
 }
 
 // New returns a Gateway. Call Reload before serving traffic (New does not touch the
@@ -124,6 +137,9 @@ func New(opts Options) *Gateway {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.Wait == nil {
+		opts.Wait = sleep
+	}
 	g := &Gateway{
 		opts:        opts,
 		log:         opts.Log,
@@ -137,6 +153,7 @@ func New(opts Options) *Gateway {
 		// room for a script's retries before its wrong ones get 429.
 		authFailures: authguard.New(authguard.Options{Door: "control API", Max: 20, Log: opts.Log}),
 	}
+	g.drainCtx, g.drain = context.WithCancel(context.Background())
 	g.control = g.controlHandler()
 	return g
 }
@@ -272,12 +289,17 @@ func (g *Gateway) newRoute(d *apidef.Definition) (*route, error) {
 }
 
 // SetDraining marks the gateway as shutting down, so /ready answers 503 and load
-// balancers stop sending new traffic while in-flight requests finish.
-func (g *Gateway) SetDraining() { g.draining.Store(true) }
+// balancers stop sending new traffic while in-flight requests finish. Throttled
+// requests stop waiting and are refused, so they do not hold the shutdown up.
+func (g *Gateway) SetDraining() {
+	g.draining.Store(true)
+	g.drain()
+}
 
 // Close releases idle upstream connections and reports failed authentications not
 // reported yet.
 func (g *Gateway) Close() {
+	g.drain()
 	g.transports.closeAll()
 	g.authFailures.Flush()
 }

@@ -122,6 +122,25 @@ func jsonNames(t reflect.Type) map[string]bool {
 	return names
 }
 
+// decodeKeeping decodes data into v, a pointer to a method-less mirror of a struct
+// type, and returns the members v's fields do not name: the one way every type here
+// keeps what it does not know.
+func decodeKeeping(data []byte, v any, known map[string]bool) (Extra, error) {
+	if err := json.Unmarshal(data, v); err != nil {
+		return nil, err
+	}
+	return splitExtra(data, known)
+}
+
+// encodeKeeping encodes v and splices extra back in.
+func encodeKeeping(v any, extra Extra) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return appendExtra(b, extra)
+}
+
 // splitExtra decodes data's members and returns those not in known.
 func splitExtra(data []byte, known map[string]bool) (Extra, error) {
 	var all map[string]json.RawMessage

@@ -94,6 +94,9 @@ func checkLimits(prefix string, rate, per, throttleInterval float64, throttleRet
 			return err
 		}
 	}
+	if throttleInterval > MaxThrottleWait.Seconds() {
+		return invalid(prefix+"throttle_interval", "%sthrottle_interval must be at most %v seconds: a throttled request waits that long at most in all", prefix, MaxThrottleWait.Seconds())
+	}
 	if rate > 0 && per <= 0 {
 		return invalid(prefix+"per", "%sper must be positive when %srate is set (rate %v per %v seconds is undefined)", prefix, prefix, rate, per)
 	}
@@ -110,6 +113,11 @@ func checkLimits(prefix string, rate, per, throttleInterval float64, throttleRet
 	}
 	return nil
 }
+
+// MaxThrottleWait bounds how long the gateway holds one throttled request, all its
+// retries together: a client waiting longer has usually given up, and every wait
+// holds a connection and a goroutine. Retries that would end later are not made.
+const MaxThrottleWait = 30 * time.Second
 
 // MaxLimitSeconds bounds rate-limit windows and quota periods: 100 years.
 const MaxLimitSeconds = 100 * 365 * 24 * 3600
@@ -132,6 +140,9 @@ func validMethod(m string) bool {
 // On update a past expiry is allowed, as a way to expire a key now.
 func (s *Session) Validate(now time.Time, creating bool) error {
 	if err := checkLimits("", s.Rate, s.Per, s.ThrottleInterval, s.ThrottleRetryLimit, s.MaxQueryDepth, s.QuotaMax, s.QuotaRenewalRate); err != nil {
+		return err
+	}
+	if err := s.refuseUnsupported(); err != nil {
 		return err
 	}
 	if s.Expires < -1 {
@@ -189,6 +200,12 @@ func (s *Session) Validate(now time.Time, creating bool) error {
 		}
 		l := ad.Limit
 		if err := checkLimits(p+"limit.", l.Rate, l.Per, l.ThrottleInterval, l.ThrottleRetryLimit, l.MaxQueryDepth, l.QuotaMax, l.QuotaRenewalRate); err != nil {
+			return err
+		}
+		if err := validateEndpoints(p, ad); err != nil {
+			return err
+		}
+		if err := refuseUnsupportedRight(p, ad); err != nil {
 			return err
 		}
 	}

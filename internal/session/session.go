@@ -50,7 +50,9 @@ type AccessDefinition struct {
 	FieldAccessRights    json.RawMessage `json:"field_access_rights,omitempty"`
 	DisableIntrospection bool            `json:"disable_introspection"`
 	AllowanceScope       string          `json:"allowance_scope"`
-	Endpoints            json.RawMessage `json:"endpoints,omitempty"`
+	// Endpoints are per-endpoint rate limits (Tyk 5.x): a request matching one
+	// uses its rate instead of the API's or the key's.
+	Endpoints []Endpoint `json:"endpoints,omitempty"`
 	// Extra keeps members Tollgate does not know.
 	Extra Extra `json:"-"`
 }
@@ -62,28 +64,42 @@ type accessDefinitionJSON AccessDefinition
 
 var accessDefinitionNames = jsonNames(reflect.TypeFor[accessDefinitionJSON]())
 
-// UnmarshalJSON implements json.Unmarshaler, keeping unknown members.
+// UnmarshalJSON implements json.Unmarshaler, keeping unknown members. Endpoints
+// that do not decode (stored before they were typed) are kept as they came, in
+// Extra: the session still loads, Validate refuses it on the next write, and Compile
+// closes the API rather than guess at limits it cannot read.
 func (a *AccessDefinition) UnmarshalJSON(b []byte) error {
-	var v accessDefinitionJSON
-	if err := json.Unmarshal(b, &v); err != nil {
-		return err
-	}
-	extra, err := splitExtra(b, accessDefinitionNames)
+	var v accessDefinitionWire
+	extra, err := decodeKeeping(b, &v, accessDefinitionNames)
 	if err != nil {
 		return err
 	}
-	v.Extra = extra
-	*a = AccessDefinition(v)
+	ad := AccessDefinition(v.accessDefinitionJSON)
+	if raw := v.Endpoints; len(raw) > 0 && string(raw) != "null" {
+		if json.Unmarshal(raw, &ad.Endpoints) != nil {
+			ad.Endpoints = nil
+			if extra == nil {
+				extra = Extra{}
+			}
+			extra["endpoints"] = raw
+		}
+	}
+	ad.Extra = extra
+	*a = ad
 	return nil
+}
+
+// accessDefinitionWire reads endpoints raw (the shallower field wins over the
+// embedded one), so that endpoints of the wrong shape cannot make a stored
+// session unreadable.
+type accessDefinitionWire struct {
+	accessDefinitionJSON
+	Endpoints json.RawMessage `json:"endpoints"`
 }
 
 // MarshalJSON implements json.Marshaler, writing unknown members back.
 func (a AccessDefinition) MarshalJSON() ([]byte, error) {
-	b, err := json.Marshal(accessDefinitionJSON(a))
-	if err != nil {
-		return nil, err
-	}
-	return appendExtra(b, a.Extra)
+	return encodeKeeping(accessDefinitionJSON(a), a.Extra)
 }
 
 // BasicAuthData is a basic-auth user's credentials.
@@ -157,10 +173,7 @@ var sessionNames = jsonNames(reflect.TypeFor[sessionJSON]())
 // UnmarshalJSON implements json.Unmarshaler, keeping unknown members.
 func (s *Session) UnmarshalJSON(b []byte) error {
 	var v sessionJSON
-	if err := json.Unmarshal(b, &v); err != nil {
-		return err
-	}
-	extra, err := splitExtra(b, sessionNames)
+	extra, err := decodeKeeping(b, &v, sessionNames)
 	if err != nil {
 		return err
 	}
@@ -179,9 +192,5 @@ func (s Session) MarshalJSON() ([]byte, error) {
 	if v.MetaData == nil {
 		v.MetaData = map[string]any{}
 	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return nil, err
-	}
-	return appendExtra(b, s.Extra)
+	return encodeKeeping(v, s.Extra)
 }

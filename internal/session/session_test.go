@@ -210,6 +210,8 @@ func FuzzDecodeSession(f *testing.F) {
 	f.Add([]byte(`{"rate":1,"per":1,"access_rights":{"a":{"api_id":"a","limit":null}}}`))
 	f.Add([]byte(`{"expires":1.718439136e+09,"last_updated":"1","x":{}}`))
 	f.Add([]byte(`{"access_rights":{"a":{"allowed_urls":[{"url":"(a|b)+","methods":["GET"]}]}}}`))
+	f.Add([]byte(`{"throttle_interval":2,"throttle_retry_limit":3,"access_rights":{"a":{"endpoints":[{"path":"^/x","methods":[{"name":"GET","limit":{"rate":1,"per":1}}]}]}}}`))
+	f.Add([]byte(`{"smoothing":{"enabled":false},"access_rights":{"a":{"endpoints":{"path":1},"mcp_primitives":[]}}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s, err := Decode(data)
 		if err != nil {
@@ -240,6 +242,7 @@ func FuzzDecodeSession(f *testing.F) {
 					t.Fatalf("right %q missing after compile", id)
 				}
 				_ = r.AllowsURL("GET", "/x")
+				_ = r.LimitsFor("GET", "/x")
 			}
 		}
 	})

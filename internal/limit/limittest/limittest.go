@@ -7,6 +7,8 @@
 package limittest
 
 import (
+	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -16,14 +18,28 @@ import (
 	"github.com/tollgate/tollgate/internal/limit"
 )
 
-// Clock is a manual clock: Now returns the time Advance last left it at. It is safe
-// for concurrent use, and cheap (one atomic load), since engines read it under their
-// locks and benchmarks run on it.
-type Clock struct{ ns atomic.Int64 }
+// Clock is a manual clock: Now returns the time Advance last left it at, and Wait
+// returns once Advance has moved it far enough. It is safe for concurrent use, and
+// cheap (one atomic load), since engines read it under their locks and benchmarks
+// run on it.
+type Clock struct {
+	ns atomic.Int64
+	// pending counts waiters, so that Advance takes no lock when there are none.
+	pending atomic.Int64
+	mu      sync.Mutex
+	waiters map[*waiter]struct{}
+	// changed is closed (and replaced) whenever the set of waiters changes.
+	changed chan struct{}
+}
+
+type waiter struct {
+	at   int64
+	done chan struct{}
+}
 
 // NewClock returns a clock reading t.
 func NewClock(t time.Time) *Clock {
-	c := &Clock{}
+	c := &Clock{waiters: map[*waiter]struct{}{}, changed: make(chan struct{})}
 	c.ns.Store(t.UnixNano())
 	return c
 }
@@ -31,8 +47,80 @@ func NewClock(t time.Time) *Clock {
 // Now reads the clock (in UTC).
 func (c *Clock) Now() time.Time { return time.Unix(0, c.ns.Load()).UTC() }
 
-// Advance moves the clock forward by d.
-func (c *Clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
+// Advance moves the clock forward by d, ending the waits it passes.
+func (c *Clock) Advance(d time.Duration) {
+	now := c.ns.Add(int64(d))
+	if c.pending.Load() == 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for w := range c.waiters {
+		if w.at <= now {
+			close(w.done)
+			c.removeLocked(w)
+		}
+	}
+}
+
+// Wait blocks until the clock has moved d past its reading now, or ctx ends (it
+// then returns ctx's error): the waits a gateway on this clock makes.
+func (c *Clock) Wait(ctx context.Context, d time.Duration) error {
+	c.mu.Lock()
+	w := &waiter{at: c.ns.Load() + int64(d), done: make(chan struct{})}
+	// Checked under the lock Advance takes to end waits: an Advance either
+	// sees this waiter or moved the clock before this reading.
+	if w.at <= c.ns.Load() {
+		c.mu.Unlock()
+		return nil
+	}
+	c.waiters[w] = struct{}{}
+	c.pending.Add(1)
+	c.notifyLocked()
+	c.mu.Unlock()
+	select {
+	case <-w.done:
+		return nil
+	case <-ctx.Done():
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if _, ok := c.waiters[w]; !ok {
+			return nil // Advance ended it first
+		}
+		c.removeLocked(w)
+		return ctx.Err()
+	}
+}
+
+func (c *Clock) removeLocked(w *waiter) {
+	delete(c.waiters, w)
+	c.pending.Add(-1)
+	c.notifyLocked()
+}
+
+func (c *Clock) notifyLocked() {
+	close(c.changed)
+	c.changed = make(chan struct{})
+}
+
+// AwaitWaiting blocks until exactly n Waits are pending, or ctx ends: a test knows
+// so, without sleeping, that requests are parked on the clock (or have stopped
+// waiting) before it moves time.
+func (c *Clock) AwaitWaiting(ctx context.Context, n int) error {
+	for {
+		c.mu.Lock()
+		got, changed := len(c.waiters), c.changed
+		c.mu.Unlock()
+		if got == n {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return fmt.Errorf("%d waits pending, want %d: %w", got, n, ctx.Err())
+		}
+	}
+}
 
 // Start is where every case's clock begins.
 var Start = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
