@@ -195,6 +195,7 @@ func (m *merger) perAPI(p *Policy) {
 		ad.AllowanceScope = scope
 		if cur, ok := m.rights[api]; ok {
 			ad.Limit = widest(ad.Limit, cur.Limit)
+			ad.Endpoints = session.MergeEndpoints(ad.Endpoints, cur.Endpoints)
 		}
 		m.rights[api] = ad
 		a := m.mark(api)
@@ -261,6 +262,13 @@ func (m *merger) partitioned(p *Policy) {
 			out.QuotaRenewalRate = max(out.QuotaRenewalRate, p.QuotaRenewalRate)
 		}
 		if all || p.Partitions.RateLimit {
+			if seen && a.rate {
+				// Endpoint limits come with the rate part: where two policies
+				// limit one endpoint, the more generous wins.
+				ar.Endpoints = session.MergeEndpoints(ar.Endpoints, v.Endpoints)
+			} else if seen {
+				ar.Endpoints = slices.Clone(v.Endpoints)
+			}
 			a.rate = true
 			if p.Rate != 0 && p.Per != 0 {
 				if emptyRate(ar.Limit.Rate, ar.Limit.Per) || wider(p.Rate, p.Per, ar.Limit.Rate, ar.Limit.Per) {
@@ -406,6 +414,7 @@ func greater(a, b int64) bool {
 // policy's slices.
 func cloneRight(ad session.AccessDefinition) session.AccessDefinition {
 	ad.Versions = slices.Clone(ad.Versions)
+	ad.Endpoints = slices.Clone(ad.Endpoints)
 	ad.AllowedURLs = slices.Clone(ad.AllowedURLs)
 	for i := range ad.AllowedURLs {
 		ad.AllowedURLs[i].Methods = slices.Clone(ad.AllowedURLs[i].Methods)

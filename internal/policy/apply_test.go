@@ -41,6 +41,12 @@ var testPolicies = map[string]*Policy{
 	"difforg":   {ID: "difforg", OrgID: "other", State: StateActive, AccessRights: map[string]session.AccessDefinition{"a": {}}},
 	"draft":     {ID: "draft", OrgID: org, State: StateDraft, AccessRights: map[string]session.AccessDefinition{"a": {}}},
 	"deny":      {ID: "deny", OrgID: org, State: StateDeny, AccessRights: map[string]session.AccessDefinition{"a": {}}},
+	"ep-a1": {ID: "ep-a1", OrgID: org, State: StateActive, Partitions: Partitions{RateLimit: true, ACL: true},
+		AccessRights: map[string]session.AccessDefinition{"a": {Endpoints: []session.Endpoint{{Path: "/get", Methods: []session.EndpointMethod{{Name: "GET", Limit: session.RateLimit{Rate: 10, Per: 60}}}}}}}},
+	"ep-a2": {ID: "ep-a2", OrgID: org, State: StateActive, Partitions: Partitions{RateLimit: true},
+		AccessRights: map[string]session.AccessDefinition{"a": {Endpoints: []session.Endpoint{
+			{Path: "/get", Methods: []session.EndpointMethod{{Name: "GET", Limit: session.RateLimit{Rate: 20, Per: 60}}}},
+			{Path: "/post", Methods: []session.EndpointMethod{{Name: "POST", Limit: session.RateLimit{Rate: 5, Per: 1}}}}}}}},
 	"quota-only": {ID: "quota-only", OrgID: org, State: StateActive, QuotaMax: 7, Partitions: Partitions{Quota: true},
 		AccessRights: map[string]session.AccessDefinition{"a": {}}},
 }
@@ -205,6 +211,17 @@ func TestApply(t *testing.T) {
 				check(t, "per", d.Per, 10.0)
 				check(t, "quota", int64(d.QuotaMax), int64(6000))
 				check(t, "renewal", int64(d.QuotaRenewalRate), int64(3600))
+			},
+		},
+		{
+			// Tyk "api_d_get_endpoint_rl_1/2_configure_on_non_partitioned_policy":
+			// endpoint limits merge, the more generous per endpoint winning.
+			name: "endpoint limits merged", policies: []string{"ep-a1", "ep-a2"}, key: session.Session{AccessRights: keyRights},
+			want: func(t *testing.T, s *session.Session) {
+				eps := s.AccessRights["a"].Endpoints
+				if len(eps) != 2 || eps[0].Path != "/get" || eps[0].Methods[0].Limit.Rate != 20 || eps[1].Path != "/post" {
+					t.Errorf("endpoints = %+v", eps)
+				}
 			},
 		},
 		{
