@@ -108,6 +108,9 @@ func New(opts Options) *Server {
 	api("GET /api/users", "users", false, s.listUsers)
 	api("POST /api/users", "users", true, s.createUser)
 	fallback("/api/users")
+	api("POST /api/users/search", "users", false, s.searchUsers)
+	// Tyk's deprecated form of the search, ?q= instead of a body.
+	api("GET /api/users/search", "users", false, s.searchUsers)
 	api("GET /api/users/me", "", false, s.getMe)
 	api("GET /api/users/{id}", "", false, s.getUser)
 	api("PUT /api/users/{id}", "", false, s.updateUser)
@@ -158,6 +161,7 @@ func New(opts Options) *Server {
 	admin("GET /admin/organisations/{id}", s.getOrg)
 	admin("GET /admin/users", s.adminListUsers)
 	admin("POST /admin/users", s.adminCreateUser)
+	admin("PUT /admin/users/{id}", s.adminUpdateUser)
 
 	s.mux.Handle("/api/", a.Handle(func(http.ResponseWriter, *http.Request) error {
 		return httpx.Errorf(http.StatusNotFound, "Not found")
