@@ -21,6 +21,7 @@ import (
 	"github.com/tollgate/tollgate/internal/audit"
 	"github.com/tollgate/tollgate/internal/authguard"
 	"github.com/tollgate/tollgate/internal/fault"
+	"github.com/tollgate/tollgate/internal/health"
 	"github.com/tollgate/tollgate/internal/httpx"
 	"github.com/tollgate/tollgate/internal/keys"
 	"github.com/tollgate/tollgate/internal/manage"
@@ -46,6 +47,11 @@ type Options struct {
 	TrustedProxies []netip.Prefix
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Version is what /hello reports.
+	Version string
+	// Health lists components beside the store that /hello reports (the shared
+	// limits and events of a cluster member).
+	Health []health.Check
 }
 
 // Server is the dashboard's http.Handler.
@@ -155,6 +161,13 @@ func New(opts Options) *Server {
 	fallback("/api/portal/policies/{id}")
 
 	api("GET /api/audit", "audit_logs", false, s.listAudit)
+	api("GET /api/audit-logs", "audit_logs", false, s.listAuditLogs)
+	api("GET /api/system/stats", "system", false, s.systemStats)
+
+	// Liveness for load balancers and for tools that wait for the stack to come
+	// up: no credentials, nothing secret, one store ping.
+	s.mux.Handle("GET /hello", a.Handle(s.hello))
+	s.mux.Handle("GET /admin/hello", a.Handle(s.hello))
 
 	admin("GET /admin/organisations", s.listOrgs)
 	admin("POST /admin/organisations", s.createOrg)

@@ -5,13 +5,15 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tollgate/tollgate/internal/accounts"
 	"github.com/tollgate/tollgate/internal/config"
 )
 
 // The endpoints and behaviours Tyk's generated clients and SDKs rely on (issue 14):
-// users created without a password, the Admin API's user update, user search.
+// users created without a password, the Admin API's user update, the health check,
+// user search, the newer audit log and the system stats.
 
 // loginFails asserts that the web UI refuses email with password.
 func loginFails(t *testing.T, e *env, email, password string) {
@@ -199,6 +201,20 @@ func TestAdminUpdateUserShowsKeysWhenAdminsSeeThem(t *testing.T) {
 	}}.run(t)
 }
 
+func TestDashboardHello(t *testing.T) {
+	healthy := []string{`{"status":"ok"`, `"description":"Tollgate dashboard"`, `"store":{"status":"pass","componentType":"datastore"`, `"version":"`}
+	scenarios{rows: []scenario{
+		{name: "hello", method: "GET", path: "/hello", status: 200, contains: healthy},
+		{name: "admin hello", method: "GET", path: "/admin/hello", status: 200, contains: healthy},
+		{name: "admin hello with a slash", method: "GET", path: "/admin/hello/", status: 200, contains: healthy},
+		{name: "needs no credentials and shows none", method: "GET", path: "/hello", as: "a", status: 200, absent: []string{"{key:a}", adminSecret}},
+		{name: "only reads", method: "POST", path: "/hello", status: 405},
+		{name: "a store that does not answer fails it", method: "GET", path: "/hello", status: 503,
+			contains: []string{`"status":"fail"`, `"store":{"status":"fail","componentType":"datastore","output":"store did not answer"`},
+			setup:    func(t *testing.T, e *env) { e.db.Close() }},
+	}}.run(t)
+}
+
 func TestUserSearch(t *testing.T) {
 	search := func(q string) string { return `{"filters":{"query":"` + q + `"}}` }
 	scenarios{rows: []scenario{
@@ -218,5 +234,73 @@ func TestUserSearch(t *testing.T) {
 		{name: "body not JSON", method: "POST", path: "/api/users/search", body: `{"filters":`, as: "a", status: 400, contains: []string{"Request body malformed"}},
 		{name: "needs users: read", method: "POST", path: "/api/users/search", body: search("a"), as: "reader", status: 403,
 			contains: []string{"You do not have permission to access /api/users/search"}},
+	}}.run(t)
+}
+
+func TestAuditLogs(t *testing.T) {
+	today := time.Now().UTC().Format("2006-01-02")
+	scenarios{setup: func(t *testing.T, e *env) {
+		e.must(t, e.dash, "POST", "/api/apis", apiBody("audited", "/audited/", e.upstream.URL), e.as("a"))
+		e.vars["auditedKey"], _ = e.createKey(t, "a", keyBody("audited"))
+		e.must(t, e.dash, "PUT", "/api/users/"+e.ids["reader"], `{"first_name":"Rita"}`, e.as("reader"))
+	}, rows: []scenario{
+		{name: "Tyk's shape", method: "GET", path: "/api/audit-logs", as: "a", status: 200,
+			contains: []string{`"audit_logs":[{"_id":"`, `"pages":1`, `"user":"a@a.io"`, `"ip":"127.0.0.1"`, `"org_id":"{orgA}"`, `"timestamp":`, `"object_id":"audited"`}},
+		{name: "newest first", method: "GET", path: "/api/audit-logs", as: "a", status: 200,
+			check: func(t *testing.T, e *env, body string) {
+				if u, k := strings.Index(body, `"user":"reader@a.io"`), strings.Index(body, `"object_type":"api"`); u < 0 || k < 0 || u > k {
+					t.Errorf("the latest change is not first: %s", body)
+				}
+			}},
+		{name: "by user", method: "GET", path: "/api/audit-logs?user=READER@a.io", as: "a", status: 200,
+			contains: []string{`"user":"reader@a.io"`, `"action":"update"`}, absent: []string{`"user":"a@a.io"`}},
+		{name: "by action", method: "GET", path: "/api/audit-logs?action=update", as: "a", status: 200,
+			contains: []string{`"action":"update"`}, absent: []string{`"action":"create"`}},
+		{name: "by address", method: "GET", path: "/api/audit-logs?ip=192.0.2.1", as: "a", status: 200, contains: []string{`"audit_logs":[]`}},
+		{name: "by dates that hold today", method: "GET", path: "/api/audit-logs?from_date=" + today + "&to_date=" + today, as: "a", status: 200, contains: []string{`"object_id":"audited"`}},
+		{name: "by dates before today", method: "GET", path: "/api/audit-logs?to_date=2000-01-31", as: "a", status: 200, contains: []string{`"audit_logs":[]`, `"pages":1`}},
+		{name: "by dates after today", method: "GET", path: "/api/audit-logs?from_date=2999-01-01", as: "a", status: 200, contains: []string{`"audit_logs":[]`}},
+		{name: "a page past the end", method: "GET", path: "/api/audit-logs?p=5", as: "a", status: 200, contains: []string{`"audit_logs":[]`}},
+		{name: "per organisation", method: "GET", path: "/api/audit-logs?p=-1", as: "b", status: 200, absent: []string{"audited", "a@a.io"}},
+		{name: "never a key", method: "GET", path: "/api/audit-logs?p=-1", as: "a", status: 200, absent: []string{"{auditedKey}", "{key:a}"}},
+		{name: "download as JSON", method: "GET", path: "/api/audit-logs?download=true&action=create", as: "a", status: 200,
+			check: func(t *testing.T, e *env, body string) {
+				var es []struct{ Action string }
+				if err := json.Unmarshal([]byte(body), &es); err != nil || len(es) < 2 || es[0].Action != "create" {
+					t.Errorf("download: %v %s", err, body)
+				}
+			}},
+		{name: "download as CSV", method: "GET", path: "/api/audit-logs?download=true&type=csv", as: "a", status: 200,
+			contains: []string{"_id,org_id,date,timestamp,ip,user,user_id,action,object_type,object_id,detail\n", ",a@a.io,", ",create,api,audited,"}},
+		{name: "request filters Tollgate does not record", method: "GET", path: "/api/audit-logs?method=POST", as: "a", status: 400, contains: []string{"method cannot filter"}},
+		{name: "bad date", method: "GET", path: "/api/audit-logs?from_date=05/11/2024", as: "a", status: 400, contains: []string{"from_date must be a date"}},
+		{name: "dates the wrong way round", method: "GET", path: "/api/audit-logs?from_date=2024-02-01&to_date=2024-01-01", as: "a", status: 400, contains: []string{"is after"}},
+		{name: "bad page", method: "GET", path: "/api/audit-logs?p=x", as: "a", status: 400},
+		{name: "bad download flag", method: "GET", path: "/api/audit-logs?download=yes", as: "a", status: 400, contains: []string{"download"}},
+		{name: "bad file type", method: "GET", path: "/api/audit-logs?download=true&type=xml", as: "a", status: 400, contains: []string{"type must be csv or json"}},
+		{name: "needs audit_logs: read", method: "GET", path: "/api/audit-logs", as: "reader", status: 403},
+	}}.run(t)
+}
+
+func TestSystemStats(t *testing.T) {
+	today := time.Now().UTC().Format("2006-01-02")
+	scenarios{setup: func(t *testing.T, e *env) {
+		e.must(t, e.dash, "POST", "/api/apis", apiBody("one", "/one/", e.upstream.URL), e.as("a"))
+		e.must(t, e.dash, "POST", "/api/apis", strings.Replace(apiBody("two", "/two/", e.upstream.URL), `"use_keyless":false`, `"use_keyless":false,"active":false`, 1), e.as("a"))
+		e.createKey(t, "a", keyBody("one"))
+		e.must(t, e.dash, "POST", "/api/apis", apiBody("bees", "/bees/", e.upstream.URL), e.as("b"))
+	}, rows: []scenario{
+		{name: "the caller's organisation, counted", method: "GET", path: "/api/system/stats", as: "a", status: 200,
+			contains: []string{`"status":"Success"`, `"counts":{"active_apis":1,"apis":2,"keys":1,"users":3}`,
+				`"apis":[{"date":"` + today + `","min_usage":2,"max_usage":2,"avg_usage":2,"min_active_usage":1,"max_active_usage":1,"avg_active_usage":1}]`}},
+		{name: "another organisation's own", method: "GET", path: "/api/system/stats", as: "b", status: 200,
+			contains: []string{`"counts":{"active_apis":1,"apis":1,"keys":0,"users":1}`}},
+		{name: "a range that holds today", method: "GET", path: "/api/system/stats?start_day=2000-01-01&end_day=2999-12-31&resolution=day", as: "a", status: 200, contains: []string{`"min_usage":2`}},
+		{name: "a range in the past has no days", method: "GET", path: "/api/system/stats?start_day=2000-01-01&end_day=2000-12-31", as: "a", status: 200, contains: []string{`"apis":[]`, `"apis":2`}},
+		{name: "data planes: none to count", method: "GET", path: "/api/system/stats?entity=dataplanes", as: "a", status: 200, contains: []string{`"apis":[]`, `"dataplanes":[]`}},
+		{name: "bad entity", method: "GET", path: "/api/system/stats?entity=keys", as: "a", status: 400, contains: []string{"entity must be"}},
+		{name: "bad resolution", method: "GET", path: "/api/system/stats?resolution=hour", as: "a", status: 400, contains: []string{"resolution must be day"}},
+		{name: "bad date", method: "GET", path: "/api/system/stats?start_day=yesterday", as: "a", status: 400, contains: []string{"start_day must be a date"}},
+		{name: "needs system: read", method: "GET", path: "/api/system/stats", as: "reader", status: 403},
 	}}.run(t)
 }
