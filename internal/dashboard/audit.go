@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"encoding/csv"
+	"encoding/json"
 	"net/http"
 	"strconv"
 	"time"
@@ -125,11 +126,15 @@ func (s *Server) listAuditLogs(w http.ResponseWriter, r *http.Request) error {
 		pages := max((total+pageSize-1)/pageSize, 1)
 		return httpx.WriteJSON(w, http.StatusOK, map[string]any{"audit_logs": out, "pages": pages})
 	}
+	// A file, as Tyk serves it: application/octet-stream, its name saying what is
+	// in it.
+	w.Header().Set("Content-Type", "application/octet-stream")
 	if format != "csv" {
 		w.Header().Set("Content-Disposition", `attachment; filename="audit-logs.json"`)
-		return httpx.WriteJSON(w, http.StatusOK, out)
+		enc := json.NewEncoder(w)
+		enc.SetEscapeHTML(false)
+		return enc.Encode(out)
 	}
-	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", `attachment; filename="audit-logs.csv"`)
 	cw := csv.NewWriter(w)
 	_ = cw.Write([]string{"_id", "org_id", "date", "timestamp", "ip", "user", "user_id", "action", "object_type", "object_id", "detail"})
