@@ -262,10 +262,13 @@ func validID(id string) error {
 
 // NewUser is what a client supplies to create a user.
 type NewUser struct {
-	OrgID       string
-	Email       string
-	FirstName   string
-	LastName    string
+	OrgID     string
+	Email     string
+	FirstName string
+	LastName  string
+	// Password may be empty, as Tyk's clients create users: the user then has
+	// none and cannot log in to the web UI until one is set, while their access
+	// key works at once.
 	Password    string
 	Permissions map[string]string
 	Active      bool
@@ -292,15 +295,34 @@ func ValidatePassword(p string) error {
 	return nil
 }
 
+// HasPassword reports whether u can log in with a password: users created without
+// one cannot until one is set.
+func HasPassword(u store.User) bool { return len(u.PasswordHash) > 0 }
+
+// hashPassword validates a new password and hashes it.
+func (s *Service) hashPassword(password string) ([]byte, error) {
+	if err := ValidatePassword(password); err != nil {
+		return nil, err
+	}
+	pw, err := bcrypt.GenerateFromPassword([]byte(password), s.cost())
+	if err != nil {
+		return nil, fmt.Errorf("hash password: %w", err)
+	}
+	return pw, nil
+}
+
 // CreateUser creates a user and returns it with its new access key (the only time
-// the caller gets the plaintext without opening it).
+// the caller gets the plaintext without opening it). A user created without a
+// password has none (see NewUser).
 func (s *Service) CreateUser(ctx context.Context, nu NewUser) (store.User, string, error) {
 	email, err := NormalizeEmail(nu.Email)
 	if err != nil {
 		return store.User{}, "", err
 	}
-	if err := ValidatePassword(nu.Password); err != nil {
-		return store.User{}, "", err
+	if nu.Password != "" {
+		if err := ValidatePassword(nu.Password); err != nil {
+			return store.User{}, "", err
+		}
 	}
 	perms, err := ParsePermissions(nu.Permissions)
 	if err != nil {
@@ -314,9 +336,13 @@ func (s *Service) CreateUser(ctx context.Context, nu NewUser) (store.User, strin
 	} else if err != nil {
 		return store.User{}, "", err
 	}
-	pw, err := bcrypt.GenerateFromPassword([]byte(nu.Password), s.cost())
-	if err != nil {
-		return store.User{}, "", fmt.Errorf("hash password: %w", err)
+	// Hashed last, once everything cheaper to check has passed: bcrypt is slow on
+	// purpose. No password leaves the hash empty, which no password matches.
+	var pw []byte
+	if nu.Password != "" {
+		if pw, err = s.hashPassword(nu.Password); err != nil {
+			return store.User{}, "", err
+		}
 	}
 	permJSON, _ := json.Marshal(perms)
 	now := s.now()
@@ -380,20 +406,28 @@ func (s *Service) dummyHash() []byte {
 // does not take twice as long as later ones (which would tell it apart).
 func (s *Service) WarmUp() { s.dummyHash() }
 
-// CheckPassword authenticates by e-mail and password.
+// CheckPassword authenticates by e-mail and password. An empty password never
+// succeeds, and a user without a password cannot log in with any; both cost a
+// bcrypt comparison like a wrong password, so timing does not tell which users
+// have no password.
 func (s *Service) CheckPassword(ctx context.Context, email, password string) (store.User, error) {
-	e, err := NormalizeEmail(email)
-	if err != nil {
+	refuse := func() (store.User, error) {
 		_ = bcrypt.CompareHashAndPassword(s.dummyHash(), []byte(password))
 		return store.User{}, ErrBadCredentials
+	}
+	e, err := NormalizeEmail(email)
+	if err != nil || password == "" {
+		return refuse()
 	}
 	u, err := s.Store.GetUserByEmail(ctx, e)
 	if errors.Is(err, store.ErrNotFound) {
-		_ = bcrypt.CompareHashAndPassword(s.dummyHash(), []byte(password))
-		return store.User{}, ErrBadCredentials
+		return refuse()
 	}
 	if err != nil {
 		return store.User{}, err
+	}
+	if !HasPassword(u) {
+		return refuse()
 	}
 	if bcrypt.CompareHashAndPassword(u.PasswordHash, []byte(password)) != nil || !u.Active {
 		return store.User{}, ErrBadCredentials
@@ -439,21 +473,19 @@ func (s *Service) SetPassword(ctx context.Context, u store.User, password string
 }
 
 func (s *Service) setPassword(ctx context.Context, u store.User, password string) error {
-	if err := ValidatePassword(password); err != nil {
-		return err
-	}
-	pw, err := bcrypt.GenerateFromPassword([]byte(password), s.cost())
+	pw, err := s.hashPassword(password)
 	if err != nil {
-		return fmt.Errorf("hash password: %w", err)
+		return err
 	}
 	u.PasswordHash, u.UpdatedAt = pw, s.now()
 	return s.Store.UpdateUser(ctx, u)
 }
 
 // ChangePassword is a user changing their own password: the current one must be
-// right (ErrBadCredentials otherwise).
+// right (ErrBadCredentials otherwise, also for a user who has none: theirs is set,
+// not changed).
 func (s *Service) ChangePassword(ctx context.Context, u store.User, current, next string) (store.User, error) {
-	if bcrypt.CompareHashAndPassword(u.PasswordHash, []byte(current)) != nil {
+	if !HasPassword(u) || bcrypt.CompareHashAndPassword(u.PasswordHash, []byte(current)) != nil {
 		return u, ErrBadCredentials
 	}
 	if current == next {
@@ -494,10 +526,31 @@ type UserPatch struct {
 	LastName    *string
 	Active      *bool
 	Permissions map[string]string
+	// Password sets a new password, as a reset: the current one is not asked for.
+	Password *string
+	// OrgID and AccessKey cannot be changed by an update, but clients send back
+	// the user as they read it: empty or the user's own they pass, anything else
+	// is refused rather than silently ignored.
+	OrgID, AccessKey *string
 }
 
-// UpdateUser applies a patch.
+// checkFixed refuses a patch that would change what an update cannot.
+func (p UserPatch) checkFixed(u store.User) error {
+	if p.OrgID != nil && *p.OrgID != "" && *p.OrgID != u.OrgID {
+		return invalid("org_id", "org_id cannot be changed: a user stays in their organisation")
+	}
+	if p.AccessKey != nil && *p.AccessKey != "" && HashAccessKey(*p.AccessKey) != u.AccessKeyHash {
+		return invalid("access_key", "access_key cannot be set: reset it with PUT /api/users/{id}/actions/key/reset")
+	}
+	return nil
+}
+
+// UpdateUser applies a patch. A new password is audited as a reset beside the
+// update, so the log shows who set whose password.
 func (s *Service) UpdateUser(ctx context.Context, u store.User, p UserPatch) (store.User, error) {
+	if err := p.checkFixed(u); err != nil {
+		return u, err
+	}
 	if p.Email != nil {
 		e, err := NormalizeEmail(*p.Email)
 		if err != nil {
@@ -524,6 +577,13 @@ func (s *Service) UpdateUser(ctx context.Context, u store.User, p UserPatch) (st
 		}
 		u.Permissions, _ = json.Marshal(perms)
 	}
+	if p.Password != nil {
+		pw, err := s.hashPassword(*p.Password)
+		if err != nil {
+			return u, err
+		}
+		u.PasswordHash = pw
+	}
 	u.UpdatedAt = s.now()
 	if err := s.Store.UpdateUser(ctx, u); err != nil {
 		if errors.Is(err, store.ErrConflict) {
@@ -532,6 +592,9 @@ func (s *Service) UpdateUser(ctx context.Context, u store.User, p UserPatch) (st
 		return u, err
 	}
 	s.Audit.Record(ctx, u.OrgID, audit.ActionUpdate, audit.TypeUser, u.ID, u.Email)
+	if p.Password != nil {
+		s.Audit.Record(ctx, u.OrgID, audit.ActionResetPassword, audit.TypeUser, u.ID, u.Email)
+	}
 	return u, nil
 }
 

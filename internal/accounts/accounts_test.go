@@ -10,6 +10,8 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/tollgate/tollgate/internal/audit"
+	"github.com/tollgate/tollgate/internal/fault"
 	"github.com/tollgate/tollgate/internal/store"
 	"github.com/tollgate/tollgate/internal/store/sqlite"
 )
@@ -206,5 +208,90 @@ func TestMayChange(t *testing.T) {
 				t.Errorf("MayChange = %v, want ok %v", err, tt.ok)
 			}
 		})
+	}
+}
+
+// TestUsersWithoutPassword: a user created without a password has none; their
+// access key works, no password (empty or not) logs them in until one is set, and
+// setting one through an update is audited as a reset.
+func TestUsersWithoutPassword(t *testing.T) {
+	s := newService(t)
+	s.Audit = &audit.Recorder{Store: s.Store}
+	ctx := t.Context()
+	b, err := s.Bootstrap(ctx, "Acme", "admin@acme.io", "admin-password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, ak, err := s.CreateUser(ctx, NewUser{OrgID: b.OrgID, Email: "tool@acme.io", Active: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if HasPassword(u) {
+		t.Fatal("a user created without a password has one")
+	}
+	if _, err := s.Authenticate(ctx, ak); err != nil {
+		t.Fatalf("the access key of a user without a password: %v", err)
+	}
+	for _, pw := range []string{"", "anything-at-all"} {
+		if _, err := s.CheckPassword(ctx, "tool@acme.io", pw); !errors.Is(err, ErrBadCredentials) {
+			t.Errorf("CheckPassword(%q) without a password = %v, want ErrBadCredentials", pw, err)
+		}
+	}
+	if _, err := s.CheckPassword(ctx, "admin@acme.io", ""); !errors.Is(err, ErrBadCredentials) {
+		t.Errorf("an empty password for a user who has one: %v", err)
+	}
+	if _, err := s.ChangePassword(ctx, u, "", "the-new-password"); !errors.Is(err, ErrBadCredentials) {
+		t.Errorf("changing a password the user does not have: %v", err)
+	}
+	short := "short"
+	if _, err := s.UpdateUser(ctx, u, UserPatch{Password: &short}); fault.KindOf(err) != fault.Invalid {
+		t.Errorf("a short password in an update: %v", err)
+	}
+	pw := "the-new-password"
+	if u, err = s.UpdateUser(ctx, u, UserPatch{Password: &pw}); err != nil || !HasPassword(u) {
+		t.Fatalf("set the password by update: %v", err)
+	}
+	if _, err := s.CheckPassword(ctx, "tool@acme.io", pw); err != nil {
+		t.Errorf("the password set: %v", err)
+	}
+	es, _, _ := s.Store.ListAudit(ctx, b.OrgID, 2, 0)
+	if len(es) != 2 || es[0].Action != audit.ActionResetPassword || es[1].Action != audit.ActionUpdate {
+		t.Errorf("audit of an update that sets a password: %+v", es)
+	}
+}
+
+// TestUpdateKeepsOrgAndAccessKey: clients send users back as they read them; the
+// organisation and access key they carry must be the user's own.
+func TestUpdateKeepsOrgAndAccessKey(t *testing.T) {
+	s := newService(t)
+	ctx := t.Context()
+	b, err := s.Bootstrap(ctx, "Acme", "admin@acme.io", "admin-password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := s.Store.GetUser(ctx, b.UserID)
+	str := func(v string) *string { return &v }
+	tests := []struct {
+		name  string
+		patch UserPatch
+		want  fault.Kind
+		field string
+	}{
+		{"own organisation and key", UserPatch{OrgID: str(b.OrgID), AccessKey: str(b.AccessKey)}, fault.Internal, ""},
+		{"empty ones", UserPatch{OrgID: str(""), AccessKey: str("")}, fault.Internal, ""},
+		{"another organisation", UserPatch{OrgID: str("elsewhere")}, fault.Invalid, "org_id"},
+		{"a chosen access key", UserPatch{AccessKey: str(NewAccessKey())}, fault.Invalid, "access_key"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := s.UpdateUser(ctx, u, tt.patch)
+			f, _ := fault.As(err)
+			if fault.KindOf(err) != tt.want || (f != nil && f.Field != tt.field) {
+				t.Fatalf("got %v, want %v naming %q", err, tt.want, tt.field)
+			}
+		})
+	}
+	if got, _ := s.Store.GetUser(ctx, b.UserID); got.OrgID != b.OrgID || got.AccessKeyHash != HashAccessKey(b.AccessKey) {
+		t.Fatal("a refused update changed the user")
 	}
 }

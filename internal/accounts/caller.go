@@ -3,6 +3,7 @@ package accounts
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/tollgate/tollgate/internal/fault"
 	"github.com/tollgate/tollgate/internal/store"
@@ -60,6 +61,23 @@ func (c *Caller) Users(ctx context.Context) ([]store.User, error) {
 		return nil, err
 	}
 	return c.s.Store.ListUsers(ctx, c.user.OrgID)
+}
+
+// SearchUsers lists the caller's organisation's users whose e-mail contains query,
+// in any letter case, oldest first (users: read). An empty query matches everyone.
+func (c *Caller) SearchUsers(ctx context.Context, query string) ([]store.User, error) {
+	us, err := c.Users(ctx)
+	if err != nil {
+		return nil, err
+	}
+	q := strings.ToLower(query)
+	out := us[:0]
+	for _, u := range us {
+		if strings.Contains(u.Email, q) {
+			out = append(out, u)
+		}
+	}
+	return out, nil
 }
 
 // Read returns user id to look at: the caller themself always, another user of the
@@ -176,10 +194,15 @@ func (c *Caller) CreateUser(ctx context.Context, nu NewUser) (store.User, string
 
 // UpdateUser applies a patch to x (from ForChange). Changing permissions or the
 // active flag also needs the right to grant them, and is not for oneself, except for
-// administrators.
+// administrators. A password is not changed here but by SetPassword or
+// ChangePassword, whose rules differ (Tyk's PUT /api/users/{id} does not take one
+// either).
 func (c *Caller) UpdateUser(ctx context.Context, x store.User, p UserPatch) (store.User, error) {
 	if err := c.check(x, true); err != nil {
 		return x, err
+	}
+	if p.Password != nil {
+		return x, invalid("password", "use POST /api/users/{id}/actions/reset to change a password")
 	}
 	if p.Permissions != nil || p.Active != nil {
 		if x.ID == c.user.ID && !c.perms.IsAdmin() {

@@ -53,6 +53,8 @@ func TestCallerRules(t *testing.T) {
 		{"a loaded user of another org is refused", second(as(manager).UpdateUser(ctx, store.User{ID: other.UserID, OrgID: other.OrgID}, UserPatch{})), fault.NotFound},
 		{"nobody deletes themself", as(manager).DeleteUser(ctx, manager), fault.Invalid},
 		{"a password is changed by its owner only", as(admin).MayChangePassword(weaker.ID), fault.Forbidden},
+		{"a password is not set by an update", second(as(admin).UpdateUser(ctx, weaker, UserPatch{Password: new(string)})), fault.Invalid},
+		{"searching users needs users:read", second(as(weaker).SearchUsers(ctx, "")), fault.Forbidden},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -65,6 +67,13 @@ func TestCallerRules(t *testing.T) {
 	u, _, err := as(manager).CreateUser(ctx, NewUser{OrgID: other.OrgID, Email: "plain@o.io", Password: "long-enough"})
 	if err != nil || u.OrgID != b.OrgID || PermissionsOf(u).IsAdmin() {
 		t.Fatalf("created %+v %v: want org %s and no rights", u, err, b.OrgID)
+	}
+	found, err := as(reader).SearchUsers(ctx, "MANAGER@")
+	if err != nil || len(found) != 1 || found[0].ID != manager.ID {
+		t.Errorf("search by part of an e-mail, any case: %v %+v", err, found)
+	}
+	if found, _ := as(admin).SearchUsers(ctx, "p.io"); len(found) != 0 {
+		t.Errorf("search found another organisation's users: %+v", found)
 	}
 	r := as(manager).RightsOver(weaker)
 	if !r.Save || !r.EditPermissions || !r.Delete || r.ReadAccessKey {

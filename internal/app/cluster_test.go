@@ -195,6 +195,11 @@ func TestClusterSurvivesRedisOutage(t *testing.T) {
 		h.Details["redis"].Status != "warn" || h.Details["store"].Status != "pass" {
 		t.Fatalf("/hello during the outage: %d %s", hello.Status, hello.Body)
 	}
+	// The dashboard's /hello reports the same components.
+	dash := apptest.Do(t, e.Dashboard, "GET", "/hello", "", nil)
+	if dash.Status != 200 || json.Unmarshal([]byte(dash.Body), &h) != nil || h.Status != "warn" || h.Details["redis"].Status != "warn" {
+		t.Fatalf("dashboard /hello during the outage: %d %s", dash.Status, dash.Body)
+	}
 	if r := apptest.Do(t, e.Gateway, "GET", "/ready", "", nil); r.Status != 200 || !strings.Contains(r.Body, `"warn"`) {
 		t.Fatalf("/ready during the outage: %d %s, want 200 with a warning (the node still serves)", r.Status, r.Body)
 	}
@@ -203,6 +208,9 @@ func TestClusterSurvivesRedisOutage(t *testing.T) {
 	logs.waitFor(t, "shared limits answer again")
 	if r := apptest.Do(t, e.Gateway, "GET", "/hello", "", nil); r.Status != 200 || !strings.Contains(r.Body, `"status":"pass"`) || strings.Contains(r.Body, "warn") {
 		t.Fatalf("/hello after the outage: %d %s", r.Status, r.Body)
+	}
+	if r := apptest.Do(t, e.Dashboard, "GET", "/hello", "", nil); r.Status != 200 || !strings.HasPrefix(r.Body, `{"status":"ok"`) || strings.Contains(r.Body, "warn") {
+		t.Fatalf("dashboard /hello after the outage: %d %s", r.Status, r.Body)
 	}
 	// The restarted Redis is empty: the shared window starts afresh.
 	if got := roundRobin(t, nodes, "outage-key-0123456789", 4); got[200] != 3 || got[429] != 1 {

@@ -68,7 +68,8 @@ type Node struct {
 
 	loops []func(context.Context) error
 	stop  []func()
-	// health are the components beside the store that the gateway reports.
+	// health are the components beside the store that /hello reports, on the
+	// gateway and the dashboard.
 	health []gateway.HealthCheck
 }
 
@@ -194,6 +195,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 	n.Dashboard = dashboard.New(dashboard.Options{
 		Accounts: n.Accounts, APIs: n.APIs, Keys: n.Keys, Policies: n.Policies, Store: n.Store, AdminSecret: n.Secret, Log: log,
 		AdminsSeeAccessKeys: cfg.AdminsSeeAccessKeys, TrustedProxies: trusted, Now: deps.Now,
+		Version: VersionString(), Health: n.health,
 	})
 	return n, nil
 }

@@ -80,7 +80,12 @@ func exchanges() []exchange {
 	userMade := []step{{spec: d, method: "POST", path: "/api/users", body: user, as: "admin", save: map[string]string{"user": "Meta"}}}
 	userDeleted := plus(userMade, step{spec: d, method: "DELETE", path: "/api/users/{user}", as: "admin"})
 	org2Made := []step{{spec: a, method: "POST", path: "/admin/organisations", body: org2, as: "admin-auth", save: map[string]string{"org2": "Meta"}}}
-	org2UserMade := plus(org2Made, step{spec: a, method: "POST", path: "/admin/users", body: org2User, as: "admin-auth"})
+	org2UserMade := plus(org2Made, step{spec: a, method: "POST", path: "/admin/users", body: org2User, as: "admin-auth",
+		save: map[string]string{"org2User": "Meta.id"}})
+	// A user as Tyk's generated clients create one: no password.
+	noPasswordUser := `{"first_name":"Itachi","last_name":"Sasuke","email_address":"itachi@contract.io","user_permissions":{"keys":"read"}}`
+	adminUpdate := `{"id":"{org2User}","org_id":"{org2}","first_name":"Bo","last_name":"Eklund","email_address":"bo@second.io",` +
+		`"active":true,"password":"bo-new-password","user_permissions":{"IsAdmin":"admin"}}`
 
 	return []exchange{
 		// ---- Gateway control API (/tyk/) --------------------------------------
@@ -197,6 +202,22 @@ func exchanges() []exchange {
 		{name: "set password, body not JSON", spec: d, op: "POST /api/users/{userId}/actions/reset", method: "POST", path: "/api/users/{me}/actions/reset", body: `{"new_password":`, as: "admin", status: 400, invalid: "request body"},
 		{name: "delete deleted user", spec: d, setup: userDeleted, op: "DELETE /api/users/{userId}", method: "DELETE", path: "/api/users/{user}", as: "admin", status: 404},
 		{name: "audit log", spec: d, setup: dashAPIMade, op: "GET /api/audit", method: "GET", path: "/api/audit?p=1", as: "admin", status: 200},
+		{name: "create user without a password", spec: d, op: "POST /api/users", method: "POST", path: "/api/users", body: noPasswordUser, as: "admin", status: 200},
+		{name: "search users", spec: d, setup: userMade, op: "POST /api/users/search", method: "POST", path: "/api/users/search?p=1",
+			body: `{"filters":{"query":"ann@"}}`, as: "admin", status: 200},
+		{name: "search users (deprecated GET)", spec: d, setup: userMade, op: "GET /api/users/search", method: "GET", path: "/api/users/search?q=ann@contract.io", as: "admin", status: 200},
+		{name: "search users without filters", spec: d, op: "POST /api/users/search", method: "POST", path: "/api/users/search", body: `{}`, as: "admin", status: 400},
+		{name: "reader cannot search users", spec: d, op: "POST /api/users/search", method: "POST", path: "/api/users/search", body: `{"filters":{"query":"a"}}`, as: "reader", status: 403},
+		{name: "audit logs", spec: d, setup: dashAPIMade, op: "GET /api/audit-logs", method: "GET", path: "/api/audit-logs?p=1", as: "admin", status: 200},
+		{name: "audit logs, filtered", spec: d, setup: dashAPIMade, op: "GET /api/audit-logs", method: "GET",
+			path: "/api/audit-logs?user=admin@contract.io&action=create&ip=127.0.0.1&from_date=1990-11-25&to_date=2999-12-18", as: "admin", status: 200},
+		{name: "audit logs, downloaded", spec: d, setup: dashAPIMade, op: "GET /api/audit-logs", method: "GET", path: "/api/audit-logs?download=true&type=json", as: "admin", status: 200},
+		{name: "audit logs by request method", spec: d, op: "GET /api/audit-logs", method: "GET", path: "/api/audit-logs?method=POST", as: "admin", status: 400},
+		{name: "reader cannot read audit logs", spec: d, op: "GET /api/audit-logs", method: "GET", path: "/api/audit-logs", as: "reader", status: 403},
+		{name: "system stats", spec: d, setup: dashKeyMade, op: "GET /api/system/stats", method: "GET", path: "/api/system/stats?start_day=2000-01-01&end_day=2999-12-31&resolution=day&entity=apis", as: "admin", status: 200},
+		{name: "system stats, bad entity", spec: d, op: "GET /api/system/stats", method: "GET", path: "/api/system/stats?entity=keys", as: "admin", status: 400, invalid: `parameter "entity" in query`},
+		{name: "reader cannot read system stats", spec: d, op: "GET /api/system/stats", method: "GET", path: "/api/system/stats", as: "reader", status: 403},
+		{name: "dashboard health check", spec: d, op: "GET /hello", method: "GET", path: "/hello", as: "none", status: 200},
 
 		{name: "delete API", spec: d, setup: dashAPIMade, op: "DELETE /api/apis/{apiId}", method: "DELETE", path: "/api/apis/{apiID}", as: "admin", status: 200},
 		{name: "delete API again", spec: d, setup: dashAPIDeleted, op: "DELETE /api/apis/{apiId}", method: "DELETE", path: "/api/apis/{apiID}", as: "admin", status: 404},
@@ -217,5 +238,13 @@ func exchanges() []exchange {
 		{name: "create user in organisation again", spec: a, setup: org2UserMade, op: "POST /admin/users", method: "POST", path: "/admin/users",
 			body: org2User, as: "admin-auth", status: 400},
 		{name: "list users of organisation", spec: a, setup: org2UserMade, op: "GET /admin/users", method: "GET", path: "/admin/users?org_id={org2}", as: "admin-auth", status: 200},
+		{name: "create user without a password", spec: a, setup: org2Made, op: "POST /admin/users", method: "POST", path: "/admin/users",
+			body: `{"org_id":"{org2}","email_address":"itachi@second.io","first_name":"itachi","last_name":"sasuke"}`, as: "admin-auth", status: 200},
+		{name: "update user", spec: a, setup: org2UserMade, op: "PUT /admin/users/{userId}", method: "PUT", path: "/admin/users/{org2User}", body: adminUpdate, as: "admin-auth", status: 200},
+		{name: "update unknown user", spec: a, op: "PUT /admin/users/{userId}", method: "PUT", path: "/admin/users/679a02465715ecdd507d7273", body: `{"first_name":"x"}`, as: "admin-auth", status: 404},
+		{name: "update user, short password", spec: a, setup: org2UserMade, op: "PUT /admin/users/{userId}", method: "PUT", path: "/admin/users/{org2User}", body: `{"password":"short"}`, as: "admin-auth", status: 400},
+		{name: "update user, body not JSON", spec: a, setup: org2UserMade, op: "PUT /admin/users/{userId}", method: "PUT", path: "/admin/users/{org2User}", body: `{"first_name":`, as: "admin-auth", status: 400, invalid: "request body"},
+		{name: "update user, wrong secret", spec: a, setup: org2UserMade, op: "PUT /admin/users/{userId}", method: "PUT", path: "/admin/users/{org2User}", body: `{"first_name":"x"}`, as: "bad", status: 401},
+		{name: "admin health check", spec: a, op: "GET /admin/hello", method: "GET", path: "/admin/hello/", as: "none", status: 200},
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/tollgate/tollgate/internal/audit"
 	"github.com/tollgate/tollgate/internal/authguard"
 	"github.com/tollgate/tollgate/internal/fault"
+	"github.com/tollgate/tollgate/internal/health"
 	"github.com/tollgate/tollgate/internal/httpx"
 	"github.com/tollgate/tollgate/internal/keys"
 	"github.com/tollgate/tollgate/internal/manage"
@@ -46,6 +47,11 @@ type Options struct {
 	TrustedProxies []netip.Prefix
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Version is what /hello reports.
+	Version string
+	// Health lists components beside the store that /hello reports (the shared
+	// limits and events of a cluster member).
+	Health []health.Check
 }
 
 // Server is the dashboard's http.Handler.
@@ -108,6 +114,9 @@ func New(opts Options) *Server {
 	api("GET /api/users", "users", false, s.listUsers)
 	api("POST /api/users", "users", true, s.createUser)
 	fallback("/api/users")
+	api("POST /api/users/search", "users", false, s.searchUsers)
+	// Tyk's deprecated form of the search, ?q= instead of a body.
+	api("GET /api/users/search", "users", false, s.searchUsers)
 	api("GET /api/users/me", "", false, s.getMe)
 	api("GET /api/users/{id}", "", false, s.getUser)
 	api("PUT /api/users/{id}", "", false, s.updateUser)
@@ -152,12 +161,20 @@ func New(opts Options) *Server {
 	fallback("/api/portal/policies/{id}")
 
 	api("GET /api/audit", "audit_logs", false, s.listAudit)
+	api("GET /api/audit-logs", "audit_logs", false, s.listAuditLogs)
+	api("GET /api/system/stats", "system", false, s.systemStats)
+
+	// Liveness for load balancers and for tools that wait for the stack to come
+	// up: no credentials, nothing secret, one store ping.
+	s.mux.Handle("GET /hello", a.Handle(s.hello))
+	s.mux.Handle("GET /admin/hello", a.Handle(s.hello))
 
 	admin("GET /admin/organisations", s.listOrgs)
 	admin("POST /admin/organisations", s.createOrg)
 	admin("GET /admin/organisations/{id}", s.getOrg)
 	admin("GET /admin/users", s.adminListUsers)
 	admin("POST /admin/users", s.adminCreateUser)
+	admin("PUT /admin/users/{id}", s.adminUpdateUser)
 
 	s.mux.Handle("/api/", a.Handle(func(http.ResponseWriter, *http.Request) error {
 		return httpx.Errorf(http.StatusNotFound, "Not found")

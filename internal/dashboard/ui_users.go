@@ -15,6 +15,9 @@ import (
 type userRow struct {
 	ID, Name, Email, Perms string
 	Active                 bool
+	// NoPassword marks a user created without a password (through the API), who
+	// cannot log in here until one is set.
+	NoPassword bool
 }
 
 func permSummary(p accounts.Permissions) string {
@@ -40,7 +43,7 @@ func (u *ui) listUsers(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
 	rows := make([]userRow, 0, len(us))
 	for _, x := range us {
 		rows = append(rows, userRow{ID: x.ID, Name: strings.TrimSpace(x.FirstName + " " + x.LastName), Email: x.Email,
-			Perms: permSummary(accounts.PermissionsOf(x)), Active: x.Active})
+			Perms: permSummary(accounts.PermissionsOf(x)), Active: x.Active, NoPassword: !accounts.HasPassword(x)})
 	}
 	u.render(w, r, c, http.StatusOK, "users", view{"Title": "Users", "Section": "users", "Items": rows, "CanWrite": c.perms.Allows("users", true)})
 	return nil
@@ -65,6 +68,7 @@ var (
 type userForm struct {
 	ID, FirstName, LastName, Email string
 	Admin, Active                  bool
+	NoPassword                     bool
 }
 
 type sectionValue struct{ Name, Value string }
@@ -107,7 +111,8 @@ func (u *ui) showUserForm(w http.ResponseWriter, r *http.Request, c *uiCtx, stat
 	}
 	may := c.acct.RightsOver(x)
 	v := view{"Title": "Users", "Section": "users", "IsNew": isNew, "Errors": errs, "Error": msg, "Sections": sections,
-		"Form":         userForm{ID: x.ID, FirstName: x.FirstName, LastName: x.LastName, Email: x.Email, Admin: perms.IsAdmin(), Active: x.Active},
+		"Form": userForm{ID: x.ID, FirstName: x.FirstName, LastName: x.LastName, Email: x.Email, Admin: perms.IsAdmin(), Active: x.Active,
+			NoPassword: !isNew && !accounts.HasPassword(x)},
 		"CanEditPerms": may.EditPermissions,
 		"CanSave":      may.Save,
 		"CanReset":     may.Reset,
@@ -145,6 +150,18 @@ func (u *ui) saveUser(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
 	active := pf.Get("active") != ""
 	if r.PathValue("id") == "" {
 		perms := permsOf()
+		again := func(status int, field, msg string) error {
+			parsed, _ := accounts.ParsePermissions(perms)
+			permJSON, _ := json.Marshal(parsed)
+			u.showUserForm(w, r, c, status, store.User{FirstName: first, LastName: last, Email: email, Active: active, Permissions: permJSON},
+				map[string]string{field: msg}, "Please correct the marked fields.")
+			return nil
+		}
+		if pf.Get("password") == "" {
+			// The API may create a user without a password (Tyk's clients do);
+			// here nobody could give them one afterwards, so the form asks.
+			return again(http.StatusBadRequest, "password", "Enter a password: the user logs in with it.")
+		}
 		x, _, err := c.acct.CreateUser(r.Context(), accounts.NewUser{Email: email, FirstName: first, LastName: last,
 			Password: pf.Get("password"), Permissions: perms, Active: active})
 		if err != nil {
@@ -152,11 +169,7 @@ func (u *ui) saveUser(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
 			if ff == nil {
 				return err
 			}
-			parsed, _ := accounts.ParsePermissions(perms)
-			permJSON, _ := json.Marshal(parsed)
-			u.showUserForm(w, r, c, ff.status, store.User{FirstName: first, LastName: last, Email: email, Active: active, Permissions: permJSON},
-				map[string]string{ff.field: ff.msg}, "Please correct the marked fields.")
-			return nil
+			return again(ff.status, ff.field, ff.msg)
 		}
 		u.sessions.setFlash(c.sess, "User "+x.Email+" created. They can log in and read their access credentials on their user page.")
 		http.Redirect(w, r, "/users", http.StatusSeeOther)

@@ -44,11 +44,16 @@ func (s *Server) userView(u store.User, withKey bool) userJSON {
 }
 
 func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) error {
-	acct := caller(r).acct
-	us, err := acct.Users(r.Context())
+	us, err := caller(r).acct.Users(r.Context())
 	if err != nil {
 		return userFault(r, err)
 	}
+	return s.writeUsers(w, r, us)
+}
+
+// writeUsers answers a page (?p=) of us in Tyk's Users shape.
+func (s *Server) writeUsers(w http.ResponseWriter, r *http.Request, us []store.User) error {
+	acct := caller(r).acct
 	from, to, pages, err := paginate(r, len(us))
 	if err != nil {
 		return err
@@ -60,7 +65,37 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) error {
 	return httpx.WriteJSON(w, http.StatusOK, map[string]any{"users": out, "pages": pages})
 }
 
+// userBody is a user as Tyk's clients send one: to create it, or back as they read
+// it to change it (id, org_id and access_key included).
+// searchUsers serves POST /api/users/search, the users whose e-mail contains
+// filters.query, and Tyk's deprecated GET form with ?q=.
+func (s *Server) searchUsers(w http.ResponseWriter, r *http.Request) error {
+	query := r.URL.Query().Get("q")
+	if r.Method == http.MethodPost {
+		var b struct {
+			Filters *struct {
+				Query *string `json:"query"`
+			} `json:"filters"`
+		}
+		if err := decodeBody(r, &b); err != nil {
+			return err
+		}
+		if b.Filters == nil || b.Filters.Query == nil {
+			return httpx.Errorf(http.StatusBadRequest, `filters.query must be given: {"filters":{"query":"<part of an e-mail>"}}`)
+		}
+		query = *b.Filters.Query
+	} else if !r.URL.Query().Has("q") {
+		return httpx.Errorf(http.StatusBadRequest, "q must be given: the part of an e-mail to search for")
+	}
+	us, err := caller(r).acct.SearchUsers(r.Context(), query)
+	if err != nil {
+		return userFault(r, err)
+	}
+	return s.writeUsers(w, r, us)
+}
+
 type userBody struct {
+	ID              string            `json:"id"`
 	FirstName       *string           `json:"first_name"`
 	LastName        *string           `json:"last_name"`
 	EmailAddress    *string           `json:"email_address"`
@@ -68,6 +103,26 @@ type userBody struct {
 	Active          *bool             `json:"active"`
 	UserPermissions map[string]string `json:"user_permissions"`
 	OrgID           string            `json:"org_id"`
+	AccessKey       string            `json:"access_key"`
+}
+
+// readPatch reads the change a request's body asks of user id: names, e-mail,
+// active flag, permissions and (if given) the password; an id, organisation or
+// access key other than the user's own is refused.
+func readPatch(r *http.Request, id string) (accounts.UserPatch, error) {
+	var b userBody
+	if err := decodeBody(r, &b); err != nil {
+		return accounts.UserPatch{}, err
+	}
+	if b.ID != "" && b.ID != id {
+		return accounts.UserPatch{}, httpx.Errorf(http.StatusBadRequest, "id %q does not match the user in the path", b.ID)
+	}
+	p := accounts.UserPatch{Email: b.EmailAddress, FirstName: b.FirstName, LastName: b.LastName, Active: b.Active,
+		Permissions: b.UserPermissions, OrgID: &b.OrgID, AccessKey: &b.AccessKey}
+	if b.Password != "" {
+		p.Password = &b.Password
+	}
+	return p, nil
 }
 
 func deref[T any](p *T) T {
@@ -116,16 +171,11 @@ func (s *Server) updateUser(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return userFault(r, err)
 	}
-	var b userBody
-	if err := decodeBody(r, &b); err != nil {
+	patch, err := readPatch(r, u.ID)
+	if err != nil {
 		return err
 	}
-	if b.Password != "" {
-		return httpx.Errorf(http.StatusBadRequest, "use POST /api/users/{id}/actions/reset to change a password")
-	}
-	if _, err := acct.UpdateUser(r.Context(), u, accounts.UserPatch{
-		Email: b.EmailAddress, FirstName: b.FirstName, LastName: b.LastName, Active: b.Active, Permissions: b.UserPermissions,
-	}); err != nil {
+	if _, err := acct.UpdateUser(r.Context(), u, patch); err != nil {
 		return userFault(r, err)
 	}
 	return ok(w, "User updated", nil)

@@ -21,6 +21,7 @@ import (
 	"github.com/tollgate/tollgate/internal/apidef"
 	"github.com/tollgate/tollgate/internal/authguard"
 	"github.com/tollgate/tollgate/internal/events"
+	"github.com/tollgate/tollgate/internal/health"
 	"github.com/tollgate/tollgate/internal/httpx"
 	"github.com/tollgate/tollgate/internal/keys"
 	"github.com/tollgate/tollgate/internal/limit"
@@ -75,14 +76,7 @@ type Options struct {
 }
 
 // HealthCheck is one component in /hello's details and /ready's verdict.
-type HealthCheck struct {
-	// Name is its key in /hello's details ("redis"); ComponentType is Tyk's
-	// componentType ("datastore").
-	Name, ComponentType string
-	// Check returns "" when the component works, or what is wrong. degraded
-	// means the gateway serves anyway ("warn"); otherwise it cannot ("fail").
-	Check func(ctx context.Context) (problem string, degraded bool)
-}
+type HealthCheck = health.Check
 
 // Gateway serves proxied APIs and the control API. It is an http.Handler.
 type Gateway struct {
@@ -376,13 +370,6 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 	_, _ = fmt.Fprintf(w, "{\n    \"error\": %s\n}", b)
 }
 
-type healthCheck struct {
-	Status        string `json:"status"`
-	ComponentType string `json:"componentType"`
-	Output        string `json:"output,omitempty"`
-	Time          string `json:"time"`
-}
-
 // hello is the liveness check in Tyk's shape. It answers 200 while the process works
 // and reports the store's state in details; a store that does not answer makes it
 // "fail" with 503, as Tyk does when its datastore is down.
@@ -391,46 +378,20 @@ func (g *Gateway) hello(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, "Method not supported")
 		return
 	}
-	status, code := "pass", http.StatusOK
-	now := time.Now().UTC().Format(time.RFC3339)
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	details := map[string]healthCheck{}
-	for _, c := range g.checks() {
-		chk := healthCheck{Status: "pass", ComponentType: c.ComponentType, Time: now}
-		if problem, degraded := c.Check(ctx); problem != "" {
-			chk.Output = problem
-			switch {
-			case !degraded:
-				chk.Status, status, code = "fail", "fail", http.StatusServiceUnavailable
-			case status == "pass":
-				chk.Status, status = "warn", "warn"
-			default:
-				chk.Status = "warn"
-			}
-		}
-		details[c.Name] = chk
+	rep := health.Run(r.Context(), g.checks(), time.Now())
+	rep.Version, rep.Description = g.opts.Version, "Tollgate gateway"
+	code := http.StatusOK
+	if rep.Status == "fail" {
+		code = http.StatusServiceUnavailable
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(map[string]any{
-		"status":      status,
-		"version":     g.opts.Version,
-		"description": "Tollgate gateway",
-		"details":     details,
-	})
+	_ = json.NewEncoder(w).Encode(rep)
 }
 
 // checks are the components /hello and /ready report: the store, then the rest.
 func (g *Gateway) checks() []HealthCheck {
-	store := HealthCheck{Name: "store", ComponentType: "datastore", Check: func(ctx context.Context) (string, bool) {
-		if err := g.opts.Store.Ping(ctx); err != nil {
-			g.log.Error("health check: store ping failed", "error", err.Error())
-			return "store did not answer", false
-		}
-		return "", false
-	}}
-	return append([]HealthCheck{store}, g.opts.Health...)
+	return append([]HealthCheck{health.Store(g.opts.Store, g.log)}, g.opts.Health...)
 }
 
 // ready answers 200 once routes are loaded and the store answers, and 503 while
@@ -441,7 +402,7 @@ func (g *Gateway) ready(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	reason, warning := "", ""
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(r.Context(), health.Timeout)
 	defer cancel()
 	switch {
 	case g.draining.Load():

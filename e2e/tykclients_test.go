@@ -1,0 +1,70 @@
+package e2e
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/tollgate/tollgate/e2e/e2eutil"
+)
+
+// TestPasswordlessUserThroughTheAdminAPI drives the binary as Tyk's generated
+// clients do (issue 14): the dashboard's /hello says it is up, a user is created
+// through the Admin API without a password, its access key works on /api/ at once
+// while no password logs it in, then PUT /admin/users/{id} sets a password and the
+// user logs in to the web UI with it.
+func TestPasswordlessUserThroughTheAdminAPI(t *testing.T) {
+	t.Parallel()
+	p := startServe(t, e2eutil.Options{})
+
+	for _, path := range []string{"/hello", "/admin/hello/"} {
+		if r := hardDash(t, p, http.MethodGet, path, nil, ""); r.status != http.StatusOK || !strings.HasPrefix(r.body, `{"status":"ok"`) ||
+			!strings.Contains(r.body, `"store":{"status":"pass"`) {
+			t.Fatalf("GET %s = %d %s", path, r.status, r.body)
+		}
+	}
+
+	org := hardOrg(t, p, "Tyk Clients")
+	r := hardAdminAPI(t, p, http.MethodPost, "/admin/users", mustJSON(t, map[string]any{
+		"org_id": org, "email_address": "sdk@clients.io", "first_name": "S", "last_name": "DK",
+		"active": true, "user_permissions": map[string]string{"apis": "read", "keys": "read"},
+	}))
+	var created struct {
+		Message string
+		Meta    struct {
+			ID        string `json:"id"`
+			AccessKey string `json:"access_key"`
+		}
+	}
+	if r.status != http.StatusOK || json.Unmarshal([]byte(r.body), &created) != nil || created.Meta.ID == "" || created.Meta.AccessKey == "" {
+		t.Fatalf("POST /admin/users without a password = %d %s", r.status, r.body)
+	}
+	key := created.Meta.AccessKey
+	if me := hardMe(t, p, key); me["email_address"] != "sdk@clients.io" {
+		t.Fatalf("GET /api/users/me with the new access key: %v", me)
+	}
+	if r := hardAPI(t, p, http.MethodGet, "/api/apis", key, ""); r.status != http.StatusOK {
+		t.Fatalf("GET /api/apis with the new access key = %d %s", r.status, r.body)
+	}
+	for _, pw := range []string{"", "any-password-at-all"} {
+		if r := hardLogin(t, p, "sdk@clients.io", pw, ""); r.status != http.StatusUnauthorized || hardCookie(r, "tollgate_session") != "" {
+			t.Fatalf("login without a password set, trying %q = %d", pw, r.status)
+		}
+	}
+
+	const password = "set-by-the-admin-api"
+	r = hardAdminAPI(t, p, http.MethodPut, "/admin/users/"+created.Meta.ID, mustJSON(t, map[string]any{
+		"id": created.Meta.ID, "org_id": org, "email_address": "sdk@clients.io", "first_name": "Sam", "last_name": "DK",
+		"active": true, "password": password, "user_permissions": map[string]string{"apis": "read", "keys": "read"},
+	}))
+	if r.status != http.StatusOK || !strings.Contains(r.body, `"first_name":"Sam"`) || strings.Contains(r.body, password) || strings.Contains(r.body, key) {
+		t.Fatalf("PUT /admin/users/{id} = %d %s", r.status, r.body)
+	}
+	hardWantLoggedIn(t, "login with the password the Admin API set", hardLogin(t, p, "sdk@clients.io", password, ""))
+	// The access key is unchanged by the update.
+	hardMe(t, p, key)
+	if strings.Contains(p.Stderr.String(), password) {
+		t.Error("the log holds the password")
+	}
+}
