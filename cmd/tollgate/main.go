@@ -29,6 +29,7 @@ Commands:
   users       reset-password: give a dashboard user a new password (lost credentials)
   keys        create, list, get or delete keys through the dashboard API
   apis        list or create APIs through the dashboard API
+  policies    list, create, get, update or delete security policies through the dashboard API
   version     print the version
   help        show this help
 
@@ -59,6 +60,8 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		return runCLI(cli.Keys, args[1:], getenv, stdout, stderr)
 	case "apis":
 		return runCLI(cli.APIs, args[1:], getenv, stdout, stderr)
+	case "policies":
+		return runCLI(cli.Policies, args[1:], getenv, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "tollgate %s\n", app.VersionString())
 		return 0
@@ -95,11 +98,7 @@ func serve(name string, role app.Role, args []string, getenv func(string) string
 }
 
 func runCLI(cmd func([]string, cli.Env) error, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	err := cmd(args, cli.Env{Getenv: getenv, Stdin: os.Stdin, Stdout: stdout, Stderr: stderr})
-	if err != nil && !errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintf(stderr, "tollgate: %v\n", err)
-	}
-	return cli.ExitCode(err)
+	return cli.Report(cmd(args, cli.Env{Getenv: getenv, Stdin: os.Stdin, Stdout: stdout, Stderr: stderr}), stderr)
 }
 
 func bootstrap(args []string, getenv func(string) string, stdout, stderr io.Writer) int {

@@ -28,6 +28,19 @@ func serve(t *testing.T, dataDir string) *e2eutil.Process {
 	return e2eutil.Serve(t, e2eutil.Options{DataDir: dataDir, Args: []string{"--log-level", "warn"}})
 }
 
+// call sends GET /orders/x to the gateway at addr with key and returns the status.
+func call(t *testing.T, addr, key string) int {
+	t.Helper()
+	req, _ := http.NewRequest("GET", "http://"+addr+"/orders/x", nil)
+	req.Header.Set("Authorization", key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
 func TestOperatorCommands(t *testing.T) {
 	data := t.TempDir()
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -95,18 +108,8 @@ func TestOperatorCommands(t *testing.T) {
 		t.Fatalf("keys get --hashed: %d %s", code, out)
 	}
 
-	call := func(addr, key string) int {
-		req, _ := http.NewRequest("GET", "http://"+addr+"/orders/x", nil)
-		req.Header.Set("Authorization", key)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
-	}
 	for i := 0; i < 2; i++ {
-		if s := call(p.Gateway, k.Key); s != 200 {
+		if s := call(t, p.Gateway, k.Key); s != 200 {
 			t.Fatalf("call %d: %d", i, s)
 		}
 	}
@@ -116,10 +119,10 @@ func TestOperatorCommands(t *testing.T) {
 		t.Errorf("tollgate exited with %d after SIGTERM, want 0", code)
 	}
 	p2 := serve(t, data)
-	if s := call(p2.Gateway, k.Key); s != 200 {
+	if s := call(t, p2.Gateway, k.Key); s != 200 {
 		t.Fatalf("third call after restart: %d", s)
 	}
-	if s := call(p2.Gateway, k.Key); s != 403 {
+	if s := call(t, p2.Gateway, k.Key); s != 403 {
 		t.Fatalf("fourth call after restart: %d, want 403 (quota of 3 survived the restart)", s)
 	}
 
@@ -127,7 +130,7 @@ func TestOperatorCommands(t *testing.T) {
 	if _, errOut, code := run(t, env2, "keys", "delete", k.Key); code != 0 {
 		t.Fatalf("keys delete: %d %s", code, errOut)
 	}
-	if s := call(p2.Gateway, k.Key); s != 403 {
+	if s := call(t, p2.Gateway, k.Key); s != 403 {
 		t.Fatalf("deleted key: %d", s)
 	}
 	if _, errOut, code := run(t, env2, "keys", "get", k.Key); code != 1 || !strings.Contains(errOut, "Could not retrieve key detail") {

@@ -1,6 +1,6 @@
-// Package cli is the command-line door onto the dashboard API: `tollgate keys ...`
-// and `tollgate apis ...` send the same requests a script would, with a user's access
-// key, and print JSON (--json) or a readable table.
+// Package cli is the command-line door onto the dashboard API: `tollgate keys ...`,
+// `tollgate apis ...` and `tollgate policies ...` send the same requests a script
+// would, with a user's access key, and print JSON (--json) or a readable table.
 package cli
 
 import (
@@ -11,9 +11,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -38,12 +40,31 @@ type client struct {
 	env       Env
 }
 
+// commonFlags are the flags every command shares.
+type commonFlags struct {
+	base, key string
+	json      bool
+}
+
 // common registers the flags every command shares.
-func common(fs *flag.FlagSet, env Env) (*string, *string, *bool) {
-	base := fs.String("dashboard", cmp.Or(env.Getenv("TOLLGATE_DASHBOARD_URL"), "http://127.0.0.1:3000"), "dashboard URL (env TOLLGATE_DASHBOARD_URL)")
-	key := fs.String("access-key", env.Getenv("TOLLGATE_ACCESS_KEY"), "your Dashboard API access credentials (env TOLLGATE_ACCESS_KEY)")
-	asJSON := fs.Bool("json", false, "print JSON")
-	return base, key, asJSON
+func common(fs *flag.FlagSet, env Env) *commonFlags {
+	f := &commonFlags{}
+	fs.StringVar(&f.base, "dashboard", cmp.Or(env.Getenv("TOLLGATE_DASHBOARD_URL"), "http://127.0.0.1:3000"), "dashboard URL (env TOLLGATE_DASHBOARD_URL)")
+	// The environment's access key is read after parsing, never made the flag's
+	// default: -h prints every default, and the access key is a secret.
+	fs.StringVar(&f.key, "access-key", "", "your Dashboard API access credentials (default: env TOLLGATE_ACCESS_KEY)")
+	fs.BoolVar(&f.json, "json", false, "print JSON")
+	return f
+}
+
+// client returns a client for the parsed flags; a missing access key or a bad
+// URL is a usage error.
+func (f *commonFlags) client(env Env) (*client, error) {
+	c, err := newClient(f.base, cmp.Or(f.key, env.Getenv("TOLLGATE_ACCESS_KEY")), f.json, env)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	return c, nil
 }
 
 func newClient(base, key string, asJSON bool, env Env) (*client, error) {
@@ -86,11 +107,12 @@ func (c *client) do(method, path string, body []byte, out any) error {
 		return err
 	}
 	if resp.StatusCode >= 300 {
+		e := &replyError{status: resp.StatusCode, body: string(bytes.TrimSpace(data))}
 		var env struct{ Message string }
 		if json.Unmarshal(data, &env) == nil && env.Message != "" {
-			return fmt.Errorf("%s (HTTP %d)", env.Message, resp.StatusCode)
+			e.message = env.Message
 		}
-		return fmt.Errorf("HTTP %d: %s", resp.StatusCode, bytes.TrimSpace(data))
+		return e
 	}
 	if out == nil {
 		return nil
@@ -100,6 +122,50 @@ func (c *client) do(method, path string, body []byte, out any) error {
 		return nil
 	}
 	return json.Unmarshal(data, out)
+}
+
+// replyError is a dashboard reply with a status of 300 or more: the message of
+// Tyk's error envelope when there is one, else the body.
+type replyError struct {
+	status        int
+	message, body string
+}
+
+func (e *replyError) Error() string {
+	if e.message != "" {
+		return fmt.Sprintf("%s (HTTP %d)", e.message, e.status)
+	}
+	return fmt.Sprintf("HTTP %d: %s", e.status, e.body)
+}
+
+// replyStatus is the HTTP status of a dashboard reply err carries, or 0.
+func replyStatus(err error) int {
+	var e *replyError
+	if errors.As(err, &e) {
+		return e.status
+	}
+	return 0
+}
+
+// envelope is Tyk's dashboard reply to a change: {"Status","Message","Meta"},
+// and the "ID" some replies add.
+type envelope struct{ Message, Meta, ID string }
+
+// send sends a change and prints the reply: JSON with --json, else the line done
+// makes of it.
+func (c *client) send(method, path string, body []byte, done func(envelope) string) error {
+	var raw json.RawMessage
+	if err := c.do(method, path, body, &raw); err != nil {
+		return err
+	}
+	if c.json {
+		return c.printJSON(raw)
+	}
+	// A Meta that is not a string (an object, null) is left empty.
+	var r envelope
+	_ = json.Unmarshal(raw, &r)
+	_, err := fmt.Fprintln(c.env.Stdout, done(r))
+	return err
 }
 
 func (c *client) printJSON(raw []byte) error {
@@ -124,7 +190,23 @@ func (c *client) table(header string, rows [][]string) {
 // usageError marks a mistake in the command line (exit status 2).
 type usageError struct{ error }
 
-// ExitCode maps an error from Run to a process exit status.
+// shown marks an error the flag package has already printed, with the usage, so
+// that Report does not print it a second time.
+type shown struct{ error }
+
+func (s shown) Unwrap() error { return s.error }
+
+// Report prints an error from a command (unless it is a request for help, or was
+// printed already) and returns the process exit status for it.
+func Report(err error, stderr io.Writer) int {
+	var s shown
+	if err != nil && !errors.Is(err, flag.ErrHelp) && !errors.As(err, &s) {
+		fmt.Fprintf(stderr, "tollgate: %v\n", err)
+	}
+	return ExitCode(err)
+}
+
+// ExitCode maps an error from a command to a process exit status.
 func ExitCode(err error) int {
 	var ue usageError
 	switch {
@@ -148,7 +230,8 @@ func parse(fs *flag.FlagSet, args []string) error {
 			if errors.Is(err, flag.ErrHelp) {
 				return err
 			}
-			return usageError{err}
+			// The flag package has printed the error and the usage.
+			return shown{usageError{err}}
 		}
 		rest := fs.Args()
 		if len(rest) == 0 {
@@ -168,10 +251,12 @@ func Keys(args []string, env Env) error {
 	}
 	fs := flag.NewFlagSet("keys "+args[0], flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
-	base, key, asJSON := common(fs, env)
+	cf := common(fs, env)
 	switch args[0] {
 	case "create":
-		apis := fs.String("api", "", "comma-separated API ids the key may call (required unless --body)")
+		apis := fs.String("api", "", "comma-separated API ids the key may call (required unless --policy or --body)")
+		pols := listFlag{split: true}
+		fs.Var(&pols, "policy", "apply the policy with this `ID`; repeat or comma-separate for several. Its access rights and limits apply as its partitions say")
 		rate := fs.Float64("rate", 0, "requests allowed per --per seconds (0: no rate limit)")
 		per := fs.Float64("per", 0, "rate-limit window in seconds")
 		quota := fs.Int64("quota", -1, "requests per quota period (-1: unlimited)")
@@ -182,9 +267,9 @@ func Keys(args []string, env Env) error {
 		if err := parse(fs, args[1:]); err != nil {
 			return err
 		}
-		c, err := newClient(*base, *key, *asJSON, env)
+		c, err := cf.client(env)
 		if err != nil {
-			return usageError{err}
+			return err
 		}
 		var body []byte
 		if *bodyFile != "" {
@@ -192,20 +277,22 @@ func Keys(args []string, env Env) error {
 				return err
 			}
 		} else {
-			if *apis == "" {
-				return usageError{errors.New("--api is required (or give --body)")}
-			}
-			rights := map[string]any{}
-			for _, id := range strings.Split(*apis, ",") {
-				id = strings.TrimSpace(id)
-				rights[id] = map[string]any{"api_id": id, "versions": []string{"Default"}}
+			if *apis == "" && len(pols.values) == 0 {
+				return usageError{errors.New("--api or --policy is required (or give --body)")}
 			}
 			var expires int64
 			if *expiresIn > 0 {
 				expires = time.Now().Add(*expiresIn).Unix()
 			}
-			body, _ = json.Marshal(map[string]any{"alias": *alias, "rate": *rate, "allowance": *rate, "per": *per,
-				"quota_max": *quota, "quota_renewal_rate": *renewal, "expires": expires, "access_rights": rights})
+			doc := map[string]any{"alias": *alias, "rate": *rate, "allowance": *rate, "per": *per,
+				"quota_max": *quota, "quota_renewal_rate": *renewal, "expires": expires}
+			if *apis != "" {
+				doc["access_rights"] = accessRights(strings.Split(*apis, ","))
+			}
+			if len(pols.values) > 0 {
+				doc["apply_policies"] = pols.values
+			}
+			body, _ = json.Marshal(doc)
 		}
 		var raw json.RawMessage
 		if err := c.do("POST", "/api/keys", body, &raw); err != nil {
@@ -226,9 +313,9 @@ func Keys(args []string, env Env) error {
 		if err := parse(fs, args[1:]); err != nil {
 			return err
 		}
-		c, err := newClient(*base, *key, *asJSON, env)
+		c, err := cf.client(env)
 		if err != nil {
-			return usageError{err}
+			return err
 		}
 		var raw json.RawMessage
 		if err := c.do("GET", "/api/keys/detailed?p=-1", nil, &raw); err != nil {
@@ -245,6 +332,7 @@ func Keys(args []string, env Env) error {
 					Expires      int64                      `json:"expires"`
 					IsInactive   bool                       `json:"is_inactive"`
 					AccessRights map[string]json.RawMessage `json:"access_rights"`
+					Policies     []string                   `json:"apply_policies"`
 				} `json:"data"`
 			} `json:"keys"`
 		}
@@ -256,16 +344,9 @@ func Keys(args []string, env Env) error {
 		}
 		var rows [][]string
 		for _, k := range list.Keys {
-			var ids []string
-			for id := range k.Data.AccessRights {
-				ids = append(ids, id)
-			}
-			if *api != "" && !strings.Contains(","+strings.Join(ids, ",")+",", ","+*api+",") {
+			ids := slices.Sorted(maps.Keys(k.Data.AccessRights))
+			if *api != "" && !slices.Contains(ids, *api) {
 				continue
-			}
-			rate := "-"
-			if k.Data.Rate > 0 {
-				rate = fmt.Sprintf("%g/%gs", k.Data.Rate, k.Data.Per)
 			}
 			quota := "unlimited"
 			if k.Data.QuotaMax > 0 {
@@ -279,9 +360,10 @@ func Keys(args []string, env Env) error {
 			if k.Data.IsInactive {
 				status = "inactive"
 			}
-			rows = append(rows, []string{k.Hash[:12], cmp.Or(k.Data.Alias, "-"), strings.Join(ids, ","), rate, quota, exp, status})
+			rows = append(rows, []string{k.Hash[:12], cmp.Or(k.Data.Alias, "-"), orDash(ids), orDash(k.Data.Policies),
+				rateText(k.Data.Rate, k.Data.Per), quota, exp, status})
 		}
-		c.table("HASH\tALIAS\tAPIS\tRATE\tQUOTA\tEXPIRES\tSTATUS", rows)
+		c.table("HASH\tALIAS\tAPIS\tPOLICIES\tRATE\tQUOTA\tEXPIRES\tSTATUS", rows)
 		return nil
 	case "get", "delete":
 		hashed := fs.Bool("hashed", false, "the argument is the key's hash, not the key")
@@ -291,25 +373,18 @@ func Keys(args []string, env Env) error {
 		if fs.NArg() != 1 {
 			return usageError{fmt.Errorf("usage: tollgate keys %s [flags] KEY", args[0])}
 		}
-		c, err := newClient(*base, *key, *asJSON, env)
+		c, err := cf.client(env)
 		if err != nil {
-			return usageError{err}
+			return err
 		}
 		path := "/api/keys/" + url.PathEscape(fs.Arg(0))
 		if *hashed {
 			path += "?hashed=true"
 		}
-		var raw json.RawMessage
 		if args[0] == "delete" {
-			if err := c.do("DELETE", path, nil, &raw); err != nil {
-				return err
-			}
-			if c.json {
-				return c.printJSON(raw)
-			}
-			fmt.Fprintln(env.Stdout, "key deleted")
-			return nil
+			return c.send(http.MethodDelete, path, nil, func(envelope) string { return "key deleted" })
 		}
+		var raw json.RawMessage
 		if err := c.do("GET", path, nil, &raw); err != nil {
 			return err
 		}
@@ -325,15 +400,15 @@ func APIs(args []string, env Env) error {
 	}
 	fs := flag.NewFlagSet("apis "+args[0], flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
-	base, key, asJSON := common(fs, env)
+	cf := common(fs, env)
 	switch args[0] {
 	case "list":
 		if err := parse(fs, args[1:]); err != nil {
 			return err
 		}
-		c, err := newClient(*base, *key, *asJSON, env)
+		c, err := cf.client(env)
 		if err != nil {
-			return usageError{err}
+			return err
 		}
 		var raw json.RawMessage
 		if err := c.do("GET", "/api/apis?p=-1", nil, &raw); err != nil {
@@ -378,9 +453,9 @@ func APIs(args []string, env Env) error {
 		if err := parse(fs, args[1:]); err != nil {
 			return err
 		}
-		c, err := newClient(*base, *key, *asJSON, env)
+		c, err := cf.client(env)
 		if err != nil {
-			return usageError{err}
+			return err
 		}
 		var body []byte
 		if *file != "" {
@@ -398,20 +473,60 @@ func APIs(args []string, env Env) error {
 				"proxy":        map[string]any{"listen_path": *listen, "target_url": *target, "strip_listen_path": *strip},
 			}})
 		}
-		var raw json.RawMessage
-		if err := c.do("POST", "/api/apis", body, &raw); err != nil {
-			return err
-		}
-		if c.json {
-			return c.printJSON(raw)
-		}
 		// ID is the api_id keys name; Meta the database id Tyk's tools index by.
-		var r struct{ Meta, ID string }
-		_ = json.Unmarshal(raw, &r)
-		fmt.Fprintf(env.Stdout, "API created: %s (id %s)\n", r.ID, r.Meta)
-		return nil
+		return c.send(http.MethodPost, "/api/apis", body, func(r envelope) string { return "API created: " + r.ID + " (id " + r.Meta + ")" })
 	}
 	return usageError{fmt.Errorf("unknown apis command %q (list, create)", args[0])}
+}
+
+// accessRights grants the Default version of each API id.
+func accessRights(ids []string) map[string]any {
+	rights := map[string]any{}
+	for _, id := range ids {
+		id = strings.TrimSpace(id)
+		rights[id] = map[string]any{"api_id": id, "versions": []string{"Default"}}
+	}
+	return rights
+}
+
+// rateText shows a rate limit as "rate/pers", or "-" for none.
+func rateText(rate, per float64) string {
+	if rate <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%g/%gs", rate, per)
+}
+
+// orDash joins a list of ids for a table cell, "-" when there are none.
+func orDash(ids []string) string {
+	if len(ids) == 0 {
+		return "-"
+	}
+	return strings.Join(ids, ",")
+}
+
+// listFlag is a flag that may be repeated; with split, one use may also hold a
+// comma-separated list (ids never contain commas; tags may).
+type listFlag struct {
+	values []string
+	split  bool
+}
+
+func (l *listFlag) String() string { return strings.Join(l.values, ",") }
+
+// Set implements flag.Value.
+func (l *listFlag) Set(v string) error {
+	parts := []string{v}
+	if l.split {
+		parts = strings.Split(v, ",")
+	}
+	for _, p := range parts {
+		if p = strings.TrimSpace(p); p == "" {
+			return errors.New("must not be empty")
+		}
+		l.values = append(l.values, p)
+	}
+	return nil
 }
 
 func readFile(name string, stdin io.Reader) ([]byte, error) {
