@@ -85,6 +85,13 @@ func (u *ui) pageRoutes() []pageRoute {
 		{"POST /keys/{hash}", writes("keys"), u.saveKey},
 		{"POST /keys/{hash}/delete", writes("keys"), u.deleteKey},
 
+		{"GET /policies", reads("policies"), u.listPolicies},
+		{"GET /policies/new", writes("policies"), u.policyForm},
+		{"POST /policies/new", writes("policies"), u.savePolicy},
+		{"GET /policies/{id}", reads("policies"), u.policyForm},
+		{"POST /policies/{id}", writes("policies"), u.savePolicy},
+		{"POST /policies/{id}/delete", writes("policies"), u.deletePolicy},
+
 		{"GET /users", reads("users"), u.listUsers},
 		{"GET /users/new", writes("users"), u.userForm},
 		{"POST /users/new", writes("users"), u.saveUser},
@@ -178,8 +185,8 @@ func pageError(err error, what string, f form) error {
 
 func (s *Server) enableUI() error {
 	u := &ui{s: s, pages: map[string]*template.Template{}, sessions: newWebSessions(), created: newCreatedKeys()}
-	for _, name := range []string{"login", "apis", "api_form", "keys", "key_form", "users", "user_form", "error"} {
-		t, err := template.New("").ParseFS(templateFS, "web/templates/layout.html", "web/templates/"+name+".html")
+	for _, name := range []string{"login", "apis", "api_form", "keys", "key_form", "policies", "policy_form", "users", "user_form", "error"} {
+		t, err := template.New("").ParseFS(templateFS, "web/templates/layout.html", "web/templates/parts.html", "web/templates/"+name+".html")
 		if err != nil {
 			return fmt.Errorf("parse template %s: %w", name, err)
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/tollgate/tollgate/internal/fault"
 	"github.com/tollgate/tollgate/internal/keys"
 	"github.com/tollgate/tollgate/internal/manage"
+	"github.com/tollgate/tollgate/internal/policy"
 	"github.com/tollgate/tollgate/internal/session"
 	"github.com/tollgate/tollgate/internal/store"
 )
@@ -45,9 +46,7 @@ func describeKey(s *session.Session, hash string, apiNames map[string]string, no
 	}
 	slices.Sort(names)
 	row.APIs = strings.Join(names, ", ")
-	if s.Rate > 0 && s.Per > 0 {
-		row.Rate = fmt.Sprintf("%s per %s s", fmtNum(s.Rate), fmtNum(s.Per))
-	}
+	row.Rate = rateText(s.Rate, s.Per)
 	if s.QuotaMax > 0 {
 		used := int64(s.QuotaMax) - int64(s.QuotaRemaining)
 		row.Quota = fmt.Sprintf("%d used / %d remaining", max(used, 0), max(int64(s.QuotaRemaining), 0))
@@ -146,17 +145,39 @@ func (u *ui) listKeys(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
 
 type ruleForm struct{ ID, Name, Versions string }
 
+// Key form modes: the tabs of its Access Rights, as in Tyk's dashboard.
+const (
+	modePolicy = "policy" // "Choose a policy": the key applies policies
+	modeManual = "manual" // "Choose an API": the key's own access rules
+)
+
 type keyForm struct {
 	Hash, HashPrefix                                         string
+	Mode                                                     string
+	Policies                                                 []string
 	Rules                                                    []ruleForm
 	Rate, Per, QuotaMax, Renewal, Alias, Expires, Tags, Meta string
 	DisableRate, Unlimited, Inactive                         bool
 }
 
+// Applies reports whether the form has the policy chosen.
+func (f keyForm) Applies(id string) bool { return slices.Contains(f.Policies, id) }
+
 func (u *ui) keyForm(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
-	f := keyForm{Rate: "1000", Per: "60", QuotaMax: "10000", Renewal: "3600", Expires: "never", Unlimited: true}
+	f := keyForm{Rate: "1000", Per: "60", QuotaMax: "10000", Renewal: "3600", Expires: "never", Unlimited: true, Mode: modeManual}
 	expiry := expiryOptions
-	if hs := r.PathValue("hash"); hs != "" {
+	hs := r.PathValue("hash")
+	if hs == "" {
+		// As in Tyk, a new key starts on "Choose a policy" once there is one to
+		// choose.
+		n, err := u.policyCount(r, c, store.PolicyFilter{State: policy.StateActive})
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			f.Mode = modePolicy
+		}
+	} else {
 		names, _, err := u.apiNames(r, c)
 		if err != nil {
 			return err
@@ -178,7 +199,7 @@ func (u *ui) keyForm(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
 }
 
 func formOfSession(s *session.Session, h keys.Hash, names map[string]string) keyForm {
-	f := keyForm{Hash: h.String(), HashPrefix: h.Short(), Alias: s.Alias, Rate: fmtNum(s.Rate), Per: fmtNum(s.Per),
+	f := keyForm{Hash: h.String(), HashPrefix: h.Short(), Alias: s.Alias, Rate: fmtNum(s.Rate), Per: fmtNum(s.Per), Mode: modeManual, Policies: policy.IDs(s),
 		QuotaMax: strconv.FormatInt(int64(s.QuotaMax), 10), Renewal: strconv.FormatInt(int64(s.QuotaRenewalRate), 10),
 		DisableRate: s.Rate <= 0, Unlimited: s.QuotaMax <= 0, Inactive: s.IsInactive, Expires: "never", Tags: strings.Join(s.Tags, ", ")}
 	if s.Expires >= 1 {
@@ -193,19 +214,11 @@ func formOfSession(s *session.Session, h keys.Hash, names map[string]string) key
 	if !slices.ContainsFunc(renewalOptions, func(o option) bool { return o.Value == f.Renewal }) {
 		f.Renewal = "-1"
 	}
-	for _, id := range s.APIIDs() {
-		f.Rules = append(f.Rules, ruleForm{ID: id, Name: cmpName(names[id], id), Versions: strings.Join(s.AccessRights[id].Versions, ",")})
+	if len(f.Policies) > 0 {
+		f.Mode = modePolicy
 	}
-	var lines []string
-	for k, v := range s.MetaData {
-		if str, ok := v.(string); ok {
-			lines = append(lines, k+"="+str)
-		} else if b, err := json.Marshal(v); err == nil {
-			lines = append(lines, k+"="+string(b))
-		}
-	}
-	slices.Sort(lines)
-	f.Meta = strings.Join(lines, "\n")
+	f.Rules = formRules(s.AccessRights, s.APIIDs(), names)
+	f.Meta = metaText(s.MetaData)
 	return f
 }
 
@@ -215,11 +228,20 @@ func (u *ui) showKeyForm(w http.ResponseWriter, r *http.Request, c *uiCtx, statu
 		return err
 	}
 	title := "Create key"
+	v := view{"Section": "keys", "Form": f, "IsNew": f.Hash == "", "APIs": apis,
+		"RenewalOptions": renewalOptions, "ExpiryOptions": expiry, "Errors": errs, "Error": msg, "CanWrite": c.perms.Allows("keys", true),
+		"CanCreatePolicy": c.perms.Allows("policies", true)}
 	if f.Hash != "" {
 		title = "Key " + f.HashPrefix
+		if v["Effective"], err = u.effective(r, c, f.Hash); err != nil {
+			return err
+		}
 	}
-	u.render(w, r, c, status, "key_form", view{"Title": title, "Section": "keys", "Form": f, "IsNew": f.Hash == "", "APIs": apis,
-		"RenewalOptions": renewalOptions, "ExpiryOptions": expiry, "Errors": errs, "Error": msg, "CanWrite": c.perms.Allows("keys", true)})
+	v["Title"] = title
+	if v["PolicyChoices"], err = u.policyChoices(r, c, f.Policies); err != nil {
+		return err
+	}
+	u.render(w, r, c, status, "key_form", v)
 	return nil
 }
 
@@ -250,7 +272,7 @@ func (u *ui) saveKey(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
 		}
 	}
 	pf := r.PostForm
-	f := keyForm{Hash: hs, Alias: strings.TrimSpace(pf.Get("alias")), Rate: strings.TrimSpace(pf.Get("rate")), Per: strings.TrimSpace(pf.Get("per")),
+	f := keyForm{Hash: hs, Mode: pf.Get("mode"), Policies: pf["policy"], Alias: strings.TrimSpace(pf.Get("alias")), Rate: strings.TrimSpace(pf.Get("rate")), Per: strings.TrimSpace(pf.Get("per")),
 		QuotaMax: strings.TrimSpace(pf.Get("quota_max")), Renewal: pf.Get("quota_renewal"), Expires: pf.Get("expires"),
 		Tags: pf.Get("tags"), Meta: pf.Get("meta_data"), DisableRate: pf.Get("disable_rate") != "", Unlimited: pf.Get("unlimited") != "",
 		Inactive: pf.Get("inactive") != ""}
@@ -258,56 +280,31 @@ func (u *ui) saveKey(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
 		f.HashPrefix = h.Short()
 	}
 	errs := map[string]string{}
-	rights := map[string]session.AccessDefinition{}
-	for _, id := range pf["api"] {
-		if _, ok := names[id]; !ok {
-			errs["access_rights"] = "API " + id + " does not exist."
-			continue
+	var rights map[string]session.AccessDefinition
+	rights, f.Rules = accessRules(pf, names, sess.AccessRights, errs)
+	// Both tabs' fields arrive; the chosen tab says which the key keeps. With
+	// policies, the key's own rules (if any) stay for the parts the policies
+	// leave to it.
+	sess.ApplyPolicyID = ""
+	if f.Mode == modePolicy {
+		sess.ApplyPolicies = f.Policies
+		if len(f.Policies) == 0 {
+			errs["policies"] = "Choose at least one policy, or add access rules on the Choose an API tab."
 		}
-		var versions []string
-		for v := range strings.SplitSeq(pf.Get("versions_"+id), ",") {
-			if v = strings.TrimSpace(v); v != "" {
-				versions = append(versions, v)
-			}
-		}
-		if len(versions) == 0 {
-			versions = []string{"Default"}
-		}
-		ad := sess.AccessRights[id] // keeps allowed_urls and per-API limits set elsewhere
-		ad.APIID, ad.APIName, ad.Versions = id, names[id], versions
-		rights[id] = ad
-		f.Rules = append(f.Rules, ruleForm{ID: id, Name: names[id], Versions: strings.Join(versions, ",")})
-	}
-	if len(rights) == 0 && errs["access_rights"] == "" {
-		errs["access_rights"] = "Add at least one API under Access Rights: choose an API and click Add."
-	}
-	if f.DisableRate {
-		sess.Rate, sess.Per, sess.Allowance = -1, -1, -1
 	} else {
-		rate, err1 := strconv.ParseFloat(f.Rate, 64)
-		per, err2 := strconv.ParseFloat(f.Per, 64)
-		if err1 != nil || rate <= 0 {
-			errs["rate"] = "Enter how many requests are allowed (more than 0), or tick Disable rate limiting."
+		f.Mode, sess.ApplyPolicies = modeManual, nil
+		if len(rights) == 0 && errs["access_rights"] == "" {
+			errs["access_rights"] = "Add at least one API under Access Rights: choose an API and click Add."
 		}
-		if err2 != nil || per <= 0 {
-			errs["per"] = "Enter the number of seconds the requests are counted over (more than 0)."
-		}
-		sess.Rate, sess.Per, sess.Allowance = rate, per, rate
 	}
+	sess.Rate, sess.Per = parseRate(f.Rate, f.Per, f.DisableRate, errs)
+	sess.Allowance = sess.Rate
 	renewal, err := strconv.ParseInt(f.Renewal, 10, 64)
 	if err != nil || !slices.ContainsFunc(renewalOptions, func(o option) bool { return o.Value == f.Renewal }) {
 		renewal = -1
 	}
 	sess.QuotaRenewalRate = session.Int(renewal)
-	if f.Unlimited {
-		sess.QuotaMax = -1
-	} else {
-		q, err := strconv.ParseInt(f.QuotaMax, 10, 64)
-		if err != nil || q < 1 {
-			errs["quota_max"] = "Enter a whole number of requests (1 or more), or tick Unlimited requests."
-		}
-		sess.QuotaMax = session.Int(q)
-	}
+	sess.QuotaMax = parseQuota(f.QuotaMax, f.Unlimited, errs)
 	switch f.Expires {
 	case "never":
 		sess.Expires = 0
@@ -323,25 +320,8 @@ func (u *ui) saveKey(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
 			sess.Expires = session.Int(u.s.now().Add(d).Unix())
 		}
 	}
-	sess.Tags = nil
-	for t := range strings.SplitSeq(f.Tags, ",") {
-		if t = strings.TrimSpace(t); t != "" {
-			sess.Tags = append(sess.Tags, t)
-		}
-	}
-	meta := map[string]any{}
-	for i, line := range strings.Split(f.Meta, "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" {
-			continue
-		}
-		k, v, ok := strings.Cut(line, "=")
-		if !ok || strings.TrimSpace(k) == "" {
-			errs["meta_data"] = fmt.Sprintf("Line %d: write metadata as key=value.", i+1)
-			break
-		}
-		meta[strings.TrimSpace(k)] = strings.TrimSpace(v)
-	}
+	sess.Tags = parseTags(f.Tags, errs)
+	meta := parseMeta(f.Meta, errs)
 	sess.MetaData, sess.Alias, sess.AccessRights, sess.IsInactive = meta, f.Alias, rights, f.Inactive
 	if len(errs) > 0 {
 		return u.showKeyForm(w, r, c, http.StatusBadRequest, f, expiry, errs, "Please correct the marked fields.")
@@ -353,6 +333,12 @@ func (u *ui) saveKey(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
 	// The service's reasons name session fields, which the form does not: they
 	// are shown above it.
 	rejected := func(err error) error {
+		if ft, ok := fault.As(err); ok && ft.Kind == fault.Forbidden && ft.Field == "" && f.Mode == modePolicy {
+			// The policies chosen cannot be applied (a draft, one deleted
+			// meanwhile, none granting access): said at the policies.
+			errs["policies"] = ft.Reason
+			return u.showKeyForm(w, r, c, http.StatusForbidden, f, expiry, errs, "Please correct the marked fields.")
+		}
 		ff, err := uiFault(err, "Key", form{})
 		if ff == nil {
 			return err
