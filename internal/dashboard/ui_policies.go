@@ -271,8 +271,13 @@ func (u *ui) savePolicy(w http.ResponseWriter, r *http.Request, c *uiCtx) error 
 	p.AccessRights, f.Rules = accessRules(pf, names, p.AccessRights, errs)
 	p.Rate, p.Per = parseRate(f.Rate, f.Per, f.DisableRate, errs)
 	p.QuotaMax = parseQuota(f.QuotaMax, f.Unlimited, errs)
-	renewals := withCurrent(renewalOptions, strconv.FormatInt(int64(p.QuotaRenewalRate), 10), "")
-	p.QuotaRenewalRate = session.Int(chosen(f.Renewal, renewals, "quota_renewal", "Choose how often the quota resets.", errs))
+	stored := strconv.FormatInt(int64(p.QuotaRenewalRate), 10)
+	if f.Unlimited && f.Renewal == "" {
+		// The browser does not send a switched-off field: an unlimited quota
+		// keeps the period it had.
+		f.Renewal = stored
+	}
+	p.QuotaRenewalRate = session.Int(chosen(f.Renewal, withCurrent(renewalOptions, stored, ""), "quota_renewal", "Choose how often the quota resets.", errs))
 	if f.DisableThrottle {
 		p.ThrottleInterval, p.ThrottleRetryLimit = -1, -1
 	} else {
