@@ -366,3 +366,100 @@ func TestChangeOwnPasswordInBrowser(t *testing.T) {
 	do(t, ctx, loginSteps(base, "admin@tollgate.local", "my-new-password-1")...)
 	do(t, ctx, chromedp.WaitVisible(`//nav//a[text()="Users"]`))
 }
+
+// TestPolicyInBrowser: Policies > Create a policy of 2 requests a minute, find it
+// in the list and by search, then Keys > Create > Choose a policy, read the key
+// from the pop-up and use it: the gateway admits two requests and refuses the
+// third. The key's page says the limits are the policy's.
+func TestPolicyInBrowser(t *testing.T) {
+	chromium(t)
+	s := startServer(t)
+	up := upstream(t)
+	ctx := browser(t)
+	base := "http://" + s.dashboard
+
+	// The API, through the Dashboard API with the printed access credentials.
+	api := `{"api_definition":{"api_id":"pol-api","name":"Policy API","use_keyless":false,"auth":{"auth_header_name":"Authorization"},` +
+		`"version_data":{"not_versioned":true,"versions":{"Default":{"name":"Default"}}},` +
+		`"proxy":{"listen_path":"/pol-api/","target_url":"` + up.URL + `","strip_listen_path":true}}}`
+	req, _ := http.NewRequest("POST", base+"/api/apis", strings.NewReader(api))
+	req.Header.Set("authorization", s.access)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("create API: %d", resp.StatusCode)
+	}
+
+	// Policies > Create: name, the API, 2 requests per 60 seconds.
+	do(t, ctx, append(loginSteps(base, "admin@tollgate.local", s.password),
+		chromedp.WaitVisible(`//nav//a[text()="Policies"]`),
+		chromedp.Click(`//nav//a[text()="Policies"]`),
+		chromedp.WaitVisible(`//h1[text()="Policies"]`),
+		chromedp.Click(`//a[text()="Create policy"]`),
+		chromedp.WaitVisible(chromedp.CSS("#name")),
+		chromedp.SendKeys(chromedp.CSS("#name"), "Two a minute"),
+		chromedp.SetValue(chromedp.CSS("#api_select"), "pol-api"),
+		chromedp.Click(chromedp.CSS("#add_rule")),
+		chromedp.WaitVisible(chromedp.CSS("#rules tr.rule")),
+		chromedp.SetValue(chromedp.CSS("#rate"), "2"),
+		chromedp.SetValue(chromedp.CSS("#per"), "60"),
+		chromedp.SetValue(chromedp.CSS("#key_expires_in"), "86400"),
+	)...)
+	screenshot(t, ctx, "policy-create")
+	do(t, ctx, chromedp.Click(chromedp.CSS("#submit")), chromedp.WaitVisible(chromedp.CSS(".notice.success")))
+	policyID := get(t, ctx, chromedp.Text(chromedp.CSS("code.policy-id")))
+	if !regexp.MustCompile(`^[0-9a-f]{24}$`).MatchString(policyID) {
+		t.Fatalf("policy ID on the Policies page: %q", policyID)
+	}
+	if row := get(t, ctx, chromedp.Text(`//a[text()="Two a minute"]/ancestor::tr`)); !strings.Contains(row, "2 per 60 s") || !strings.Contains(row, "after 1 day") {
+		t.Fatalf("policy row: %q", row)
+	}
+	screenshot(t, ctx, "policies")
+
+	// Search: a miss, then the policy by a part of its name in other letter case.
+	do(t, ctx,
+		chromedp.SetValue(chromedp.CSS("#q"), "gold"),
+		chromedp.Click(`//form[@role="search"]//button`),
+		chromedp.WaitVisible(`//p[contains(text(), "No policies match")]`),
+		chromedp.SetValue(chromedp.CSS("#q"), "TWO A"),
+		chromedp.Click(`//form[@role="search"]//button`),
+		chromedp.WaitVisible(`//div[@id="policylist"]//a[text()="Two a minute"]`),
+	)
+
+	// Keys > Create starts on Choose a policy: tick it, Create, read the pop-up.
+	do(t, ctx,
+		chromedp.Click(`//nav//a[text()="Keys"]`),
+		chromedp.Click(`//a[text()="Create"]`),
+		chromedp.WaitVisible(chromedp.CSS("#pol-"+policyID)),
+		chromedp.Click(chromedp.CSS("#pol-"+policyID)),
+		chromedp.SendKeys(chromedp.CSS("#alias"), "policy key"),
+	)
+	if visible := get(t, ctx, chromedp.Evaluate[bool](`getComputedStyle(document.getElementById("panel-manual")).display !== "none"`)); visible {
+		t.Error("the Choose an API panel shows on the Choose a policy tab")
+	}
+	screenshot(t, ctx, "key-create-policy")
+	do(t, ctx, chromedp.Click(chromedp.CSS("#submit")), chromedp.WaitVisible(chromedp.CSS("#created")))
+	key := get(t, ctx, chromedp.Text(chromedp.CSS("#new-key")))
+	if key == "" {
+		t.Fatal("no key in the pop-up")
+	}
+	for i, want := range []int{200, 200, 429} {
+		if status, body := callGateway(t, s, "/pol-api/x", key); status != want {
+			t.Fatalf("request %d with the policy's key: %d %s", i+1, status, body)
+		}
+	}
+
+	// The key's page: the rate is the policy's.
+	do(t, ctx,
+		chromedp.Navigate(base+"/keys"),
+		chromedp.Click(`//a[text()="policy key"]`),
+		chromedp.WaitVisible(chromedp.CSS("#effective")),
+	)
+	if rate := get(t, ctx, chromedp.Text(`//td[contains(@class, "eff-rate")]/ancestor::tr`)); !strings.Contains(rate, "2 per 60 s") || !strings.Contains(rate, "policy Two a minute") {
+		t.Fatalf("effective rate on the key page: %q", rate)
+	}
+	screenshot(t, ctx, "key-effective")
+}
