@@ -383,12 +383,34 @@ func (u *ui) policyChoices(r *http.Request, c *uiCtx, chosenIDs []string) ([]pol
 		return nil, err
 	}
 	var out []policyChoice
-	for _, p := range pols {
+	listed := map[string]bool{}
+	add := func(p *policy.Policy) {
+		listed[p.ID], listed[p.MID] = true, true
 		ch := policyChoice{ID: p.ID, Name: p.Name, Rate: rateText(p.Rate, p.Per), Quota: quotaText(p.QuotaMax, p.QuotaRenewalRate),
 			InForce: p.InForce(), Chosen: slices.Contains(chosenIDs, p.ID) || slices.Contains(chosenIDs, p.MID)}
 		ch.State, ch.StateClass = stateBadge(p.State)
 		if ch.InForce || ch.Chosen {
 			out = append(out, ch)
+		}
+	}
+	for _, p := range pols {
+		add(p)
+	}
+	// A policy the key applies is always offered, ticked, even past the listing's
+	// bound or gone: a box that is not there would drop it on save.
+	for _, id := range chosenIDs {
+		if listed[id] {
+			continue
+		}
+		p, err := svc.Get(r.Context(), id)
+		switch {
+		case err == nil:
+			add(p)
+		case fault.KindOf(err) == fault.NotFound:
+			listed[id] = true
+			out = append(out, policyChoice{ID: id, Name: "(no such policy)", State: "missing", StateClass: "off", Chosen: true})
+		default:
+			return nil, err
 		}
 	}
 	return out, nil

@@ -371,6 +371,17 @@ func TestKeyFromPolicyInUI(t *testing.T) {
 		t.Fatalf("key page of a rate-only policy: %s", body)
 	}
 
+	// A key whose policy is gone still shows it ticked, and says it is refused.
+	goneKey, _ := e.createKey(t, "a", `{"alias":"orphan","apply_policies":["`+rateID+`"],"access_rights":{"apia":{"api_id":"apia"}}}`)
+	if _, err := e.node.Node.Policies.InOrg(e.orgA).Delete(t.Context(), rateID, true); err != nil {
+		t.Fatal(err)
+	}
+	_, body, _ = b.get("/keys/" + keys.Sum(goneKey).String())
+	if !regexp.MustCompile(`value="`+rateID+`" id="pol-`+rateID+`" checked`).MatchString(body) || !strings.Contains(body, "(no such policy)") ||
+		!strings.Contains(body, "The gateway refuses this key: Key has an invalid policy: policy "+rateID+" does not exist") {
+		t.Fatalf("key page of a deleted policy: %s", body)
+	}
+
 	// Choose an API on an existing key drops its policies.
 	manual := url.Values{"csrf": {tok}, "mode": {"manual"}, "policy": {id}, "api": {"apia"}, "versions_apia": {"Default"},
 		"disable_rate": {"on"}, "unlimited": {"on"}, "quota_renewal": {"3600"}, "expires": {"keep"}}
