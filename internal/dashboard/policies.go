@@ -108,7 +108,11 @@ func (s *Server) listPolicies(w http.ResponseWriter, r *http.Request) error {
 // given (24-hex database ids, as Tyk's dashboard requires), that match f.
 func (s *Server) policiesByID(r *http.Request, ids string, f store.PolicyFilter) ([]*policy.Policy, error) {
 	out := []*policy.Policy{}
-	for _, id := range strings.Split(ids, ",") {
+	list := strings.Split(ids, ",")
+	if len(list) > pageSize*10 {
+		return nil, httpx.Errorf(http.StatusBadRequest, "policy_ids takes at most %d ids", pageSize*10)
+	}
+	for _, id := range list {
 		id = strings.TrimSpace(id)
 		if !policy.ValidMID(id) {
 			return nil, httpx.Errorf(http.StatusBadRequest, "Policy ID is not in hex format.")

@@ -132,6 +132,8 @@ func TestPolicyControlAPI(t *testing.T) {
 		{"per_api and partitions", "POST", "/tyk/policies", `{"name":"x","partitions":{"per_api":true,"acl":true}}`, 400, []string{"per_api"}},
 		{"id cannot change", "PUT", "/tyk/policies/" + mid, `{"id":"renamed","name":"Gold"}`, 400, []string{"cannot change"}},
 		{"update missing", "PUT", "/tyk/policies/nope", `{"name":"x"}`, 404, []string{"Policy not found"}},
+		{"key with a malformed policy id", "POST", "/tyk/keys", `{"apply_policies":["a b"],"access_rights":` + rights("api1") + `}`, 400, []string{"apply_policies[0] must be a policy id"}},
+		{"key with too many policies", "POST", "/tyk/keys", `{"apply_policies":["` + strings.Repeat(`p","`, 100) + `p"],"access_rights":` + rights("api1") + `}`, 400, []string{"too many policies"}},
 		{"key with missing policy", "POST", "/tyk/keys", `{"apply_policies":["nope"],"access_rights":` + rights("api1") + `}`, 403, []string{"policy nope does not exist"}},
 		{"key with another org's policy", "POST", "/tyk/keys", `{"org_id":"org2","apply_policies":["` + mid + `"],"access_rights":` + rights("other") + `}`, 403, []string{"does not exist"}},
 		{"set policies by hash", "POST", "/tyk/keys/policy/" + hashOf(key), `{"apply_policies":["` + mid + `"]}`, 200, []string{`"action":"updated"`}},

@@ -171,6 +171,9 @@ func (s *Session) Validate(now time.Time, creating bool) error {
 	if len(s.Alias) > 1024 {
 		return invalid("alias", "alias must be at most 1024 characters")
 	}
+	if err := checkPolicyIDs(s); err != nil {
+		return err
+	}
 	for _, id := range sortedKeys(s.AccessRights) {
 		ad := s.AccessRights[id]
 		p := "access_rights." + id + "."
@@ -208,6 +211,39 @@ func (s *Session) Validate(now time.Time, creating bool) error {
 		if err := refuseUnsupportedRight(p, ad); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// MaxPolicies bounds apply_policies: each named policy is read whenever the key
+// is compiled, so the list must stay short.
+const MaxPolicies = 100
+
+// checkPolicyIDs checks the policies a session names: each is read by id, so an
+// id is short, printable text without spaces or slashes (policy ids travel in
+// URL paths).
+func checkPolicyIDs(s *Session) error {
+	if len(s.ApplyPolicies) > MaxPolicies {
+		return invalid("apply_policies", "apply_policies names too many policies (at most %d)", MaxPolicies)
+	}
+	ok := func(id string) bool {
+		if id == "" || len(id) > 128 {
+			return false
+		}
+		for _, r := range id {
+			if r <= ' ' || r == '/' || r == 0x7f {
+				return false
+			}
+		}
+		return true
+	}
+	for i, id := range s.ApplyPolicies {
+		if !ok(id) {
+			return invalid(fmt.Sprintf("apply_policies[%d]", i), "apply_policies[%d] must be a policy id (1 to 128 characters, no spaces or slashes)", i)
+		}
+	}
+	if s.ApplyPolicyID != "" && !ok(s.ApplyPolicyID) {
+		return invalid("apply_policy_id", "apply_policy_id must be a policy id (1 to 128 characters, no spaces or slashes)")
 	}
 	return nil
 }
