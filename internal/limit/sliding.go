@@ -85,9 +85,15 @@ func (s *Sliding) allow(k Key, rate, per float64) Decision {
 	// interval of `per`.
 	t := s.now().UnixNano()
 	l := sh.m[k]
-	if l == nil || l.capacity != int(capacity) || l.window != w {
+	if l == nil {
 		l = &slidingLog{times: make([]int64, min(int(capacity), initialSlots)), capacity: int(capacity), window: w}
 		sh.m[k] = l
+	} else if l.capacity != int(capacity) || l.window != w {
+		// A changed limit (an operator edited the key or its policy) applies to
+		// the admissions already logged: a fresh log would let a lowered limit
+		// admit more than it allows in one window. push grows the ring to a
+		// raised capacity; a lowered one refuses until enough have left.
+		l.capacity, l.window = int(capacity), w
 	}
 	l.lastSeen = t
 	// Drop admissions that have left the window.
@@ -176,9 +182,16 @@ func (g *GCRA) allow(k Key, rate, per float64) Decision {
 	defer sh.mu.Unlock()
 	t := g.now().UnixNano() // under the lock, as in Sliding.Allow
 	c := sh.m[k]
-	if c == nil || c.interval != interval {
+	if c == nil {
 		c = &gcraCell{tat: t, interval: interval}
 		sh.m[k] = c
+	} else if c.interval != interval {
+		// A changed limit carries the backlog over, counted in requests, as
+		// Sliding keeps its log: the admissions so far count against the new limit.
+		if c.tat > t {
+			c.tat = t + int64(float64(c.tat-t)*float64(interval)/float64(c.interval))
+		}
+		c.interval = interval
 	}
 	tat := max(c.tat, t)
 	d := Decision{Limit: capacity, At: t}

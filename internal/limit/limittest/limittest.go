@@ -245,15 +245,23 @@ func RateLimiter(t *testing.T, newLimiter RateFactory, opts RateOptions) {
 				t.Fatal("refused after 2 s")
 			}
 		}},
-		{"a changed limit starts its counter afresh, across algorithms, without failing", func(t *testing.T, r *rig) {
+		{"a changed limit counts the admissions made so far; across algorithms it does not fail", func(t *testing.T, r *rig) {
 			k := counter("changed")
-			if n := r.admit(k, 2, 60, 3); n != 2 {
-				t.Fatalf("at 2 per minute: %d of 3 admitted", n)
+			if n := r.admit(k, 4, 60, 3); n != 3 {
+				t.Fatalf("at 4 per minute: %d of 3 admitted", n)
 			}
-			// Raised, as when an operator edits a key or an API with
-			// suppress_reset: the new limit applies at once.
-			if n := r.admit(k, 3, 60, 4); n != 3 {
-				t.Fatalf("raised to 3 per minute: %d of 4 admitted, want a fresh window", n)
+			// Lowered, as when an operator edits a key or its policy: the 3
+			// admitted count, so a lower limit never admits more in one window.
+			if n := r.admit(k, 2, 60, 3); n != 0 {
+				t.Fatalf("lowered to 2 per minute after 3: %d of 3 admitted, want none", n)
+			}
+			// Raised: the new limit applies at once, the 3 still counted.
+			if n := r.admit(k, 5, 60, 4); n != 2 {
+				t.Fatalf("raised to 5 per minute after 3: %d of 4 admitted, want 2", n)
+			}
+			// A different window: the admissions still count within it.
+			if n := r.admit(k, 6, 120, 4); n != 1 {
+				t.Fatalf("6 per 2 minutes after 5: %d of 4 admitted, want 1", n)
 			}
 			// Past MaxSlidingCapacity the sliding limiter serves the counter
 			// with GCRA: a counter of the other kind must not break it.

@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -111,14 +110,25 @@ return {admitted, n, reset, now}
 var gcraLua = redis.NewScript(clockLua + `
 local interval = tonumber(ARGV[2])
 local tau = tonumber(ARGV[3])
-local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+-- The cell holds "tat:interval". A changed limit carries the backlog over, counted
+-- in requests: the admissions made so far count against the new limit.
+local tat = now
+local cell = redis.call('GET', KEYS[1])
+if cell then
+  local t, was = string.match(cell, '^(%d+):(%d+)$')
+  if t then
+    tat = tonumber(t)
+    was = tonumber(was)
+    if was ~= interval and was > 0 and tat > now then tat = now + (tat - now) * interval / was end
+  end
+end
 if tat < now then tat = now end
 if tat - now > tau then
   return {0, 0, tat - now - tau, now}
 end
 local next = tat + interval
 local ttl = math.ceil((next - now) / 1000) + 1
-redis.call('SET', KEYS[1], string.format('%.0f', next), 'PX', ttl)
+redis.call('SET', KEYS[1], string.format('%.0f:%.0f', next, interval), 'PX', ttl)
 remember(KEYS[2], KEYS[1], ttl)
 return {1, math.floor((tau - (next - now) + interval) / interval), next - now, now}
 `)
@@ -146,12 +156,14 @@ func NewRateLimiter(c redis.UniversalClient, algorithm string, opts Options) *Ra
 	return &RateLimiter{c: c, opts: opts, gcra: algorithm == "gcra"}
 }
 
-// keys names a counter and its key's index. The algorithm and the limit are part
-// of the name: a changed limit starts a fresh counter, as in memory, and a sliding
-// log (a sorted set) and a GCRA cell (a string) never meet under one name.
-func (r *RateLimiter) keys(k limit.Key, algo string, capacity, windowUS int64) []string {
+// keys names a counter and its key's index. The algorithm is part of the name, so
+// a sliding log (a sorted set) and a GCRA cell (a string) never meet under one
+// name; the limit is not: a changed limit (an operator edits the key or its
+// policy) applies to the admissions already counted, as in memory, so a lowered
+// limit never admits more than it allows in one window.
+func (r *RateLimiter) keys(k limit.Key, algo string) []string {
 	base := r.opts.prefix() + "{" + tag(k) + "}:rl"
-	return []string{base + ":" + algo + ":" + strconv.FormatInt(capacity, 10) + ":" + strconv.FormatInt(windowUS, 10) + ":" + k.Scope, base}
+	return []string{base + ":" + algo + ":" + k.Scope, base}
 }
 
 // classify marks a failure to reach Redis as limit.UnavailableError; a reply
@@ -174,9 +186,9 @@ func (r *RateLimiter) Allow(ctx context.Context, k limit.Key, rate, per float64)
 	)
 	if r.gcra || capacity > limit.MaxSlidingCapacity {
 		interval := max(windowUS/capacity, 1)
-		vals, err = gcraLua.Run(ctx, r.c, r.keys(k, "g", capacity, windowUS), r.opts.nowArg(), interval, windowUS-interval).Int64Slice()
+		vals, err = gcraLua.Run(ctx, r.c, r.keys(k, "g"), r.opts.nowArg(), interval, windowUS-interval).Int64Slice()
 	} else {
-		vals, err = slidingLua.Run(ctx, r.c, r.keys(k, "s", capacity, windowUS), r.opts.nowArg(), capacity, windowUS).Int64Slice()
+		vals, err = slidingLua.Run(ctx, r.c, r.keys(k, "s"), r.opts.nowArg(), capacity, windowUS).Int64Slice()
 	}
 	if err != nil {
 		return limit.Decision{}, classify("redis rate limit", err)
@@ -198,7 +210,7 @@ func (r *RateLimiter) Allow(ctx context.Context, k limit.Key, rate, per float64)
 
 // Reset implements limit.RateLimiter.
 func (r *RateLimiter) Reset(ctx context.Context, h keys.Hash) error {
-	if err := resetLua.Run(ctx, r.c, r.keys(limit.Key{Hash: h}, "", 0, 0)[1:]).Err(); err != nil {
+	if err := resetLua.Run(ctx, r.c, r.keys(limit.Key{Hash: h}, "")[1:]).Err(); err != nil {
 		return classify("redis reset rate limits", err)
 	}
 	return nil
