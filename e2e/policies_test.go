@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -139,5 +140,87 @@ func TestPoliciesEndToEnd(t *testing.T) {
 	}
 	if r := hardCall(t, p, "/pol/x", gwKey); r.status != 403 {
 		t.Fatalf("gateway key after restart = %d %s, want its quota spent (403)", r.status, r.body)
+	}
+}
+
+// TestPolicyEndpointLimitsAndThrottling drives a policy's per-endpoint limit and
+// throttling through the real binary: the administrator's policy (Dashboard
+// API) grants an API at one request a second, throttled (10 retries 0.2 s
+// apart), with GET /thr/slow limited to one a minute on a counter of its own.
+// Keys made from it through both doors get exactly that; raising the policy's
+// endpoint limit and switching its throttling off change the same keys at once.
+func TestPolicyEndpointLimitsAndThrottling(t *testing.T) {
+	t.Parallel()
+	up := newEcho(t, "T")
+	p := startServe(t, e2eutil.Options{})
+	admin := hardFirstRun(t, p)
+	apiID := hardCreateAPI(t, p, admin.accessKey, hardKeyedAPI("Throttled API", "", "/thr/", up.URL))
+	policy := func(endpointRate, retries int) string {
+		return `{"name":"Slow plan","rate":1,"per":1,"throttle_interval":0.2,"throttle_retry_limit":` + strconv.Itoa(retries) + `,` +
+			`"access_rights":{"` + apiID + `":{"versions":["Default"],` +
+			`"endpoints":[{"path":"^/thr/slow","methods":[{"name":"GET","limit":{"rate":` + strconv.Itoa(endpointRate) + `,"per":60}}]}]}}}`
+	}
+	r := hardAPI(t, p, http.MethodPost, "/api/portal/policies", admin.accessKey, policy(1, 10))
+	var env struct{ Message string }
+	if r.status != 200 || json.Unmarshal([]byte(r.body), &env) != nil || env.Message == "" {
+		t.Fatalf("POST /api/portal/policies = %d %s", r.status, r.body)
+	}
+	polID := env.Message
+	newKey := func(door string) string {
+		var r response
+		body := `{"org_id":"` + admin.orgID + `","apply_policies":["` + polID + `"]}`
+		if door == "gateway" {
+			r = p.admin(t, http.MethodPost, "/tyk/keys", body)
+		} else {
+			r = hardAPI(t, p, http.MethodPost, "/api/keys", admin.accessKey, body)
+		}
+		var created struct{ Key string }
+		if r.status != 200 || json.Unmarshal([]byte(r.body), &created) != nil || created.Key == "" {
+			t.Fatalf("%s door: create key = %d %s", door, r.status, r.body)
+		}
+		return created.Key
+	}
+	doors := []string{"gateway", "dashboard"}
+	keys := map[string]string{}
+	for _, door := range doors {
+		keys[door] = newKey(door)
+	}
+
+	get := func(path, key string) (response, time.Duration) {
+		start := time.Now()
+		r := hardCall(t, p, path, key)
+		return r, time.Since(start)
+	}
+	for _, door := range doors {
+		key := keys[door]
+		if r, _ := get("/thr/x", key); r.status != http.StatusOK {
+			t.Fatalf("%s key: first request %d %s", door, r.status, r.body)
+		}
+		// Over the policy's rate: held until the second is over, then admitted.
+		if r, took := get("/thr/x", key); r.status != http.StatusOK || took < 200*time.Millisecond {
+			t.Fatalf("%s key: throttled request %d after %v, want 200 after a 0.2 s wait at least: %s", door, r.status, took, r.body)
+		}
+		if r, _ := get("/thr/slow", key); r.status != http.StatusOK {
+			t.Fatalf("%s key: the endpoint's first request %d %s", door, r.status, r.body)
+		}
+		// Over the endpoint's one a minute: throttled, refused when the retries run out.
+		if r, took := get("/thr/slow", key); r.status != http.StatusTooManyRequests || took < 2*time.Second {
+			t.Fatalf("%s key: endpoint over its rate %d after %v, want 429 after 10 retries: %s", door, r.status, took, r.body)
+		}
+	}
+
+	// Raised to 2 a minute, with no throttling: one more GET /thr/slow each, and
+	// the one after is refused at once.
+	if r := hardAPI(t, p, http.MethodPut, "/api/portal/policies/"+polID, admin.accessKey, policy(2, 0)); r.status != 200 {
+		t.Fatalf("PUT /api/portal/policies = %d %s", r.status, r.body)
+	}
+	for _, door := range doors {
+		key := keys[door]
+		if r, _ := get("/thr/slow", key); r.status != http.StatusOK {
+			t.Fatalf("%s key: endpoint raised to 2/min, its second request %d %s", door, r.status, r.body)
+		}
+		if r, took := get("/thr/slow", key); r.status != http.StatusTooManyRequests || took > time.Second {
+			t.Fatalf("%s key: third request with throttling off %d after %v, want 429 at once: %s", door, r.status, took, r.body)
+		}
 	}
 }
