@@ -464,3 +464,43 @@ func TestIETFHeaders(t *testing.T) {
 		t.Fatalf("quota not charged in ietf mode: %s", body)
 	}
 }
+
+// TestAllowanceScopeKept: a per-API limit's allowance_scope that a Tyk client
+// sends is stored as sent (a dump re-imported keeps it), and two rights naming
+// one scope share its counters, as in Tyk; without one each right counts alone.
+func TestAllowanceScopeKept(t *testing.T) {
+	e := newEnv(t)
+	up := echoUpstream(t)
+	for _, id := range []string{"sa", "sb", "sc"} {
+		mustCreateAPI(t, e, keyedAPI(id, "/"+id+"/", up.URL, ""))
+	}
+	limit := `"limit":{"rate":2,"per":60}`
+	key := mustCreateKey(t, e, "/tyk/keys", `{"access_rights":{`+
+		`"sa":{"api_id":"sa","versions":["Default"],"allowance_scope":"plan",`+limit+`},`+
+		`"sb":{"api_id":"sb","versions":["Default"],"allowance_scope":"plan",`+limit+`},`+
+		`"sc":{"api_id":"sc","versions":["Default"],`+limit+`}}}`)
+	_, body, _ := e.do(t, "GET", "/tyk/keys/"+key, "", admin)
+	var got struct {
+		AccessRights map[string]struct {
+			Scope string `json:"allowance_scope"`
+		} `json:"access_rights"`
+	}
+	if err := json.Unmarshal([]byte(body), &got); err != nil || got.AccessRights["sa"].Scope != "plan" ||
+		got.AccessRights["sb"].Scope != "plan" || got.AccessRights["sc"].Scope != "sc" {
+		t.Fatalf("stored scopes: %s", body)
+	}
+	for i, path := range []string{"/sa/x", "/sb/x", "/sb/x", "/sc/x", "/sc/x", "/sc/x"} {
+		want := 200
+		if i == 2 || i == 5 {
+			want = 429
+		}
+		if s, b, _ := e.do(t, "GET", path, "", auth(key)); s != want {
+			t.Fatalf("request %d on %s: %d %s, want %d", i+1, path, s, b, want)
+		}
+	}
+	// '#' is the endpoint counters' separator: refused, the stored key untouched.
+	s, b, _ := e.do(t, "PUT", "/tyk/keys/"+key, `{"access_rights":{"sa":{"api_id":"sa","allowance_scope":"a#b",`+limit+`}}}`, admin)
+	if s != 400 || !strings.Contains(b, "allowance_scope") {
+		t.Fatalf("scope with '#': %d %s", s, b)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/tollgate/tollgate/internal/fault"
 )
@@ -201,6 +202,10 @@ func (s *Session) Validate(now time.Time, creating bool) error {
 				}
 			}
 		}
+		if sc := ad.AllowanceScope; len(sc) > 128 || strings.ContainsRune(sc, '#') || strings.ContainsFunc(sc, func(r rune) bool { return !unicode.IsPrint(r) }) {
+			// '#' separates an endpoint's counter from its right's (endpointScope).
+			return invalid(p+"allowance_scope", "%sallowance_scope must be at most 128 printable characters without '#'", p)
+		}
 		l := ad.Limit
 		if err := checkLimits(p+"limit.", l.Rate, l.Per, l.ThrottleInterval, l.ThrottleRetryLimit, l.MaxQueryDepth, l.QuotaMax, l.QuotaRenewalRate); err != nil {
 			return err
@@ -288,7 +293,12 @@ func (s *Session) Prepare(now time.Time, prev *Session, suppressReset bool) {
 			ad.Limit = APILimit{}
 			ad.AllowanceScope = ""
 		} else {
-			ad.AllowanceScope = id
+			// A scope the client chose is kept (Tyk clients send back what a
+			// dump gave them; two rights naming one scope share its counters, as
+			// in Tyk); without one the right counts on its own.
+			if ad.AllowanceScope == "" {
+				ad.AllowanceScope = id
+			}
 			var old *AccessDefinition
 			if keep {
 				if o, ok := prev.AccessRights[id]; ok {
