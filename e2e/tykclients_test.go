@@ -68,3 +68,55 @@ func TestPasswordlessUserThroughTheAdminAPI(t *testing.T) {
 		t.Error("the log holds the password")
 	}
 }
+
+// TestControlAPIFilesUnderTheDefaultOrg: what Tyk's clients create through /tyk/
+// without org_id (an API, then a policy and keys for it) belongs to the first
+// organisation, so its administrator sees all of it in the dashboard, and a
+// key PUT without org_id stays there. A later organisation changes nothing.
+func TestControlAPIFilesUnderTheDefaultOrg(t *testing.T) {
+	t.Parallel()
+	up := newEcho(t, "D")
+	p := startServe(t, e2eutil.Options{})
+	admin := hardFirstRun(t, p)
+	hardOrg(t, p, "Second org")
+
+	def := hardKeyedAPI("Control API", "ctl-api", "/ctl/", up.URL)
+	p.createAPI(t, def) // no org_id
+	rights := `"access_rights":{"ctl-api":{"api_id":"ctl-api","versions":["Default"]}}`
+	if r := p.admin(t, http.MethodPost, "/tyk/policies", `{"id":"ctl-plan","name":"Control plan","rate":5,"per":1,`+rights+`}`); r.status != 200 {
+		t.Fatalf("POST /tyk/policies = %d %s", r.status, r.body)
+	}
+	type created struct {
+		Key  string `json:"key"`
+		Hash string `json:"key_hash"`
+	}
+	var own, fromPolicy created
+	for body, into := range map[string]*created{`{"rate":5,"per":1,` + rights + `}`: &own, `{"apply_policies":["ctl-plan"]}`: &fromPolicy} {
+		r := p.admin(t, http.MethodPost, "/tyk/keys", body)
+		if r.status != 200 || json.Unmarshal([]byte(r.body), into) != nil || into.Key == "" {
+			t.Fatalf("POST /tyk/keys %s = %d %s", body, r.status, r.body)
+		}
+	}
+	// A key PUT without org_id keeps its organisation.
+	if r := p.admin(t, http.MethodPut, "/tyk/keys/"+own.Key, `{"rate":6,"per":1,`+rights+`}`); r.status != 200 {
+		t.Fatalf("PUT /tyk/keys = %d %s", r.status, r.body)
+	}
+
+	if r := hardAPI(t, p, http.MethodGet, "/api/apis/ctl-api", admin.accessKey, ""); r.status != 200 || !strings.Contains(r.body, `"org_id":"`+admin.orgID+`"`) {
+		t.Fatalf("the administrator's GET /api/apis/ctl-api = %d %s", r.status, r.body)
+	}
+	if r := hardAPI(t, p, http.MethodGet, "/api/portal/policies/ctl-plan", admin.accessKey, ""); r.status != 200 {
+		t.Fatalf("the administrator's GET /api/portal/policies/ctl-plan = %d %s", r.status, r.body)
+	}
+	for name, k := range map[string]string{"own limits": own.Hash, "from the policy": fromPolicy.Hash} {
+		r := hardAPI(t, p, http.MethodGet, "/api/keys/"+k+"?hashed=true", admin.accessKey, "")
+		if r.status != 200 || !strings.Contains(r.body, `"org_id":"`+admin.orgID+`"`) {
+			t.Fatalf("key with %s: the administrator's GET /api/keys/{hash} = %d %s", name, r.status, r.body)
+		}
+	}
+	for _, k := range []string{own.Key, fromPolicy.Key} {
+		if r := hardCall(t, p, "/ctl/x", k); r.status != 200 {
+			t.Fatalf("key %s… on the gateway = %d %s", k[:8], r.status, r.body)
+		}
+	}
+}

@@ -118,7 +118,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 	n.Audit = &audit.Recorder{Store: n.Store, Log: log, Now: deps.Now}
 	n.Policies = &manage.Policies{Store: n.Store, Events: n.Events, Now: deps.Now}
 	n.Keys = &manage.Keys{Store: n.Store, Events: n.Events, Limits: n.Limits, Policies: n.Policies, AllowMasterKeys: cfg.AllowMasterKeys, Now: deps.Now}
-	n.APIs = &manage.APIs{Store: n.Store, Events: n.Events, Keys: n.Keys}
+	n.APIs = &manage.APIs{Store: n.Store, Events: n.Events, Keys: n.Keys, Orgs: n.Store}
 	if n.Accounts, err = openAccounts(cfg, n.Store, deps.BcryptCost); err != nil {
 		return nil, err
 	}

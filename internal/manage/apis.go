@@ -38,6 +38,9 @@ type APIs struct {
 	// Keys, when set, has deleted APIs taken out of every key's access rights, so
 	// that an id created again later is never granted by an old key.
 	Keys *Keys
+	// Orgs, when set, files new APIs without org_id under the default
+	// organisation (see defaultOrg); nil leaves them with none.
+	Orgs store.OrgStore
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 
@@ -195,6 +198,14 @@ func (s *APIs) CreateWith(ctx context.Context, body []byte, opts CreateOptions) 
 	d.MarkActive()
 	if s.scoped {
 		d.SetOrgID(s.org)
+	} else if d.OrgID() == "" {
+		org, err := defaultOrg(ctx, s.Orgs)
+		if err != nil {
+			return nil, err
+		}
+		if org != "" {
+			d.SetOrgID(org)
+		}
 	}
 	if err := d.Validate(); err != nil {
 		return nil, err

@@ -173,10 +173,16 @@ func (s *Keys) decode(ctx context.Context, body []byte, now time.Time, creating 
 	}
 	// A key opens only its own organisation's APIs (the gateway refuses any other),
 	// so a key that names another organisation's API could never work: refuse it
-	// here. Through /tyk/ a key without org_id takes its APIs' organisation, as
-	// Tyk's clients create keys without one.
+	// here. Through /tyk/ a key without org_id takes its APIs' organisation (or
+	// its policies'; naming neither, the default one), as Tyk's clients create
+	// keys without one.
 	if sess.OrgID, err = apisOrg(ctx, s.Store, sess.APIIDs(), sess.OrgID, s.scoped, "a key opens"); err != nil {
 		return nil, err
+	}
+	if creating && !s.scoped && sess.OrgID == "" && len(sess.APIIDs()) == 0 && len(policy.IDs(sess)) == 0 {
+		if sess.OrgID, err = defaultOrg(ctx, s.Store); err != nil {
+			return nil, err
+		}
 	}
 	effective, err := s.applyPolicies(ctx, sess, now, creating)
 	if err != nil {

@@ -113,8 +113,9 @@ func (s *Policies) List(ctx context.Context, f store.PolicyFilter) ([]*policy.Po
 
 // decode parses and validates a policy body and settles its organisation: the
 // service's when scoped; otherwise the body's, or that of the APIs it names.
-// Every API it names must exist in that organisation.
-func (s *Policies) decode(ctx context.Context, body []byte, org string) (*policy.Policy, error) {
+// Every API it names must exist in that organisation. A new policy that names
+// none and has no org_id takes the default organisation (see defaultOrg).
+func (s *Policies) decode(ctx context.Context, body []byte, org string, creating bool) (*policy.Policy, error) {
 	p, err := policy.Decode(body)
 	if err != nil {
 		return nil, err
@@ -130,6 +131,11 @@ func (s *Policies) decode(ctx context.Context, body []byte, org string) (*policy
 	}
 	if p.OrgID, err = apisOrg(ctx, s.Store, p.APIIDs(), p.OrgID, s.scoped, "a policy grants"); err != nil {
 		return nil, err
+	}
+	if creating && !s.scoped && p.OrgID == "" && len(p.APIIDs()) == 0 {
+		if p.OrgID, err = defaultOrg(ctx, s.Store); err != nil {
+			return nil, err
+		}
 	}
 	return p, nil
 }
@@ -155,7 +161,7 @@ func (s *Policies) write(ctx context.Context, p *policy.Policy, created time.Tim
 // Create stores a new policy from a body. Without id it gets its database id as
 // id, as Tyk's dashboard does; an id or database id in use is a fault.Conflict.
 func (s *Policies) Create(ctx context.Context, body []byte) (*policy.Policy, error) {
-	p, err := s.decode(ctx, body, "")
+	p, err := s.decode(ctx, body, "", true)
 	if err != nil {
 		return nil, err
 	}
@@ -212,7 +218,7 @@ func (s *Policies) Update(ctx context.Context, id string, body []byte) (*policy.
 	if err != nil {
 		return nil, err
 	}
-	p, err := s.decode(ctx, body, row.OrgID)
+	p, err := s.decode(ctx, body, row.OrgID, false)
 	if err != nil {
 		return nil, err
 	}
