@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -200,5 +201,41 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	if r := q.request(t, "GET", "/g/again", nil, ""); r.status != 200 || r.body != "done /again" {
 		t.Errorf("proxying after restart = %d %q", r.status, r.body)
+	}
+}
+
+// TestLostFirstRunCredentials: a first start that printed the administrator's
+// credentials and then failed (its gateway port taken) leaves the next start
+// saying how to recover them; the hint's command works; once a start has
+// served, later starts say nothing more.
+func TestLostFirstRunCredentials(t *testing.T) {
+	t.Parallel()
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	dataDir := filepath.Join(t.TempDir(), "data")
+	first := e2eutil.Run(t, nil, "serve", "--data-dir", dataDir, "--gateway-addr", taken.Addr().String(),
+		"--dashboard-addr", e2eutil.FreeAddrs(t, 1)[0])
+	if first.Code == 0 || !strings.Contains(first.Stdout, "First run: created an administrator") {
+		t.Fatalf("first start on a taken port: exit %d\nstdout: %s\nstderr: %s", first.Code, first.Stdout, first.Stderr)
+	}
+
+	const hint = "tollgate users reset-password --email admin@tollgate.local --data-dir " // + the data dir
+	p := startServe(t, e2eutil.Options{DataDir: dataDir, Secret: "second-start-secret-0123456789"})
+	if out := p.Stdout.String(); !strings.Contains(out, hint+dataDir+"\n") || strings.Contains(out, "First run: created") {
+		t.Fatalf("second start after a failed first one: no recovery hint naming the data dir:\n%s", out)
+	}
+	p.Stop(t)
+	// The hint's command, as printed, gives the administrator a password.
+	args := strings.Fields(strings.TrimPrefix(hint, "tollgate "))
+	if r := e2eutil.Run(t, nil, append(args, dataDir)...); r.Code != 0 || !strings.Contains(r.Stdout, "password") {
+		t.Fatalf("the hint's command: exit %d\nstdout: %s\nstderr: %s", r.Code, r.Stdout, r.Stderr)
+	}
+
+	p = startServe(t, e2eutil.Options{DataDir: dataDir, Secret: "second-start-secret-0123456789"})
+	if out := p.Stdout.String(); strings.Contains(out, "reset-password") {
+		t.Fatalf("a start after one that served still prints the hint:\n%s", out)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
@@ -115,6 +116,13 @@ func Serve(ctx context.Context, cfg config.Config, role Role, log *slog.Logger, 
 		return err
 	}
 	errc := ls.errc
+	// This start serves: the first-run credentials, if it printed them, were
+	// seen by whoever watches its output (see unservedFile).
+	if dir := n.storeDir(); dir != "" {
+		if err := os.Remove(filepath.Join(dir, unservedFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			log.Warn("could not remove the first-run marker", "error", err.Error())
+		}
+	}
 	log.Info("listening", "gateway", cfg.GatewayAddr, "dashboard", cfg.DashboardAddr, "control", cfg.ControlAddr,
 		"data_dir", cfg.DataDir, "version", VersionString())
 
@@ -335,12 +343,32 @@ func encryptionKey(cfg config.Config) ([]byte, error) {
 // DefaultAdminEmail is the administrator created on first run.
 const DefaultAdminEmail = "admin@tollgate.local"
 
+// unservedFile, in the data dir, names the administrator whose credentials the
+// first start printed until a start has served: a first start that fails after
+// printing them (a port already in use) must not leave the next one silent
+// about an administrator the operator may never have seen.
+const unservedFile = "first-run-unserved"
+
 // firstRun creates an organisation and an administrator when the store has no users,
-// and shows their credentials once. It returns nil when the store had users.
-func firstRun(ctx context.Context, acct *accounts.Service, out io.Writer) (*accounts.Bootstrapped, error) {
+// and shows their credentials once. It returns nil when the store had users;
+// then, if the start that made them never served (see unservedFile), it says how
+// to recover them. dataDir is "" when the store is not in a data dir.
+func firstRun(ctx context.Context, acct *accounts.Service, dataDir string, out io.Writer) (*accounts.Bootstrapped, error) {
 	n, err := acct.Store.CountUsers(ctx)
-	if err != nil || n > 0 {
+	if err != nil {
 		return nil, err
+	}
+	if n > 0 {
+		if dataDir == "" {
+			return nil, nil
+		}
+		if email, err := os.ReadFile(filepath.Join(dataDir, unservedFile)); err == nil {
+			fmt.Fprintf(out, "\nThe first start created the administrator %s and printed their credentials, but stopped\n"+
+				"before serving. If you do not have them, give the administrator a new password with\n"+
+				"    tollgate users reset-password --email %s --data-dir %s\n"+
+				"and read the access key on the user's page after logging in.\n\n", email, email, dataDir)
+		}
+		return nil, nil
 	}
 	b, err := acct.Bootstrap(ctx, "Default Organisation", DefaultAdminEmail, "")
 	if fault.KindOf(err) == fault.Conflict {
@@ -351,6 +379,11 @@ func firstRun(ctx context.Context, acct *accounts.Service, out io.Writer) (*acco
 	}
 	if err != nil {
 		return nil, fmt.Errorf("first run: %w", err)
+	}
+	if dataDir != "" {
+		if err := os.WriteFile(filepath.Join(dataDir, unservedFile), []byte(b.Email), 0o600); err != nil {
+			return nil, fmt.Errorf("first run: %w", err)
+		}
 	}
 	fmt.Fprintf(out, "\nFirst run: created an administrator for the dashboard.\n\n"+
 		"    e-mail:                              %s\n"+

@@ -180,7 +180,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 	}))
 
 	if !deps.NoFirstRun {
-		if n.FirstRun, err = firstRun(ctx, n.Accounts, out); err != nil {
+		if n.FirstRun, err = firstRun(ctx, n.Accounts, n.storeDir(), out); err != nil {
 			return nil, err
 		}
 	}
@@ -225,6 +225,15 @@ func (n *Node) openStore(ctx context.Context, cfg config.Config, log *slog.Logge
 		}
 	}))
 	return nil
+}
+
+// storeDir is the data dir holding the store (SQLite), or "" when the store is
+// PostgreSQL: files about the store's state belong beside the store.
+func (n *Node) storeDir() string {
+	if n.Config.Postgres != "" {
+		return ""
+	}
+	return n.Config.DataDir
 }
 
 // openLimitsAndEvents builds the limits and the event bus: shared through Redis when
