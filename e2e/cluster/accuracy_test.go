@@ -1,0 +1,336 @@
+package cluster
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tollgate/tollgate/e2e/e2eutil"
+	"github.com/tollgate/tollgate/internal/pgtest"
+	"github.com/tollgate/tollgate/internal/redistest"
+)
+
+// threeGateways is the smallest cluster the scale-out bar names: one dashboard
+// and three gateways on one PostgreSQL and one Redis, with an API made on the
+// dashboard and served by every gateway.
+type threeGateways struct {
+	dash   *e2eutil.Process
+	gws    []*e2eutil.Process
+	redis  *redistest.Server
+	access map[string]string // the administrator's Dashboard API credentials
+	apiID  string
+}
+
+// loadClient keeps enough connections open per gateway that a flood measures
+// the limiter, not connection set-up.
+var loadClient = &http.Client{
+	Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 64, MaxConnsPerHost: 64},
+	Timeout:   10 * time.Second,
+}
+
+func startThreeGateways(t *testing.T) *threeGateways {
+	t.Helper()
+	c := &threeGateways{redis: redistest.New(t), apiID: "acc"}
+	shared := []string{"--postgres", pgtest.DSN(t), "--redis", "redis://" + c.redis.Addr, "--encryption-key", encKey,
+		"--log-level", "warn"}
+	c.dash = e2eutil.Serve(t, e2eutil.Options{Command: "dashboard", Secret: secret, Args: shared})
+	c.access = map[string]string{"authorization": c.dash.Field("Dashboard API access credentials:")}
+	for range 3 {
+		c.gws = append(c.gws, e2eutil.Serve(t, e2eutil.Options{Command: "gateway", Secret: secret, Args: shared}))
+	}
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, `{"ok":true}`) }))
+	t.Cleanup(up.Close)
+	api := `{"api_definition":{"api_id":"acc","name":"accuracy","use_keyless":false,"auth":{"auth_header_name":"Authorization"},` +
+		`"version_data":{"not_versioned":true,"versions":{"Default":{"name":"Default"}}},"proxy":{"listen_path":"/acc/","target_url":"` + up.URL + `"}}}`
+	if s, b := do(t, "POST", "http://"+c.dash.Dashboard+"/api/apis", api, c.access); s != 200 {
+		t.Fatalf("create API on the dashboard: %d %s", s, b)
+	}
+	for i, gw := range c.gws {
+		within(t, 2*time.Second, func() bool { s, _ := do(t, "GET", "http://"+gw.Gateway+"/acc/x", "", nil); return s == 401 },
+			"gateway %d does not route the API made on the dashboard", i)
+	}
+	return c
+}
+
+// newKey creates a key on the dashboard with the given limits and returns it.
+func (c *threeGateways) newKey(t *testing.T, limits string) string {
+	t.Helper()
+	body := `{` + limits + `,"access_rights":{"acc":{"api_id":"acc","versions":["Default"]}}}`
+	s, b := do(t, "POST", "http://"+c.dash.Dashboard+"/api/keys", body, c.access)
+	var created struct {
+		Key string `json:"key"`
+	}
+	if s != 200 || json.Unmarshal([]byte(b), &created) != nil || created.Key == "" {
+		t.Fatalf("create key on the dashboard: %d %s", s, b)
+	}
+	return created.Key
+}
+
+// call sends one request with key to gateway gw and returns its status; a
+// transport error is status 0.
+func (c *threeGateways) call(gw int, key string) int {
+	req, _ := http.NewRequest("GET", "http://"+c.gws[gw].Gateway+"/acc/x", nil)
+	req.Header.Set("Authorization", key)
+	resp, err := loadClient.Do(req)
+	if err != nil {
+		return 0
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// answer is one response of a flood: which gateway, its status, when it came.
+type answer struct {
+	gw     int
+	status int
+	at     time.Time
+}
+
+// flood runs workers[i] concurrent request loops against gateway i for d and
+// returns every answer.
+func (c *threeGateways) flood(key string, workers []int, d time.Duration) []answer {
+	var (
+		mu  sync.Mutex
+		all []answer
+		wg  sync.WaitGroup
+	)
+	end := time.Now().Add(d)
+	for gw, n := range workers {
+		for range n {
+			wg.Go(func() {
+				var mine []answer
+				for time.Now().Before(end) {
+					s := c.call(gw, key)
+					mine = append(mine, answer{gw, s, time.Now()})
+				}
+				mu.Lock()
+				all = append(all, mine...)
+				mu.Unlock()
+			})
+		}
+	}
+	wg.Wait()
+	return all
+}
+
+// maxInWindow is the most admissions the client saw within any interval of w.
+func maxInWindow(as []answer, w time.Duration) int {
+	var ts []time.Time
+	for _, a := range as {
+		if a.status == 200 {
+			ts = append(ts, a.at)
+		}
+	}
+	slices.SortFunc(ts, func(a, b time.Time) int { return a.Compare(b) })
+	most, j := 0, 0
+	for i := range ts {
+		for ts[i].Sub(ts[j]) >= w {
+			j++
+		}
+		most = max(most, i-j+1)
+	}
+	return most
+}
+
+// TestClusterAdmitsWhatOneNodeWould is the published error bound: with three
+// gateways, a key with rate R per `per` admits R per window within 1% (or one
+// request, whichever is larger), whichever way its traffic is spread, and never
+// more than R in any `per` window; refused requests are not counted.
+func TestClusterAdmitsWhatOneNodeWould(t *testing.T) {
+	c := startThreeGateways(t)
+	type row struct {
+		name     string
+		rate     int
+		per      int
+		workers  []int         // concurrent loops per gateway; nil: sequential
+		sequence []int         // gateways in turn, for sequential runs
+		flood    time.Duration // how long a flood lasts
+	}
+	rows := []row{
+		{name: "round robin, one at a time", rate: 100, per: 60, sequence: []int{0, 1, 2}},
+		{name: "all traffic on one gateway", rate: 100, per: 60, sequence: []int{0}},
+		{name: "4:1:1 flood at 120/s", rate: 120, per: 1, workers: []int{8, 2, 2}, flood: 2500 * time.Millisecond},
+		{name: "rate 20, even flood", rate: 20, per: 1, workers: []int{4, 4, 4}, flood: 2500 * time.Millisecond},
+		{name: "flood, 96 at once", rate: 50, per: 1, workers: []int{32, 32, 32}, flood: 2500 * time.Millisecond},
+	}
+	var table []string
+	for _, r := range rows {
+		key := c.newKey(t, fmt.Sprintf(`"rate":%d,"per":%d`, r.rate, r.per))
+		var got []answer
+		var ideal int
+		if r.workers == nil {
+			// 1.5 R requests within one window: exactly R admitted.
+			for i := range r.rate * 3 / 2 {
+				gw := r.sequence[i%len(r.sequence)]
+				got = append(got, answer{gw, c.call(gw, key), time.Now()})
+			}
+			ideal = r.rate
+		} else {
+			// A flood of 2.5 windows from a fresh counter: the sliding log admits
+			// R at once, R more as each leaves the window, and R in the third.
+			got = c.flood(key, r.workers, r.flood)
+			ideal = r.rate * int(math.Ceil(r.flood.Seconds()/float64(r.per)))
+		}
+		counts, perGW := map[int]int{}, make([]int, len(c.gws))
+		for _, a := range got {
+			counts[a.status]++
+			if a.status == 200 {
+				perGW[a.gw]++
+			}
+		}
+		admitted := counts[200]
+		table = append(table, fmt.Sprintf("%-28s rate %3d/%2ds  sent %5d  admitted %4d  ideal %4d  ratio %.3f  per gateway %v",
+			r.name, r.rate, r.per, len(got), admitted, ideal, float64(admitted)/float64(ideal), perGW))
+		if counts[200]+counts[429] != len(got) {
+			t.Errorf("%s: answers %v, want only 200 and 429", r.name, counts)
+		}
+		if bound := max(1, ideal/100); admitted < ideal-bound || admitted > ideal+bound {
+			t.Errorf("%s: admitted %d, want %d within %d", r.name, admitted, ideal, bound)
+		}
+		// Client clocks see answers a little after the gateway decided, so the
+		// window checked is shortened by a margin for that.
+		if most := maxInWindow(got, time.Duration(r.per)*time.Second-50*time.Millisecond); most > r.rate {
+			t.Errorf("%s: %d admitted within one %d s window, want at most %d", r.name, most, r.per, r.rate)
+		}
+	}
+	t.Logf("accuracy with 3 gateways on one Redis:\n%s", strings.Join(table, "\n"))
+}
+
+// TestRevokedUnderLoad: a key in use on every gateway is deleted on the
+// dashboard; each gateway refuses it within the design bound (one second;
+// loopback propagation is a few milliseconds), and no gateway admits it again
+// after its first refusal.
+func TestRevokedUnderLoad(t *testing.T) {
+	c := startThreeGateways(t)
+	key := c.newKey(t, `"rate":0,"per":0`)
+	type seen struct {
+		firstRefusal time.Time
+		admittedLate bool
+	}
+	var (
+		mu      sync.Mutex
+		results = make([]seen, len(c.gws))
+		wg      sync.WaitGroup
+		stop    = make(chan struct{})
+		deleted time.Time
+	)
+	for gw := range c.gws {
+		for range 4 {
+			wg.Go(func() {
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					sent := time.Now()
+					s := c.call(gw, key)
+					now := time.Now()
+					mu.Lock()
+					switch r := &results[gw]; {
+					case s == 403 && r.firstRefusal.IsZero():
+						r.firstRefusal = now
+					case s == 200 && !r.firstRefusal.IsZero() && sent.After(r.firstRefusal):
+						// Sent after the gateway had refused the key: admitted again.
+						// (One sent earlier may still come back 200 afterwards.)
+						r.admittedLate = true
+					}
+					mu.Unlock()
+				}
+			})
+		}
+	}
+	time.Sleep(500 * time.Millisecond) // every gateway serves the key meanwhile
+	if s, b := do(t, "DELETE", "http://"+c.dash.Dashboard+"/api/keys/"+key, "", c.access); s != 200 {
+		t.Fatalf("delete the key on the dashboard: %d %s", s, b)
+	}
+	deleted = time.Now()
+	time.Sleep(time.Second)
+	close(stop)
+	wg.Wait()
+	var took []string
+	for gw, r := range results {
+		switch {
+		case r.firstRefusal.IsZero():
+			t.Errorf("gateway %d still served the deleted key a second after DELETE", gw)
+		case r.admittedLate:
+			t.Errorf("gateway %d admitted the key again after refusing it", gw)
+		default:
+			took = append(took, fmt.Sprintf("gateway %d: %v", gw, max(r.firstRefusal.Sub(deleted), 0)))
+		}
+	}
+	t.Logf("a key under load on 3 gateways, deleted on the dashboard, refused after: %s", strings.Join(took, ", "))
+}
+
+// TestRedisOutageUnderLoad: Redis dies while every gateway serves a key; the
+// gateways keep serving it with node-local limits (never 401/403), say so in
+// /hello, and once Redis is back they share limits and events again.
+func TestRedisOutageUnderLoad(t *testing.T) {
+	c := startThreeGateways(t)
+	key := c.newKey(t, `"rate":100000,"per":1`)
+	hello := func(gw int) string {
+		_, b := do(t, "GET", "http://"+c.gws[gw].Gateway+"/hello", "", nil)
+		var h struct {
+			Details map[string]struct {
+				Status string `json:"status"`
+			} `json:"details"`
+		}
+		_ = json.Unmarshal([]byte(b), &h)
+		return h.Details["redis"].Status
+	}
+	statuses := func(d time.Duration) map[int]int {
+		got := map[int]int{}
+		for _, a := range c.flood(key, []int{2, 2, 2}, d) {
+			got[a.status]++
+		}
+		return got
+	}
+	if got := statuses(300 * time.Millisecond); len(got) != 1 || got[200] == 0 {
+		t.Fatalf("before the outage: %v, want only 200", got)
+	}
+
+	c.redis.Kill()
+	got := statuses(2 * time.Second)
+	if got[401]+got[403] > 0 || got[0] > 0 || got[200] == 0 {
+		t.Fatalf("Redis down: %v, want the key served (no 401/403, no dropped connections)", got)
+	}
+	for gw := range c.gws {
+		within(t, 3*time.Second, func() bool { return hello(gw) == "warn" }, "gateway %d /hello does not report Redis as warn", gw)
+	}
+
+	c.redis.Restart(t)
+	for gw := range c.gws {
+		within(t, 5*time.Second, func() bool { return hello(gw) == "pass" }, "gateway %d /hello does not report Redis back", gw)
+	}
+	if got := statuses(300 * time.Millisecond); len(got) != 1 || got[200] == 0 {
+		t.Fatalf("after the outage: %v, want only 200", got)
+	}
+	// Limits are shared again: a key of 10 a minute admits 10 across the cluster.
+	shared := c.newKey(t, `"rate":10,"per":60`)
+	admitted := 0
+	for i := range 15 {
+		if s := c.call(i%3, shared); s == 200 {
+			admitted++
+		}
+	}
+	if admitted != 10 {
+		t.Fatalf("after Redis came back, 15 requests of a 10/min key over 3 gateways: %d admitted, want 10", admitted)
+	}
+	// Change events flow again: a deleted key is refused everywhere well within
+	// the session cache's 30 s, which is all a gateway without events would have.
+	if s, b := do(t, "DELETE", "http://"+c.dash.Dashboard+"/api/keys/"+key, "", c.access); s != 200 {
+		t.Fatalf("delete the key on the dashboard: %d %s", s, b)
+	}
+	for gw := range c.gws {
+		within(t, time.Second, func() bool { return c.call(gw, key) == 403 }, "gateway %d still serves a key deleted after the outage", gw)
+	}
+}
