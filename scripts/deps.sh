@@ -6,6 +6,8 @@ set -eu
 need=""
 command -v gcc >/dev/null 2>&1 || need="$need gcc"           # go test -race needs cgo
 command -v redis-server >/dev/null 2>&1 || need="$need redis-server"
+# The Redis Cluster tests create their cluster with redis-cli (Debian: redis-tools).
+command -v redis-cli >/dev/null 2>&1 || need="$need redis-tools"
 # Store tests start their own PostgreSQL (internal/pgtest). Debian's package puts the
 # server in /usr/lib/postgresql/<version>/bin, off PATH; pgtest looks there too.
 if ! command -v postgres >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then

@@ -23,9 +23,15 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 func cluster(t *testing.T, n int) []*apptest.Env {
 	t.Helper()
 	url := "redis://" + redistest.Start(t)
+	return clusterOn(t, n, func(c *config.Config) { c.Redis = url })
+}
+
+// clusterOn is cluster with the Redis settings redis makes.
+func clusterOn(t *testing.T, n int, redis func(*config.Config)) []*apptest.Env {
+	t.Helper()
 	var nodes []*apptest.Env
 	for range n {
-		nodes = append(nodes, apptest.New(t, apptest.Options{Config: func(c *config.Config) { c.Redis = url }}))
+		nodes = append(nodes, apptest.New(t, apptest.Options{Config: redis}))
 	}
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte(`{"ok":true}`)) }))
 	t.Cleanup(up.Close)
@@ -67,7 +73,27 @@ const rights = `"access_rights":{"shared":{"api_id":"shared","versions":["Defaul
 // one would: the rate and the quota hold for the cluster, every node reports the
 // cluster's remaining quota, and a reset on one node resets them all.
 func TestClusterSharesLimits(t *testing.T) {
-	nodes := cluster(t, 3)
+	sentinel, master, _ := redistest.StartSentinel(t)
+	var masters []string
+	for _, a := range redistest.StartCluster(t) {
+		masters = append(masters, "redis://"+a)
+	}
+	single := "redis://" + redistest.Start(t)
+	topologies := []struct {
+		name  string
+		redis func(*config.Config)
+	}{
+		{"one Redis server", func(c *config.Config) { c.Redis = single }},
+		// --redis with several URLs: Redis Cluster nodes.
+		{"Redis Cluster of 3 masters", func(c *config.Config) { c.Redis = strings.Join(masters, ",") }},
+		{"Redis Sentinel", func(c *config.Config) { c.Redis, c.RedisSentinelMaster = "redis://"+sentinel, master }},
+	}
+	for _, tp := range topologies {
+		t.Run(tp.name, func(t *testing.T) { sharesLimits(t, clusterOn(t, 3, tp.redis)) })
+	}
+}
+
+func sharesLimits(t *testing.T, nodes []*apptest.Env) {
 	t.Run("rate limit", func(t *testing.T) {
 		everywhere(t, nodes, "rate-key-0123456789", `{"rate":10,"per":60,`+rights+`}`)
 		if got := roundRobin(t, nodes, "rate-key-0123456789", 25); got[200] != 10 || got[429] != 15 {

@@ -26,27 +26,58 @@ type Server struct {
 	bin  string
 	dir  string
 	cmd  *exec.Cmd
+	// argv gives the command line for a port (plain servers: flags only).
+	argv func(port string) []string
+	// ready is the log line that says the server serves.
+	ready string
+	// free picks a listen address.
+	free func() (string, error)
+}
+
+// lookup finds a Redis program, skipping the test when it is missing (failing it
+// under TOLLGATE_REQUIRE_SERVERS).
+func lookup(t testing.TB, name string) string {
+	t.Helper()
+	bin, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("TOLLGATE_REQUIRE_SERVERS") != "" {
+			t.Fatalf("%s not found and TOLLGATE_REQUIRE_SERVERS is set: %v", name, err)
+		}
+		t.Skipf("%s not installed (make test installs it)", name)
+	}
+	return bin
 }
 
 // New runs a redis-server for t on a free port; it is killed when t ends.
 func New(t testing.TB) *Server {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("TOLLGATE_REQUIRE_SERVERS") != "" {
-			t.Fatalf("redis-server not found and TOLLGATE_REQUIRE_SERVERS is set: %v", err)
-		}
-		t.Skip("redis-server not installed (make test installs it)")
+	return newServer(t, nil)
+}
+
+// newServer runs a redis-server with the plain flags plus extra.
+func newServer(t testing.TB, extra []string) *Server {
+	t.Helper()
+	s := &Server{bin: lookup(t, "redis-server"), dir: t.TempDir(), ready: "Ready to accept connections", free: freeAddr}
+	s.argv = func(port string) []string {
+		return append([]string{"--bind", "127.0.0.1", "--port", port, "--save", "", "--appendonly", "no",
+			"--dir", s.dir, "--loglevel", "notice"}, extra...)
 	}
-	s := &Server{bin: bin, dir: t.TempDir()}
+	s.run(t)
+	return s
+}
+
+// run starts s on a free address, retrying when another process takes it first.
+func (s *Server) run(t testing.TB) {
+	t.Helper()
 	t.Cleanup(s.Kill)
 	for attempt := 0; ; attempt++ {
-		if s.Addr, err = freeAddr(); err != nil {
+		var err error
+		if s.Addr, err = s.free(); err != nil {
 			t.Fatal(err)
 		}
 		failure := s.start(t)
 		if failure == "" {
-			return s
+			return
 		}
 		if !strings.Contains(failure, "Address already in use") || attempt >= 3 {
 			t.Fatalf("redis-server did not start:\n%s", failure)
@@ -77,8 +108,7 @@ func (s *Server) Restart(t testing.TB) {
 func (s *Server) start(t testing.TB) (failure string) {
 	t.Helper()
 	_, port, _ := net.SplitHostPort(s.Addr)
-	cmd := exec.Command(s.bin, "--bind", "127.0.0.1", "--port", port, "--save", "", "--appendonly", "no",
-		"--dir", s.dir, "--loglevel", "notice")
+	cmd := exec.Command(s.bin, s.argv(port)...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -98,7 +128,7 @@ func (s *Server) start(t testing.TB) (failure string) {
 			line := sc.Text()
 			if !sent {
 				seen = append(seen, line)
-				if strings.Contains(line, "Ready to accept connections") {
+				if strings.Contains(line, s.ready) {
 					ready <- ""
 					sent = true
 				}

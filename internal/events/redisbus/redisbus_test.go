@@ -49,7 +49,13 @@ func (r *recorder) next(t testing.TB) events.Event {
 // node is one process's bus, running until the test ends.
 func node(t testing.TB, addr string) (*redisbus.Bus, redis.UniversalClient) {
 	t.Helper()
-	c := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: []string{addr}})
+	return nodeOn(t, &redis.UniversalOptions{Addrs: []string{addr}})
+}
+
+// nodeOn is node on any Redis topology.
+func nodeOn(t testing.TB, o *redis.UniversalOptions) (*redisbus.Bus, redis.UniversalClient) {
+	t.Helper()
+	c := redis.NewUniversalClient(o)
 	b := redisbus.New(c, "", slog.New(slog.NewTextHandler(io.Discard, nil)))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -67,6 +73,21 @@ func TestEventsReachEveryProcessOnce(t *testing.T) {
 	addr := redistest.Start(t)
 	a, _ := node(t, addr)
 	b, _ := node(t, addr)
+	reachEveryProcessOnce(t, a, b)
+}
+
+// TestEventsOnRedisCluster: on a 3-master Redis Cluster, two processes whose
+// clients start from different masters still hear each other (pub/sub spans
+// the cluster).
+func TestEventsOnRedisCluster(t *testing.T) {
+	masters := redistest.StartCluster(t)
+	a, _ := nodeOn(t, &redis.UniversalOptions{Addrs: masters})
+	b, _ := nodeOn(t, &redis.UniversalOptions{Addrs: []string{masters[2], masters[1], masters[0]}})
+	reachEveryProcessOnce(t, a, b)
+}
+
+func reachEveryProcessOnce(t *testing.T, a, b *redisbus.Bus) {
+	t.Helper()
 	atA, atB := record(a), record(b)
 	sent := []events.Event{
 		{Kind: events.KeyChanged, KeyHash: "abc"},

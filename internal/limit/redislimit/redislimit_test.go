@@ -118,3 +118,34 @@ func TestRedisDown(t *testing.T) {
 		t.Fatalf("Charge with Redis down: %+v and no error", st)
 	}
 }
+
+// TestRedisTopologies runs the conformance suites on a 3-master Redis Cluster
+// (each key's counters must share a slot: a script over two slots fails with
+// CROSSSLOT) and through a Sentinel, as `--redis a,b,c` and
+// `--redis-sentinel-master` connect.
+func TestRedisTopologies(t *testing.T) {
+	sentinel, master, _ := redistest.StartSentinel(t)
+	topologies := map[string]*redis.UniversalOptions{
+		"cluster":  {Addrs: redistest.StartCluster(t)},
+		"sentinel": {Addrs: []string{sentinel}, MasterName: master},
+	}
+	for name, o := range topologies {
+		c := redis.NewUniversalClient(o)
+		t.Cleanup(func() { c.Close() })
+		t.Run(name+"/sliding", func(t *testing.T) {
+			limittest.RateLimiter(t, func(t *testing.T, now func() time.Time) limit.RateLimiter {
+				return redislimit.NewRateLimiter(c, "sliding", opts(t, now))
+			}, limittest.RateOptions{SlidingWindow: true})
+		})
+		t.Run(name+"/gcra", func(t *testing.T) {
+			limittest.RateLimiter(t, func(t *testing.T, now func() time.Time) limit.RateLimiter {
+				return redislimit.NewRateLimiter(c, "gcra", opts(t, now))
+			}, limittest.RateOptions{})
+		})
+		t.Run(name+"/quotas", func(t *testing.T) {
+			limittest.QuotaEngine(t, func(t *testing.T, now func() time.Time) limit.QuotaEngine {
+				return redislimit.NewQuotas(c, opts(t, now))
+			})
+		})
+	}
+}
