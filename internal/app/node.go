@@ -157,6 +157,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 		ProxyTimeout:     time.Duration(cfg.ProxyTimeout),
 		BodyReadTimeout:  time.Duration(cfg.BodyReadTimeout),
 		SessionCacheTTL:  time.Duration(cfg.SessionCacheTTL),
+		StaleIfError:     time.Duration(cfg.StaleIfError),
 		ControlElsewhere: cfg.ControlAddr != "",
 		Log:              log,
 		Version:          VersionString(),

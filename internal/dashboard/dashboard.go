@@ -64,6 +64,9 @@ type Server struct {
 	ui                         *ui
 	// api is mux behind TrimTrailingSlash, for /api/ and /admin/.
 	api http.Handler
+	// checks are what /hello reports: the store (built once, as it remembers
+	// whether the store failed so as to log only changes), then Options.Health.
+	checks []health.Check
 }
 
 // envelope is Tyk's dashboard status reply.
@@ -97,6 +100,7 @@ func New(opts Options) *Server {
 		adminAuth: authguard.New(authguard.Options{Door: "admin API", Max: secretFailures, Log: opts.Log}),
 		logins:    authguard.New(authguard.Options{Door: "web login", Log: opts.Log}),
 	}
+	s.checks = append([]health.Check{health.Store(opts.Store, opts.Log)}, opts.Health...)
 	a := httpx.Adapter{Log: s.log, Render: renderEnvelope, LogPath: keys.RedactPath}
 	// api registers a Dashboard API route: authenticated by access key, then checked
 	// against the section's permission ("" means any authenticated user).
