@@ -64,6 +64,9 @@ type Server struct {
 	ui                         *ui
 	// api is mux behind TrimTrailingSlash, for /api/ and /admin/.
 	api http.Handler
+	// routes are the Dashboard and Admin API's patterns, in the order declared
+	// (for tests that walk every route).
+	routes []string
 	// checks are what /hello reports: the store (built once, as it remembers
 	// whether the store failed so as to log only changes), then Options.Health.
 	checks []health.Check
@@ -105,9 +108,11 @@ func New(opts Options) *Server {
 	// api registers a Dashboard API route: authenticated by access key, then checked
 	// against the section's permission ("" means any authenticated user).
 	api := func(pattern, section string, write bool, h httpx.HandlerFunc) {
+		s.routes = append(s.routes, pattern)
 		s.mux.Handle(pattern, a.Handle(s.authenticated(section, write, h)))
 	}
 	admin := func(pattern string, h httpx.HandlerFunc) {
+		s.routes = append(s.routes, pattern)
 		s.mux.Handle(pattern, a.Handle(s.adminOnly(h)))
 	}
 	notAllowed := func(http.ResponseWriter, *http.Request) error {
