@@ -48,47 +48,70 @@ func do(t *testing.T, method, url, body string, hdr map[string]string) (int, str
 	return resp.StatusCode, string(b)
 }
 
-// TestGatewaysAndDashboardShareOneTruth: one dashboard and two gateways on one
-// PostgreSQL and one Redis. The dashboard creates the first administrator; an API
-// and a key created there serve on both gateways; the key's rate limit holds for
-// the cluster; a key deleted on the dashboard stops on every gateway at once.
-func TestGatewaysAndDashboardShareOneTruth(t *testing.T) {
-	shared := []string{"--postgres", pgtest.DSN(t), "--redis", "redis://" + redistest.Start(t), "--encryption-key", encKey}
-	dash := e2eutil.Serve(t, e2eutil.Options{Command: "dashboard", Secret: secret, Args: shared})
-	access := dash.Field("Dashboard API access credentials:")
+// cluster is one dashboard and gateways on one PostgreSQL and one Redis, with an API
+// ("shared" on /shared/) made on the dashboard and routed by every gateway.
+type cluster struct {
+	dash *e2eutil.Process
+	gws  []*e2eutil.Process
+	// as carries the first administrator's access key.
+	as map[string]string
+}
+
+// newCluster starts the dashboard, which creates the first administrator, then
+// gateways with gatewayArgs added, and makes the API.
+func newCluster(t *testing.T, dsn, redisURL string, gateways int, gatewayArgs ...string) *cluster {
+	t.Helper()
+	shared := []string{"--postgres", dsn, "--redis", redisURL, "--encryption-key", encKey}
+	c := &cluster{dash: e2eutil.Serve(t, e2eutil.Options{Command: "dashboard", Secret: secret, Args: shared})}
+	access := c.dash.Field("Dashboard API access credentials:")
 	if access == "" {
-		t.Fatalf("the first dashboard on an empty database did not create an administrator:\n%s", dash.Stdout)
+		t.Fatalf("the first dashboard on an empty database did not create an administrator:\n%s", c.dash.Stdout)
 	}
-	var gws []*e2eutil.Process
-	for range 2 {
-		gws = append(gws, e2eutil.Serve(t, e2eutil.Options{Command: "gateway", Secret: secret, Args: shared}))
+	c.as = map[string]string{"authorization": access}
+	for range gateways {
+		c.gws = append(c.gws, e2eutil.Serve(t, e2eutil.Options{Command: "gateway", Secret: secret, Args: append(shared, gatewayArgs...)}))
 	}
-	if out := gws[0].Stdout.String(); strings.Contains(out, "First run") {
+	if out := c.gws[0].Stdout.String(); strings.Contains(out, "First run") {
 		t.Fatalf("a gateway created an administrator:\n%s", out)
 	}
-
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, `{"ok":true}`) }))
 	t.Cleanup(up.Close)
-	as := map[string]string{"authorization": access}
 	api := `{"api_definition":{"api_id":"shared","name":"shared","use_keyless":false,"auth":{"auth_header_name":"Authorization"},` +
 		`"version_data":{"not_versioned":true,"versions":{"Default":{"name":"Default"}}},"proxy":{"listen_path":"/shared/","target_url":"` + up.URL + `"}}}`
-	if s, b := do(t, "POST", "http://"+dash.Dashboard+"/api/apis", api, as); s != 200 {
+	if s, b := do(t, "POST", "http://"+c.dash.Dashboard+"/api/apis", api, c.as); s != 200 {
 		t.Fatalf("create API on the dashboard: %d %s", s, b)
 	}
-	s, b := do(t, "POST", "http://"+dash.Dashboard+"/api/keys", `{"rate":5,"per":60,"access_rights":{"shared":{"api_id":"shared","versions":["Default"]}}}`, as)
+	// Changes reach the gateways through Redis after the dashboard has answered.
+	// Without a key the API answers 401 once a gateway routes it (404 before).
+	for i, gw := range c.gws {
+		within(t, time.Second, func() bool { s, _ := do(t, "GET", "http://"+gw.Gateway+"/shared/x", "", nil); return s == 401 },
+			"gateway %d does not route the API made on the dashboard", i)
+	}
+	return c
+}
+
+// createKey makes a key for the shared API on the dashboard and returns it.
+func (c *cluster) createKey(t *testing.T, fields string) string {
+	t.Helper()
+	s, b := do(t, "POST", "http://"+c.dash.Dashboard+"/api/keys", `{`+fields+`"access_rights":{"shared":{"api_id":"shared","versions":["Default"]}}}`, c.as)
 	var created struct {
 		Key string `json:"key"`
 	}
 	if s != 200 || json.Unmarshal([]byte(b), &created) != nil || created.Key == "" {
 		t.Fatalf("create key on the dashboard: %d %s", s, b)
 	}
-	key := map[string]string{"Authorization": created.Key}
-	// Changes reach the gateways through Redis after the dashboard has answered.
-	// Without a key the API answers 401 once a gateway routes it (404 before).
-	for i, gw := range gws {
-		within(t, time.Second, func() bool { s, _ := do(t, "GET", "http://"+gw.Gateway+"/shared/x", "", nil); return s == 401 },
-			"gateway %d does not route the API made on the dashboard", i)
-	}
+	return created.Key
+}
+
+// TestGatewaysAndDashboardShareOneTruth: one dashboard and two gateways on one
+// PostgreSQL and one Redis. The dashboard creates the first administrator; an API
+// and a key created there serve on both gateways; the key's rate limit holds for
+// the cluster; a key deleted on the dashboard stops on every gateway at once.
+func TestGatewaysAndDashboardShareOneTruth(t *testing.T) {
+	c := newCluster(t, pgtest.DSN(t), "redis://"+redistest.Start(t), 2)
+	gws, dash, as := c.gws, c.dash, c.as
+	k := c.createKey(t, `"rate":5,"per":60,`)
+	key := map[string]string{"Authorization": k}
 
 	got := map[int]int{}
 	for i := range 8 {
@@ -99,7 +122,7 @@ func TestGatewaysAndDashboardShareOneTruth(t *testing.T) {
 		t.Fatalf("8 requests over 2 gateways, rate 5 per minute: %v, want 5 admitted", got)
 	}
 
-	if s, b := do(t, "DELETE", "http://"+dash.Dashboard+"/api/keys/"+created.Key, "", as); s != 200 {
+	if s, b := do(t, "DELETE", "http://"+dash.Dashboard+"/api/keys/"+k, "", as); s != 200 {
 		t.Fatalf("delete the key on the dashboard: %d %s", s, b)
 	}
 	// Each gateway must refuse the key within the design bound of one second.
@@ -142,4 +165,112 @@ func TestNodesRefuseMismatchedSecrets(t *testing.T) {
 	if missing.Code != 2 || !strings.Contains(missing.Stderr, "need one encryption key") {
 		t.Fatalf("a gateway on PostgreSQL without an encryption key: exit %d\n%s", missing.Code, missing.Stderr)
 	}
+}
+
+// TestPostgresStoppedAndStarted: a dashboard and two gateways on a PostgreSQL that
+// is stopped and started again. While it is down the gateways keep serving a key
+// they know past the session cache's TTL (stale-if-error), answer a key they never
+// saw with 503 (never 401/403: the key may be fine), and say "warn" in /hello; the
+// dashboard answers 503 saying the database is unavailable. Once it is back, with
+// no process restarted, the dashboard works, a key made now serves on both
+// gateways, and everything acknowledged before the outage is still there.
+func TestPostgresStoppedAndStarted(t *testing.T) {
+	pg := pgtest.New(t)
+	const ttl = 300 * time.Millisecond
+	c := newCluster(t, pg.DSN(t), "redis://"+redistest.Start(t), 2, "--session-cache-ttl", ttl.String())
+	dash := "http://" + c.dash.Dashboard
+	before := c.createKey(t, `"alias":"before",`)
+	unseen := c.createKey(t, `"alias":"never used",`)
+	for i, gw := range c.gws {
+		if s, b := do(t, "GET", "http://"+gw.Gateway+"/shared/x", "", map[string]string{"Authorization": before}); s != 200 {
+			t.Fatalf("gateway %d before the outage: %d %s", i, s, b)
+		}
+	}
+
+	pg.Stop(t)
+	// Ten TTLs of traffic on both gateways: every request is served, though each
+	// gateway's cached session expired several times over.
+	for start := time.Now(); time.Since(start) < 10*ttl; {
+		for i, gw := range c.gws {
+			if s, b := do(t, "GET", "http://"+gw.Gateway+"/shared/x", "", map[string]string{"Authorization": before}); s != 200 {
+				t.Fatalf("gateway %d, %v into the outage: %d %s, want the known key served", i, time.Since(start), s, b)
+			}
+		}
+	}
+	for i, gw := range c.gws {
+		s, b := do(t, "GET", "http://"+gw.Gateway+"/shared/x", "", map[string]string{"Authorization": unseen})
+		var reply struct{ Error string }
+		if s != 503 || json.Unmarshal([]byte(b), &reply) != nil || !strings.Contains(reply.Error, "temporarily unavailable") {
+			t.Errorf("gateway %d, a key it never saw, PostgreSQL down: %d %s, want 503 with an error", i, s, b)
+		}
+		if s, b := do(t, "GET", "http://"+gw.Gateway+"/hello", "", nil); s != 200 || !strings.Contains(b, `"status":"warn"`) ||
+			!strings.Contains(b, `"store":{"status":"warn"`) {
+			t.Errorf("gateway %d /hello, PostgreSQL down: %d %s, want 200 with the store as warn", i, s, b)
+		}
+		if s, b := do(t, "GET", "http://"+gw.Gateway+"/ready", "", nil); s != 200 || !strings.Contains(b, `"status":"warn"`) {
+			t.Errorf("gateway %d /ready, PostgreSQL down: %d %s, want 200 warn (keep it in the balancer)", i, s, b)
+		}
+	}
+	for _, r := range []struct{ method, path, body string }{
+		{"GET", "/api/keys", ""},
+		{"GET", "/api/keys/" + before, ""},
+		{"POST", "/api/keys", `{"access_rights":{"shared":{"api_id":"shared","versions":["Default"]}}}`},
+		{"DELETE", "/api/keys/" + before, ""},
+		{"GET", "/api/apis", ""},
+	} {
+		s, b := do(t, r.method, dash+r.path, r.body, c.as)
+		var reply struct{ Status, Message string }
+		if s != 503 || json.Unmarshal([]byte(b), &reply) != nil || reply.Status != "Error" || !strings.Contains(reply.Message, "database is unavailable") {
+			t.Errorf("dashboard %s %s, PostgreSQL down: %d %s, want 503 saying the database is unavailable", r.method, r.path, s, b)
+		}
+	}
+	if s, b := do(t, "GET", dash+"/hello", "", nil); s != 503 || !strings.Contains(b, `"store":{"status":"fail"`) {
+		t.Errorf("dashboard /hello, PostgreSQL down: %d %s, want 503 with the store failing", s, b)
+	}
+
+	pg.Start(t)
+	within(t, 5*time.Second, func() bool { s, _ := do(t, "GET", dash+"/api/apis", "", c.as); return s == 200 },
+		"the dashboard does not answer once PostgreSQL is back")
+	// The refused DELETE did not happen; the refused POST made nothing.
+	if s, b := do(t, "GET", dash+"/api/keys/"+before, "", c.as); s != 200 || !strings.Contains(b, `"alias":"before"`) {
+		t.Errorf("the key made before the outage, after it: %d %s", s, b)
+	}
+	if s, b := do(t, "GET", dash+"/api/keys", "", c.as); s != 200 || len(keyList(t, b)) != 2 {
+		t.Errorf("keys after the outage: %d %s, want the two made before it", s, b)
+	}
+	after := c.createKey(t, `"alias":"after",`)
+	for i, gw := range c.gws {
+		within(t, 5*time.Second, func() bool {
+			s, _ := do(t, "GET", "http://"+gw.Gateway+"/hello", "", nil)
+			return s == 200
+		}, "gateway %d /hello once PostgreSQL is back", i)
+		for _, k := range []string{before, unseen, after} {
+			if s, b := do(t, "GET", "http://"+gw.Gateway+"/shared/x", "", map[string]string{"Authorization": k}); s != 200 {
+				t.Errorf("gateway %d once PostgreSQL is back: %d %s", i, s, b)
+			}
+		}
+		if s, b := do(t, "GET", "http://"+gw.Gateway+"/hello", "", nil); !strings.Contains(b, `"status":"pass"`) {
+			t.Errorf("gateway %d /hello once PostgreSQL is back: %d %s, want pass", i, s, b)
+		}
+		// One line when lookups began failing, one when they answered again:
+		// not one per request.
+		if log := gw.Stderr.String(); strings.Count(log, "key lookups failing") != 1 || strings.Count(log, "key lookups answer again") != 1 {
+			t.Errorf("gateway %d logged the outage %d times and the recovery %d times, want once each:\n%s", i,
+				strings.Count(log, "key lookups failing"), strings.Count(log, "key lookups answer again"), log)
+		}
+	}
+}
+
+// keyList reads the key ids of GET /api/keys.
+func keyList(t *testing.T, body string) []string {
+	t.Helper()
+	var reply struct {
+		Data struct {
+			Keys []string `json:"keys"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal([]byte(body), &reply); err != nil {
+		t.Fatalf("GET /api/keys: %v: %s", err, body)
+	}
+	return reply.Data.Keys
 }

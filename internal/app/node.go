@@ -157,6 +157,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 		ProxyTimeout:     time.Duration(cfg.ProxyTimeout),
 		BodyReadTimeout:  time.Duration(cfg.BodyReadTimeout),
 		SessionCacheTTL:  time.Duration(cfg.SessionCacheTTL),
+		StaleIfError:     time.Duration(cfg.StaleIfError),
 		ControlElsewhere: cfg.ControlAddr != "",
 		Log:              log,
 		Version:          VersionString(),
@@ -173,9 +174,18 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 	// Routes are rebuilt on every API change event, and at this interval anyway:
 	// a lost event or a reload that failed on a store blip is mended within the
 	// same bound as a cached session.
+	// While the store is down the routes in use stay, and the failure is
+	// logged when it starts and ends, not at every interval.
+	reloadFailing := false
 	n.loops = append(n.loops, every(time.Duration(cfg.SessionCacheTTL), func(ctx context.Context) {
-		if err := n.Gateway.Reload(ctx); err != nil {
-			log.Warn("periodic route reload failed; retrying at the next interval", "error", err.Error())
+		err := n.Gateway.Reload(ctx)
+		switch {
+		case err != nil && !reloadFailing:
+			reloadFailing = true
+			log.Warn("periodic route reload failed; serving the routes loaded before and retrying every interval", "error", err.Error())
+		case err == nil && reloadFailing:
+			reloadFailing = false
+			log.Info("periodic route reload works again")
 		}
 	}))
 

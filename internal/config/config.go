@@ -112,6 +112,10 @@ type Config struct {
 	// before reading it from the store again: if a change event is ever lost, a
 	// revoked key lives on this long at most.
 	SessionCacheTTL Duration `json:"session_cache_ttl"`
+	// StaleIfError is how long past SessionCacheTTL the gateway still uses a
+	// cached key session while the store cannot be read, so known keys keep
+	// working through a database outage; 0 turns that off (503 instead).
+	StaleIfError Duration `json:"stale_if_error"`
 	// BodyReadTimeout cuts a gateway connection whose request body sends nothing
 	// for this long (a stalled or deliberately slow client).
 	BodyReadTimeout Duration `json:"body_read_timeout"`
@@ -156,6 +160,10 @@ func Defaults() Config {
 		RateLimitHeaders:   "quotas",
 		BodyReadTimeout:    Duration(30 * time.Second),
 		SessionCacheTTL:    Duration(30 * time.Second),
+		// Long enough to ride out a database restart or failover, short
+		// enough that a key revoked just before an outage (and whose change
+		// event was lost) does not outlive it by much.
+		StaleIfError: Duration(time.Hour),
 		// Each waiting request holds a connection and a goroutine for up to 30 s;
 		// a thousand is a small share of the default connection cap.
 		MaxThrottled: 1000,
@@ -234,6 +242,7 @@ var fields = []field{
 	{"redis", "TOLLGATE_REDIS", "Redis URL(s) for limits and change events shared by a cluster: redis://[user:password@]host:port[/db], rediss:// for TLS, comma-separated for Redis Cluster or Sentinel", str(func(c *Config) *string { return &c.Redis })},
 	{"redis-sentinel-master", "TOLLGATE_REDIS_SENTINEL_MASTER", "with --redis listing sentinels: the master's name", str(func(c *Config) *string { return &c.RedisSentinelMaster })},
 	{"session-cache-ttl", "TOLLGATE_SESSION_CACHE_TTL", "longest time a cached key session is used before the store is read again", dur(func(c *Config) *Duration { return &c.SessionCacheTTL })},
+	{"stale-if-error", "TOLLGATE_STALE_IF_ERROR", "while the store cannot be read, keep using a cached key session this long past --session-cache-ttl (0: answer 503)", dur(func(c *Config) *Duration { return &c.StaleIfError })},
 	{"drain-period", "TOLLGATE_DRAIN_PERIOD", "after SIGTERM, answer /ready with 503 this long while still serving", dur(func(c *Config) *Duration { return &c.DrainPeriod })},
 	{"body-read-timeout", "TOLLGATE_BODY_READ_TIMEOUT", "cut a gateway connection whose request body stalls this long", dur(func(c *Config) *Duration { return &c.BodyReadTimeout })},
 	{"max-connections", "TOLLGATE_MAX_CONNECTIONS", "cap on concurrent gateway connections (0: from the open-file limit)", integer(func(c *Config) *int { return &c.MaxConnections })},
@@ -369,6 +378,9 @@ func (c Config) Validate() error {
 	errs = append(errs, c.checkShared()...)
 	if c.SessionCacheTTL < Duration(100*time.Millisecond) || time.Duration(c.SessionCacheTTL) > 10*time.Minute {
 		errs = append(errs, errors.New("session_cache_ttl must be between 100ms and 10m"))
+	}
+	if c.StaleIfError < 0 || time.Duration(c.StaleIfError) > 24*time.Hour {
+		errs = append(errs, errors.New("stale_if_error must be between 0 (off) and 24h"))
 	}
 	if c.BodyReadTimeout <= 0 || time.Duration(c.BodyReadTimeout) > time.Hour {
 		errs = append(errs, errors.New("body_read_timeout must be between 1ns and 1h"))

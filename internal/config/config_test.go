@@ -33,8 +33,12 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.GatewayAddr != ":8080" || cfg.DashboardAddr != "127.0.0.1:3000" || cfg.DataDir != "./tollgate-data" {
+	if cfg.GatewayAddr != ":8080" || cfg.DashboardAddr != "127.0.0.1:3000" || cfg.DataDir != "./tollgate-data" || time.Duration(cfg.StaleIfError) != time.Hour {
 		t.Fatalf("defaults: %+v", cfg)
+	}
+	off, _, err := Load("gateway", []string{"--stale-if-error", "0s"}, func(string) string { return "" }, io.Discard)
+	if err != nil || off.StaleIfError != 0 {
+		t.Fatalf("--stale-if-error 0s: %v, %v; want it off", off.StaleIfError, err)
 	}
 }
 
@@ -76,6 +80,8 @@ func TestLoadRejects(t *testing.T) {
 		{"zero body timeout", []string{"--body-read-timeout", "0s"}, nil, "body_read_timeout"},
 		{"long drain", []string{"--drain-period", "1h"}, nil, "drain_period"},
 		{"tiny session cache ttl", []string{"--session-cache-ttl", "1ms"}, nil, "session_cache_ttl must be between 100ms and 10m"},
+		{"negative stale-if-error", []string{"--stale-if-error", "-1s"}, nil, "stale_if_error must be between 0 (off) and 24h"},
+		{"stale-if-error of days", nil, map[string]string{"TOLLGATE_STALE_IF_ERROR": "72h"}, "stale_if_error"},
 		{"session cache ttl from env", nil, map[string]string{"TOLLGATE_SESSION_CACHE_TTL": "1h"}, "session_cache_ttl"},
 		{"redis not a redis url", []string{"--redis", "http://127.0.0.1:6379"}, nil, `redis: scheme "http"`},
 		{"redis without host", nil, map[string]string{"TOLLGATE_REDIS": "redis://"}, "redis: a URL has no host"},

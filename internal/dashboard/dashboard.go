@@ -64,6 +64,12 @@ type Server struct {
 	ui                         *ui
 	// api is mux behind TrimTrailingSlash, for /api/ and /admin/.
 	api http.Handler
+	// routes are the Dashboard and Admin API's patterns, in the order declared
+	// (for tests that walk every route).
+	routes []string
+	// checks are what /hello reports: the store (built once, as it remembers
+	// whether the store failed so as to log only changes), then Options.Health.
+	checks []health.Check
 }
 
 // envelope is Tyk's dashboard status reply.
@@ -97,13 +103,16 @@ func New(opts Options) *Server {
 		adminAuth: authguard.New(authguard.Options{Door: "admin API", Max: secretFailures, Log: opts.Log}),
 		logins:    authguard.New(authguard.Options{Door: "web login", Log: opts.Log}),
 	}
+	s.checks = append([]health.Check{health.Store(opts.Store, opts.Log)}, opts.Health...)
 	a := httpx.Adapter{Log: s.log, Render: renderEnvelope, LogPath: keys.RedactPath}
 	// api registers a Dashboard API route: authenticated by access key, then checked
 	// against the section's permission ("" means any authenticated user).
 	api := func(pattern, section string, write bool, h httpx.HandlerFunc) {
+		s.routes = append(s.routes, pattern)
 		s.mux.Handle(pattern, a.Handle(s.authenticated(section, write, h)))
 	}
 	admin := func(pattern string, h httpx.HandlerFunc) {
+		s.routes = append(s.routes, pattern)
 		s.mux.Handle(pattern, a.Handle(s.adminOnly(h)))
 	}
 	notAllowed := func(http.ResponseWriter, *http.Request) error {

@@ -42,3 +42,6 @@ func Pages(s *Server) []Page {
 	}
 	return out
 }
+
+// Routes lists s's Dashboard and Admin API patterns ("GET /api/keys/{id}").
+func Routes(s *Server) []string { return s.routes }

@@ -54,6 +54,22 @@ func (b *browser) post(path string, form url.Values) (int, string, http.Header) 
 	return resp.StatusCode, string(body), resp.Header
 }
 
+// open requests a page of the route table with placeholder ids: a GET, or a POST
+// of an empty form carrying the session's csrf token.
+func (b *browser) open(p dashboard.Page, csrf string) (int, string) {
+	b.t.Helper()
+	method, path, _ := strings.Cut(p.Pattern, " ")
+	path = strings.NewReplacer("{id}", "some-id", "{hash}", strings.Repeat("0", 64)).Replace(path)
+	var status int
+	var body string
+	if method == "POST" {
+		status, body, _ = b.post(path, url.Values{"csrf": {csrf}})
+	} else {
+		status, body, _ = b.get(path)
+	}
+	return status, body
+}
+
 // csrf reads the form token from a page.
 func (b *browser) csrf(path string) string {
 	b.t.Helper()

@@ -16,8 +16,7 @@ import (
 // components in details keep the gateway's words). A store that does not answer
 // makes it "fail" with 503, as on the gateway.
 func (s *Server) hello(w http.ResponseWriter, r *http.Request) error {
-	checks := append([]health.Check{health.Store(s.opts.Store, s.log)}, s.opts.Health...)
-	rep := health.Run(r.Context(), checks, s.now())
+	rep := health.Run(r.Context(), s.checks, s.now())
 	rep.Version, rep.Description = s.opts.Version, "Tollgate dashboard"
 	code := http.StatusOK
 	switch rep.Status {

@@ -169,9 +169,17 @@ func uiFault(err error, what string, f form) (*formFault, error) {
 		}
 		return nil, &statusError{http.StatusForbidden, cmp.Or(f.refused, ft.Reason, noPermissionPage)}
 	case fault.Unavailable:
-		return nil, &statusError{http.StatusServiceUnavailable, "The service is unavailable; try again in a moment."}
+		return nil, unavailablePage(ft)
 	}
 	return nil, err
+}
+
+// unavailablePage is the error page for a store or limiter that cannot answer.
+func unavailablePage(f *fault.Error) *statusError {
+	if f.Reason == fault.StoreUnavailable {
+		return &statusError{http.StatusServiceUnavailable, "The database is unavailable, so the dashboard cannot show or change anything right now. Nothing was changed; try again in a moment."}
+	}
+	return &statusError{http.StatusServiceUnavailable, "The service is unavailable; try again in a moment."}
 }
 
 // pageError is uiFault for a page with no form to go back to.
@@ -244,6 +252,13 @@ func (u *ui) authed(n need, h uiHandler) http.Handler {
 		if sess != nil {
 			user, err = u.s.opts.Store.GetUser(r.Context(), sess.userID)
 		}
+		if f, ok := fault.As(err); ok && f.Kind == fault.Unavailable {
+			// The store cannot say who this is: the session stays, and the
+			// user is told to retry rather than sent to log in again (which
+			// needs the store too).
+			u.renderError(w, r, nil, unavailablePage(f))
+			return
+		}
 		if sess == nil || err != nil || !user.Active || accounts.SessionStamp(user) != sess.stamp {
 			if sess != nil {
 				u.sessions.destroy(r)
@@ -294,7 +309,9 @@ func (u *ui) renderError(w http.ResponseWriter, r *http.Request, c *uiCtx, err e
 	var se *statusError
 	if !errors.As(err, &se) {
 		var he *httpx.Error
-		if errors.As(err, &he) && he.Status < 500 {
+		if f, ok := fault.As(err); ok && f.Kind == fault.Unavailable {
+			se = unavailablePage(f)
+		} else if errors.As(err, &he) && he.Status < 500 {
 			se = &statusError{he.Status, he.Message}
 		} else {
 			u.s.log.Error("page failed", "path", r.URL.Path, "error", err.Error())
@@ -378,6 +395,11 @@ func (u *ui) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	user, err := u.s.opts.Accounts.CheckPassword(r.Context(), email, r.PostFormValue("password"))
+	if f, ok := fault.As(err); ok && f.Kind == fault.Unavailable {
+		// Not a failed attempt: the password was never checked.
+		u.showLogin(w, r, http.StatusServiceUnavailable, email, unavailablePage(f).msg)
+		return
+	}
 	if err != nil {
 		if !errors.Is(err, accounts.ErrBadCredentials) {
 			u.s.log.Error("login failed", "error", err.Error())

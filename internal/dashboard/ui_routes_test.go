@@ -1,7 +1,6 @@
 package dashboard_test
 
 import (
-	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -52,15 +51,7 @@ func TestUIPagesRefuseUsersWithoutPermission(t *testing.T) {
 			if p.OwnAccount || (who == "readall" && !p.Write) {
 				continue
 			}
-			method, path, _ := strings.Cut(p.Pattern, " ")
-			path = strings.NewReplacer("{id}", "some-id", "{hash}", strings.Repeat("0", 64)).Replace(path)
-			var status int
-			var body string
-			if method == "POST" {
-				status, body, _ = b.post(path, url.Values{"csrf": {tok}})
-			} else {
-				status, body, _ = b.get(path)
-			}
+			status, body := b.open(p, tok)
 			if status != 403 || !strings.Contains(body, dashboard.NoPermissionPage) {
 				t.Errorf("%s as %s: %d, want 403 and the permission page:\n%s", p.Pattern, who, status, body)
 			}

@@ -83,14 +83,21 @@ func InvalidField(field, format string, args ...any) *Error {
 	return &Error{Kind: Invalid, Field: field, Reason: fmt.Sprintf(format, args...)}
 }
 
+// StoreUnavailable is the reason given for a store that cannot be reached.
+const StoreUnavailable = "The database is unavailable; retry later"
+
 // As returns the fault err is or wraps. The store's sentinels count as faults of
-// their kind (store.ErrNotFound is NotFound, store.ErrConflict is Conflict), so a
-// service may pass them through. ok is false for anything else: an internal error.
+// their kind (store.ErrNotFound is NotFound, store.ErrConflict is Conflict,
+// store.ErrUnavailable is Unavailable), so a service may pass them through. ok is
+// false for anything else: an internal error.
 func As(err error) (f *Error, ok bool) {
 	if errors.As(err, &f) {
 		return f, true
 	}
 	switch {
+	case errors.Is(err, store.ErrUnavailable):
+		// First: a lost connection says nothing about whether the entity exists.
+		return &Error{Kind: Unavailable, Reason: StoreUnavailable, Err: err}, true
 	case errors.Is(err, store.ErrNotFound):
 		return &Error{Kind: NotFound, Err: err}, true
 	case errors.Is(err, store.ErrConflict):

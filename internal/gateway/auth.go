@@ -120,10 +120,6 @@ func (g *Gateway) authorize(r *http.Request, rt *route, now time.Time, v *verdic
 		h = keys.Sum(key)
 		c, err := g.session(r, h, now)
 		if err != nil {
-			if g.storeFailing.CompareAndSwap(false, true) {
-				// Once per outage, not per request (see limitsFailed).
-				g.log.Error("key lookups failing; answering 503 for keys not cached until the store answers", "key", h.Short(), "error", err.Error())
-			}
 			*v = verdict{status: http.StatusServiceUnavailable, msg: msgKeysUnavailable}
 			return
 		}
@@ -231,7 +227,9 @@ func (g *Gateway) limitsFailed(v *verdict, err error) {
 }
 
 // session returns the compiled session for h from the cache, or from the store on a
-// miss; nil when the key does not exist.
+// miss; nil when the key does not exist. When the store cannot be read, a cached
+// session past its TTL stands in for it up to --stale-if-error (sessionCache.stale);
+// otherwise the error is returned (503).
 func (g *Gateway) session(r *http.Request, h keys.Hash, now time.Time) (*session.Compiled, error) {
 	t := now.UnixNano()
 	e, ok, gen := g.sessions.get(h, t)
@@ -239,22 +237,36 @@ func (g *Gateway) session(r *http.Request, h keys.Hash, now time.Time) (*session
 		return e.c, nil
 	}
 	sess, err := g.opts.Keys.Lookup(r.Context(), h)
-	if (err == nil || errors.Is(err, store.ErrNotFound)) && g.storeFailing.Load() && g.storeFailing.CompareAndSwap(true, false) {
-		g.log.Info("key lookups answer again")
-	}
 	if errors.Is(err, store.ErrNotFound) {
+		g.storeAnswers()
 		g.sessions.put(h, nil, t, gen)
 		return nil, nil
 	}
+	var c *session.Compiled
+	if err == nil {
+		c, err = g.compile(r.Context(), sess, h)
+	}
 	if err != nil {
+		if g.storeFailing.CompareAndSwap(false, true) {
+			// Once per outage, not per request (see limitsFailed).
+			g.log.Error("key lookups failing; serving cached keys up to --stale-if-error past their TTL and answering 503 for others until the store answers",
+				"key", h.Short(), "stale_if_error", g.opts.StaleIfError.String(), "error", err.Error())
+		}
+		if c, ok := g.sessions.stale(h, t); ok {
+			return c, nil
+		}
 		return nil, err
 	}
-	c, err := g.compile(r.Context(), sess, h)
-	if err != nil {
-		return nil, err
-	}
+	g.storeAnswers()
 	g.sessions.put(h, c, t, gen)
 	return c, nil
+}
+
+// storeAnswers ends a key-lookup outage, logging the recovery once.
+func (g *Gateway) storeAnswers() {
+	if g.storeFailing.Load() && g.storeFailing.CompareAndSwap(true, false) {
+		g.log.Info("key lookups answer again")
+	}
 }
 
 // compile prepares a stored session for enforcement, merged with the policies it

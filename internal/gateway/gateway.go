@@ -56,6 +56,11 @@ type Options struct {
 	// from the store again (default 30 s): the longest a revoked key can live on
 	// if its change event is lost.
 	SessionCacheTTL time.Duration
+	// StaleIfError is how long past SessionCacheTTL a cached session is still
+	// used while the store cannot be read (0: not at all; the key gets 503).
+	// Nothing makes it longer: a key revoked during an outage whose event is
+	// lost lives on for SessionCacheTTL + StaleIfError at most.
+	StaleIfError time.Duration
 	// BodyReadTimeout cuts a client whose request body sends nothing this long
 	// (default 30 s).
 	BodyReadTimeout time.Duration
@@ -99,6 +104,9 @@ type Gateway struct {
 	limitsFailing atomic.Bool
 	// storeFailing is the same for key lookups on a cache miss.
 	storeFailing atomic.Bool
+	// health is the store's check (built once: it remembers whether the store
+	// failed, to log only changes) and Options.Health.
+	health []HealthCheck
 	// authFailures throttles and reports wrong control-API secrets.
 	authFailures *authguard.Guard
 	// waiting counts throttled requests waiting now; throttleFull is set while
@@ -140,13 +148,16 @@ func New(opts Options) *Gateway {
 		errorLog:    slog.NewLogLogger(opts.Log.Handler(), slog.LevelWarn),
 		transports:  newTransportPool(opts.ProxyTimeout),
 		buffers:     newBufferPool(),
-		sessions:    newSessionCache(opts.SessionCacheTTL, opts.NegativeCacheTTL),
+		sessions:    newSessionCache(opts.SessionCacheTTL, opts.NegativeCacheTTL, max(opts.StaleIfError, 0)),
 		ietf:        opts.RateLimitHeaders == "ietf",
 		allowMaster: opts.Keys != nil && opts.Keys.AllowMasterKeys,
 		// Right secrets always pass; 20 wrong ones a minute per address leave
 		// room for a script's retries before its wrong ones get 429.
 		authFailures: authguard.New(authguard.Options{Door: "control API", Max: 20, Log: opts.Log}),
 	}
+	// The gateway serves known keys and its routes without the store, so a
+	// store that does not answer degrades it ("warn") rather than failing it.
+	g.health = append([]HealthCheck{health.CachedStore(opts.Store, opts.Log)}, opts.Health...)
 	g.drainCtx, g.drain = context.WithCancel(context.Background())
 	g.control = g.controlHandler()
 	return g
@@ -371,8 +382,10 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 }
 
 // hello is the liveness check in Tyk's shape. It answers 200 while the process works
-// and reports the store's state in details; a store that does not answer makes it
-// "fail" with 503, as Tyk does when its datastore is down.
+// and reports the store's state in details. A store that does not answer is "warn",
+// not "fail": the gateway goes on serving the keys it cached and the routes it
+// loaded (Tyk's gateway also stays up on its cache). A component the gateway cannot
+// do without failing makes it "fail" with 503.
 func (g *Gateway) hello(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		writeError(w, http.StatusMethodNotAllowed, "Method not supported")
@@ -390,12 +403,13 @@ func (g *Gateway) hello(w http.ResponseWriter, r *http.Request) {
 }
 
 // checks are the components /hello and /ready report: the store, then the rest.
-func (g *Gateway) checks() []HealthCheck {
-	return append([]HealthCheck{health.Store(g.opts.Store, g.log)}, g.opts.Health...)
-}
+func (g *Gateway) checks() []HealthCheck { return g.health }
 
-// ready answers 200 once routes are loaded and the store answers, and 503 while
-// starting, draining or cut off from the store.
+// ready answers 200 once routes are loaded, and 503 while starting, draining or
+// when a component it cannot do without fails. A degraded component (the store
+// while the gateway serves from its cache, Redis while limits are node-local) is
+// 200 with "warn": every gateway shares the store, and taking them all out of the
+// load balancer would turn an outage of writes into an outage of everything.
 func (g *Gateway) ready(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		writeError(w, http.StatusMethodNotAllowed, "Method not supported")

@@ -15,9 +15,16 @@ import (
 // for that long, never longer. Unknown keys are cached too, briefly, so a client
 // trying random keys costs one store read per key per negativeTTL rather than one per
 // request.
+//
+// When the store cannot be read (stale-if-error), a session whose ttl has passed is
+// used for staleIfError more, so a store outage does not turn every known key away;
+// a key dropped or flushed by a change event is gone for good (the entry no longer
+// exists to be used stale), so a revocation received during the outage holds. Keys
+// never seen, and keys known not to exist, are not served stale: without the store
+// no decision is possible (503).
 type sessionCache struct {
-	shards           [256]cacheShard
-	ttl, negativeTTL time.Duration
+	shards                         [256]cacheShard
+	ttl, negativeTTL, staleIfError time.Duration
 }
 
 type cacheShard struct {
@@ -32,14 +39,21 @@ type cacheShard struct {
 type cacheEntry struct {
 	c     *session.Compiled // nil: the key does not exist
 	until int64             // unix nanoseconds: the entry is not used from then on
+	// staleUntil is when the entry may no longer stand in for a store that
+	// cannot be read: ttl plus staleIfError after the store last said so.
+	staleUntil int64
 }
+
+// staleRetry is how often a session used stale is looked up again: a store that
+// is down costs one failed read per key per interval, not one per request.
+const staleRetry = time.Second
 
 // maxNegativesPerShard bounds memory spent remembering unknown keys (256 shards ×
 // 4096 = about 1M entries, ~60 MB at worst). A full shard forgets its negatives.
 const maxNegativesPerShard = 4096
 
-func newSessionCache(ttl, negativeTTL time.Duration) *sessionCache {
-	c := &sessionCache{ttl: ttl, negativeTTL: negativeTTL}
+func newSessionCache(ttl, negativeTTL, staleIfError time.Duration) *sessionCache {
+	c := &sessionCache{ttl: ttl, negativeTTL: negativeTTL, staleIfError: staleIfError}
 	for i := range c.shards {
 		c.shards[i].m = map[keys.Hash]cacheEntry{}
 	}
@@ -86,7 +100,25 @@ func (c *sessionCache) put(h keys.Hash, compiled *session.Compiled, now int64, g
 	if old, ok := sh.m[h]; ok && old.c == nil {
 		sh.negatives--
 	}
-	sh.m[h] = cacheEntry{c: compiled, until: now + int64(c.ttl)}
+	sh.m[h] = cacheEntry{c: compiled, until: now + int64(c.ttl), staleUntil: now + int64(c.ttl+c.staleIfError)}
+}
+
+// stale returns the session cached for h past its ttl, for a store read that
+// failed, when it is within staleIfError. A change event that dropped the key, even
+// while the read was failing, removed the entry, so it cannot come back here. It is
+// then used for staleRetry (at most its remaining staleness) before the store is
+// tried again.
+func (c *sessionCache) stale(h keys.Hash, now int64) (*session.Compiled, bool) {
+	sh := &c.shards[h[0]]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	e, ok := sh.m[h]
+	if !ok || e.c == nil || now >= e.staleUntil {
+		return nil, false
+	}
+	e.until = min(now+int64(min(staleRetry, c.ttl)), e.staleUntil)
+	sh.m[h] = e
+	return e.c, true
 }
 
 // drop forgets one key.

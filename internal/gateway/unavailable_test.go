@@ -7,8 +7,11 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/tollgate/tollgate/internal/apptest"
+	"github.com/tollgate/tollgate/internal/config"
+	"github.com/tollgate/tollgate/internal/events"
 	"github.com/tollgate/tollgate/internal/keys"
 	"github.com/tollgate/tollgate/internal/limit"
 )
@@ -181,5 +184,82 @@ func TestStoreUnavailable(t *testing.T) {
 	}
 	if s, body, _ := e.do(t, "GET", "/api1/x", "", auth(cached)); s != 200 {
 		t.Fatalf("a cached key with the store gone: %d %s, want it served", s, body)
+	}
+	// The node serves from its cache, so it is degraded, not down: a load
+	// balancer must keep it (every gateway shares the store), an operator sees
+	// why, and probes every second do not flood the log.
+	for range 3 {
+		s, body, _ := e.do(t, "GET", "/hello", "", nil)
+		var rep struct {
+			Status  string
+			Details map[string]struct{ Status, Output string }
+		}
+		if s != 200 || json.Unmarshal([]byte(body), &rep) != nil || rep.Status != "warn" || rep.Details["store"].Status != "warn" ||
+			!strings.Contains(rep.Details["store"].Output, "serving cached keys") {
+			t.Fatalf("/hello with the store gone: %d %s, want 200 and the store as warn", s, body)
+		}
+		if s, body, _ := e.do(t, "GET", "/ready", "", nil); s != 200 || !strings.Contains(body, `"status":"warn"`) {
+			t.Fatalf("/ready with the store gone: %d %s, want 200 warn", s, body)
+		}
+	}
+	if n := strings.Count(logs.String(), "store ping failed"); n != 1 {
+		t.Fatalf("6 probes of a store that is gone were logged %d times, want once:\n%s", n, logs.String())
+	}
+}
+
+// TestStaleIfError: while the store cannot be read, a key the gateway has cached is
+// served past its TTL for --stale-if-error more, and no longer; a key a change
+// event dropped or flushed during the outage is not brought back (503, not served,
+// and never 403: the key may be fine); with --stale-if-error 0 the TTL is the end.
+func TestStaleIfError(t *testing.T) {
+	const ttl = 30 * time.Second // the default --session-cache-ttl
+	tests := []struct {
+		name  string
+		stale time.Duration
+		// during runs once the store is gone, before the request.
+		during func(e *testEnv, h string)
+		want   int
+	}{
+		{"within the TTL", time.Hour, func(e *testEnv, _ string) { e.clock.Advance(ttl / 2) }, 200},
+		{"past the TTL, within stale-if-error", time.Hour, func(e *testEnv, _ string) { e.clock.Advance(ttl + 59*time.Minute) }, 200},
+		{"past the TTL and stale-if-error", time.Hour, func(e *testEnv, _ string) { e.clock.Advance(ttl + time.Hour + time.Second) }, 503},
+		{"stale-if-error off", 0, func(e *testEnv, _ string) { e.clock.Advance(ttl + time.Second) }, 503},
+		{"dropped by a key event", time.Hour, func(e *testEnv, h string) {
+			e.bus.Publish(events.Event{Kind: events.KeyChanged, KeyHash: h})
+		}, 503},
+		{"flushed by a flush-all", time.Hour, func(e *testEnv, _ string) { e.bus.Publish(events.Event{Kind: events.FlushAll}) }, 503},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var logs lockedBuffer
+			e := newEnv(t, func(o *apptest.Options) {
+				o.Log = &logs
+				o.Config = func(c *config.Config) { c.StaleIfError = config.Duration(tt.stale) }
+			})
+			up := echoUpstream(t)
+			mustCreateAPI(t, e, keyedAPI("api1", "/api1/", up.URL, ""))
+			key := mustCreateKey(t, e, "/tyk/keys", `{"access_rights":`+rights("api1")+`}`)
+			if s, body, _ := e.do(t, "GET", "/api1/x", "", auth(key)); s != 200 {
+				t.Fatalf("before the outage: %d %s", s, body)
+			}
+			if err := e.keys.Store.(interface{ Close() error }).Close(); err != nil {
+				t.Fatal(err)
+			}
+			tt.during(e, keys.Sum(key).String())
+			// Twice: the second request is answered from what the first left in
+			// the cache (a stale entry is retried once a second, not per request).
+			for range 2 {
+				s, body, h := e.do(t, "GET", "/api1/x", "", auth(key))
+				if s != tt.want {
+					t.Fatalf("with the store gone: %d %s, want %d", s, body, tt.want)
+				}
+				if s == 503 && (!strings.Contains(body, "temporarily unavailable") || h.Get("Retry-After") != "1") {
+					t.Fatalf("503 without Tyk's error body or Retry-After: %s %v", body, h)
+				}
+			}
+			if n := strings.Count(logs.String(), "key lookups failing"); tt.name != "within the TTL" && n != 1 {
+				t.Errorf("the store outage was logged %d times, want once:\n%s", n, logs.String())
+			}
+		})
 	}
 }

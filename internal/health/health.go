@@ -8,6 +8,7 @@ package health
 import (
 	"context"
 	"log/slog"
+	"sync/atomic"
 	"time"
 )
 
@@ -26,13 +27,33 @@ type Pinger interface {
 	Ping(ctx context.Context) error
 }
 
-// Store is the check of the durable store, reported as "store". Why the ping
-// failed is logged, never shown: /hello is unauthenticated.
+// Store is the check of the durable store, reported as "store", for a node that
+// cannot work without it (the dashboard): a store that does not answer is "fail".
+// Why the ping failed is logged, never shown: /hello is unauthenticated. It is
+// logged when the store stops answering and when it answers again, not on every
+// probe: a load balancer probing every second would otherwise flood the log.
 func Store(s Pinger, log *slog.Logger) Check {
+	return storeCheck(s, log, "store did not answer", false)
+}
+
+// CachedStore is Store for a node that keeps serving from what it cached (the
+// gateway: known keys and the routes it loaded): a store that does not answer is
+// "warn", so a load balancer keeps the node while an operator sees why.
+func CachedStore(s Pinger, log *slog.Logger) Check {
+	return storeCheck(s, log, "store did not answer; serving cached keys and routes", true)
+}
+
+func storeCheck(s Pinger, log *slog.Logger, problem string, degraded bool) Check {
+	var failing atomic.Bool
 	return Check{Name: "store", ComponentType: "datastore", Check: func(ctx context.Context) (string, bool) {
 		if err := s.Ping(ctx); err != nil {
-			log.Error("health check: store ping failed", "error", err.Error())
-			return "store did not answer", false
+			if failing.CompareAndSwap(false, true) {
+				log.Error("health check: store ping failed; reported until it answers", "error", err.Error())
+			}
+			return problem, degraded
+		}
+		if failing.CompareAndSwap(true, false) {
+			log.Info("health check: store answers again")
 		}
 		return "", false
 	}}

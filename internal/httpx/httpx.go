@@ -143,8 +143,17 @@ func (a Adapter) Handle(h HandlerFunc) http.Handler {
 // Fail renders err and logs it: client errors at debug level, server errors at error level.
 func (a Adapter) Fail(w http.ResponseWriter, r *http.Request, err error) {
 	var he *Error
-	if !errors.As(err, &he) {
-		he = &Error{Status: http.StatusInternalServerError, Message: "Internal server error", Err: err}
+	if !errors.As(err, &he) || he.Status == http.StatusInternalServerError {
+		if f, ok := fault.As(err); ok && f.Kind == fault.Unavailable {
+			// A store or limiter that cannot answer is the client's cue to
+			// retry, whichever handler met it: never a 500 showing nothing.
+			he = &Error{Status: http.StatusServiceUnavailable, Message: cmp.Or(f.Reason, "Service unavailable; retry later"), Err: err}
+		} else if he == nil {
+			he = &Error{Status: http.StatusInternalServerError, Message: "Internal server error", Err: err}
+		}
+	}
+	if he.Status == http.StatusServiceUnavailable && w.Header().Get("Retry-After") == "" {
+		w.Header().Set("Retry-After", "5")
 	}
 	level := slog.LevelDebug
 	if he.Status >= 500 {

@@ -88,19 +88,8 @@ func DSN(t testing.TB, options ...string) string {
 		t.Fatal("pgtest.DSN needs the package's TestMain to call pgtest.Main(m), which stops the server")
 	}
 	once.Do(func() { shared, skipReason, startErr = start() })
-	if skipReason != "" {
-		if os.Getenv("TOLLGATE_REQUIRE_SERVERS") != "" {
-			t.Fatalf("%s and TOLLGATE_REQUIRE_SERVERS is set", skipReason)
-		}
-		t.Skip(skipReason + " (make test installs it)")
-	}
-	if startErr != nil {
-		t.Fatalf("start postgres: %v", startErr)
-	}
-	name := fmt.Sprintf("t_%d", dbSeq.Add(1))
-	if err := shared.exec(t.Context(), strings.Join(append([]string{"CREATE DATABASE", name}, options...), " ")); err != nil {
-		t.Fatalf("create test database: %v", err)
-	}
+	checkStarted(t, skipReason, startErr)
+	name := shared.createDB(t, options)
 	t.Cleanup(func() {
 		// FORCE ends connections a test left open, so that a leak there does not
 		// turn into a confusing failure here.
@@ -113,10 +102,86 @@ func DSN(t testing.TB, options ...string) string {
 	return shared.dsn(name)
 }
 
+// checkStarted skips or fails t when a server could not be started.
+func checkStarted(t testing.TB, skipReason string, err error) {
+	t.Helper()
+	if skipReason != "" {
+		if os.Getenv("TOLLGATE_REQUIRE_SERVERS") != "" {
+			t.Fatalf("%s and TOLLGATE_REQUIRE_SERVERS is set", skipReason)
+		}
+		t.Skip(skipReason + " (make test installs it)")
+	}
+	if err != nil {
+		t.Fatalf("start postgres: %v", err)
+	}
+}
+
+// createDB creates a fresh database on s and returns its name.
+func (s *server) createDB(t testing.TB, options []string) string {
+	t.Helper()
+	name := fmt.Sprintf("t_%d", dbSeq.Add(1))
+	if err := s.exec(t.Context(), strings.Join(append([]string{"CREATE DATABASE", name}, options...), " ")); err != nil {
+		t.Fatalf("create test database: %v", err)
+	}
+	return name
+}
+
+// Server is a PostgreSQL server of one test's own, for tests of an outage: it can
+// be stopped and started again on the same port with the same data, as an
+// operator's restart would. Most tests share one server through DSN instead.
+type Server struct {
+	s *server
+}
+
+// New starts a server for t alone, stopped and removed when t ends. It skips t
+// (or fails it, under TOLLGATE_REQUIRE_SERVERS) when PostgreSQL is not installed.
+// It needs no TestMain.
+func New(t testing.TB) *Server {
+	t.Helper()
+	s, skip, err := start()
+	checkStarted(t, skip, err)
+	p := &Server{s: s}
+	t.Cleanup(func() {
+		// p.s, not s: Start replaces it.
+		if err := p.s.stop(); err != nil {
+			t.Errorf("pgtest: %v", err)
+		}
+	})
+	return p
+}
+
+// DSN creates an empty database on the server and returns its connection string.
+func (p *Server) DSN(t testing.TB, options ...string) string {
+	t.Helper()
+	return p.s.dsn(p.s.createDB(t, options))
+}
+
+// Stop shuts the server down (fast shutdown: sessions are ended, committed data
+// is kept), as an operator stopping PostgreSQL would; connections are refused
+// until Start.
+func (p *Server) Stop(t testing.TB) {
+	t.Helper()
+	if err := p.s.halt(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Start starts a stopped server again on the same port and data directory.
+func (p *Server) Start(t testing.TB) {
+	t.Helper()
+	s, logs, err := run(p.s.dir, p.s.bin, p.s.as, p.s.port, time.Now().Add(startTimeout))
+	if err != nil {
+		t.Fatalf("restart postgres on port %d: %v\n%s", p.s.port, err, logs)
+	}
+	p.s = s
+}
+
 // server is a running postgres process and what it needs.
 type server struct {
 	dir  string // temporary directory holding data/ and the socket
 	port int
+	bin  string // where postgres is
+	as   runAs
 	cmd  *exec.Cmd
 	done chan struct{} // closed when the process has exited
 	// admin connects to the postgres database, for CREATE and DROP DATABASE.
@@ -274,7 +339,7 @@ func run(dir, bin string, as runAs, port int, deadline time.Time) (*server, stri
 	if err := cmd.Start(); err != nil {
 		return nil, "", fmt.Errorf("start postgres: %w", err)
 	}
-	s := &server{dir: dir, port: port, cmd: cmd, done: make(chan struct{})}
+	s := &server{dir: dir, port: port, bin: bin, as: as, cmd: cmd, done: make(chan struct{})}
 	ready := make(chan struct{})
 	var logMu sync.Mutex
 	var logs []string
@@ -328,24 +393,34 @@ func run(dir, bin string, as runAs, port int, deadline time.Time) (*server, stri
 	return s, "", nil
 }
 
-// stop shuts the server down (fast shutdown: connections are ended, no
-// checkpoint wait worth having for throwaway data) and removes its files.
+// stop shuts the server down and removes its files.
 func (s *server) stop() error {
-	s.admin.Close()
-	_ = s.cmd.Process.Signal(syscall.SIGINT)
-	timer := time.NewTimer(30 * time.Second)
-	defer timer.Stop()
-	var err error
-	select {
-	case <-s.done:
-	case <-timer.C:
-		err = errors.New("postgres did not stop within 30s; killed")
-		_ = s.kill()
-	}
+	err := s.halt()
 	if rmErr := os.RemoveAll(s.dir); rmErr != nil && err == nil {
 		err = rmErr
 	}
 	return err
+}
+
+// halt shuts the server down (fast shutdown: connections are ended, committed data
+// kept) and keeps its files. A server already stopped stays so.
+func (s *server) halt() error {
+	select {
+	case <-s.done:
+		return nil
+	default:
+	}
+	s.admin.Close()
+	_ = s.cmd.Process.Signal(syscall.SIGINT)
+	timer := time.NewTimer(30 * time.Second)
+	defer timer.Stop()
+	select {
+	case <-s.done:
+		return nil
+	case <-timer.C:
+		_ = s.kill()
+		return errors.New("postgres did not stop within 30s; killed")
+	}
 }
 
 func (s *server) kill() error {

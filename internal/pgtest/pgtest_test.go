@@ -41,3 +41,24 @@ func connect(t *testing.T, dsn string) *pgx.Conn {
 	t.Cleanup(func() { c.Close(context.Background()) })
 	return c
 }
+
+// TestStopAndStart: a server of a test's own refuses connections once stopped and,
+// started again, answers on the same port with the data committed before.
+func TestStopAndStart(t *testing.T) {
+	t.Parallel()
+	p := pgtest.New(t)
+	dsn := p.DSN(t)
+	c := connect(t, dsn)
+	if _, err := c.Exec(t.Context(), `CREATE TABLE kept (x int); INSERT INTO kept VALUES (42)`); err != nil {
+		t.Fatal(err)
+	}
+	p.Stop(t)
+	if _, err := pgx.Connect(t.Context(), dsn); err == nil {
+		t.Fatal("a stopped server accepted a connection")
+	}
+	p.Start(t)
+	var x int
+	if err := connect(t, dsn).QueryRow(t.Context(), `SELECT x FROM kept`).Scan(&x); err != nil || x != 42 {
+		t.Fatalf("after the restart: x = %d, %v; want the row committed before", x, err)
+	}
+}

@@ -36,6 +36,15 @@ var ErrConflict = errors.New("conflict")
 // plain errors.
 var ErrInvalidReference = errors.New("invalid reference")
 
+// ErrUnavailable is wrapped around a failure to reach the store at all (the server is
+// down, restarting, out of connections, or the network between is cut), as opposed
+// to a refused or failed statement. A write that returns it happened whole or not at
+// all (each write is one statement or one transaction); only when the connection
+// broke during the commit itself can it not be known which, so a retry must accept
+// either. Callers answer it with 503, never with a verdict about the caller's
+// credentials: the store could not say.
+var ErrUnavailable = errors.New("store unavailable")
+
 // API is a stored API definition.
 type API struct {
 	// ID is the public api_id.

@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -36,7 +35,7 @@ func (d *DB) GetOrg(ctx context.Context, id string) (store.Org, error) {
 		return store.Org{}, store.ErrNotFound
 	}
 	if err != nil {
-		return store.Org{}, fmt.Errorf("get org: %w", err)
+		return store.Org{}, wrap("get org", err)
 	}
 	return o, nil
 }
@@ -45,7 +44,7 @@ func (d *DB) GetOrg(ctx context.Context, id string) (store.Org, error) {
 func (d *DB) ListOrgs(ctx context.Context) ([]store.Org, error) {
 	out, err := queryAll(ctx, d.pool, scanOrg, `SELECT id, name, created_at FROM orgs ORDER BY created_at, id`)
 	if err != nil {
-		return nil, fmt.Errorf("list orgs: %w", err)
+		return nil, wrap("list orgs", err)
 	}
 	return out, nil
 }
@@ -100,7 +99,7 @@ func (d *DB) getUser(ctx context.Context, col, v string) (store.User, error) {
 		return store.User{}, store.ErrNotFound
 	}
 	if err != nil {
-		return store.User{}, fmt.Errorf("get user: %w", err)
+		return store.User{}, wrap("get user", err)
 	}
 	return u, nil
 }
@@ -132,7 +131,7 @@ func (d *DB) ListUsers(ctx context.Context, orgID string) ([]store.User, error) 
 	}
 	out, err := queryAll(ctx, d.pool, scanUser, q+` ORDER BY created_at, id`, a...)
 	if err != nil {
-		return nil, fmt.Errorf("list users: %w", err)
+		return nil, wrap("list users", err)
 	}
 	return out, nil
 }
@@ -144,7 +143,7 @@ func (d *DB) DeleteUser(ctx context.Context, id string) error {
 	}
 	tag, err := d.pool.Exec(ctx, `DELETE FROM users WHERE id = $1`, id)
 	if err != nil {
-		return fmt.Errorf("delete user: %w", err)
+		return wrap("delete user", err)
 	}
 	return affectedOne(tag)
 }
@@ -153,7 +152,7 @@ func (d *DB) DeleteUser(ctx context.Context, id string) error {
 func (d *DB) CountUsers(ctx context.Context) (int, error) {
 	var n int
 	if err := d.pool.QueryRow(ctx, `SELECT count(*) FROM users`).Scan(&n); err != nil {
-		return 0, fmt.Errorf("count users: %w", err)
+		return 0, wrap("count users", err)
 	}
 	return n, nil
 }
@@ -172,7 +171,7 @@ func (d *DB) AppendAudit(ctx context.Context, e store.AuditEntry) error {
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, ts(e.At), auditText(e.OrgID), auditText(e.ActorID), auditText(e.ActorEmail),
 		auditText(e.Action), auditText(e.ObjectType), auditText(e.ObjectID), auditText(e.RemoteAddr), auditText(e.Detail))
 	if err != nil {
-		return fmt.Errorf("append audit: %w", err)
+		return wrap("append audit", err)
 	}
 	return nil
 }
@@ -189,7 +188,7 @@ func (d *DB) ListAudit(ctx context.Context, orgID string, limit, offset int) ([]
 	}
 	var total int
 	if err := d.pool.QueryRow(ctx, `SELECT count(*) FROM audit`+where, a...).Scan(&total); err != nil {
-		return nil, 0, fmt.Errorf("count audit: %w", err)
+		return nil, 0, wrap("count audit", err)
 	}
 	q := `SELECT id, at, org_id, actor_id, actor_email, action, object_type, object_id, remote_addr, detail FROM audit` + where + ` ORDER BY id DESC`
 	if limit > 0 {
@@ -203,7 +202,7 @@ func (d *DB) ListAudit(ctx context.Context, orgID string, limit, offset int) ([]
 		return e, err
 	}, q, a...)
 	if err != nil {
-		return nil, 0, fmt.Errorf("list audit: %w", err)
+		return nil, 0, wrap("list audit", err)
 	}
 	return out, total, nil
 }

@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -40,11 +39,11 @@ func setPolicyAPIs(ctx context.Context, tx pgx.Tx, id string, apiIDs []string) e
 func (d *DB) CreatePolicy(ctx context.Context, p store.Policy, apiIDs []string) error {
 	return d.tx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, policyIDLock); err != nil {
-			return fmt.Errorf("create policy: %w", err)
+			return wrap("create policy", err)
 		}
 		var n int
 		if err := tx.QueryRow(ctx, `SELECT count(*) FROM policies WHERE id IN ($1, $2) OR mid IN ($1, $2)`, p.ID, p.MID).Scan(&n); err != nil {
-			return fmt.Errorf("create policy: %w", err)
+			return wrap("create policy", err)
 		}
 		if n > 0 {
 			return store.ErrConflict
@@ -85,7 +84,7 @@ func (d *DB) GetPolicy(ctx context.Context, id string) (store.Policy, error) {
 		return store.Policy{}, store.ErrNotFound
 	}
 	if err != nil {
-		return store.Policy{}, fmt.Errorf("get policy: %w", err)
+		return store.Policy{}, wrap("get policy", err)
 	}
 	return p, nil
 }
@@ -97,7 +96,7 @@ func (d *DB) DeletePolicy(ctx context.Context, id string) error {
 	}
 	tag, err := d.pool.Exec(ctx, `DELETE FROM policies WHERE id = $1`, id)
 	if err != nil {
-		return fmt.Errorf("delete policy: %w", err)
+		return wrap("delete policy", err)
 	}
 	return affectedOne(tag)
 }
@@ -137,7 +136,7 @@ func (d *DB) ListPolicies(ctx context.Context, f store.PolicyFilter) ([]store.Po
 	}
 	out, err := queryAll(ctx, d.pool, scanPolicy, q, a...)
 	if err != nil {
-		return nil, fmt.Errorf("list policies: %w", err)
+		return nil, wrap("list policies", err)
 	}
 	return out, nil
 }
@@ -147,7 +146,7 @@ func (d *DB) CountPolicies(ctx context.Context, f store.PolicyFilter) (int, erro
 	var a args
 	var n int
 	if err := d.pool.QueryRow(ctx, `SELECT count(*) FROM policies p`+policyWhere(f, &a), a...).Scan(&n); err != nil {
-		return 0, fmt.Errorf("count policies: %w", err)
+		return 0, wrap("count policies", err)
 	}
 	return n, nil
 }

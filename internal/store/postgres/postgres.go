@@ -8,7 +8,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -41,7 +43,7 @@ var _ store.Store = (*DB)(nil)
 func Open(ctx context.Context, dsn string) (*DB, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: %w", err) // pgx's message masks the password
+		return nil, wrap("postgres", err) // pgx's message masks the password
 	}
 	// Named in pg_stat_activity, unless the DSN names it otherwise.
 	if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok {
@@ -89,9 +91,10 @@ const (
 
 // writeErr turns a failed write into the store's errors: a taken primary key or
 // unique value is ErrConflict, a foreign key naming a missing row is
-// ErrInvalidReference, and anything else (NOT NULL, CHECK, text PostgreSQL cannot
-// hold: bugs of the caller, not conditions a user can cause) stays an error of its
-// own with op as context.
+// ErrInvalidReference, a server that cannot be reached is ErrUnavailable (see
+// wrap), and anything else (NOT NULL, CHECK, text PostgreSQL cannot hold: bugs of
+// the caller, not conditions a user can cause) stays an error of its own with op as
+// context.
 func writeErr(op string, err error) error {
 	if err == nil {
 		return nil
@@ -105,7 +108,48 @@ func writeErr(op string, err error) error {
 			return fmt.Errorf("%s: %w (%s)", op, store.ErrInvalidReference, pe.ConstraintName)
 		}
 	}
+	return wrap(op, err)
+}
+
+// wrap gives err op as context and, when it is a failure to reach the server,
+// store.ErrUnavailable as well, so every door answers 503 (retry) rather than 500
+// or a refusal. Errors already wrapped (by a statement inside a transaction) are
+// only given context.
+func wrap(op string, err error) error {
+	if unreachable(err) && !errors.Is(err, store.ErrUnavailable) {
+		return fmt.Errorf("%s: %w: %w", op, store.ErrUnavailable, err)
+	}
 	return fmt.Errorf("%s: %w", op, err)
+}
+
+// unreachable reports whether err says the server could not be reached or
+// went away (a refused or failed connection, a connection lost mid-statement, a
+// server shutting down, starting up or out of connections, a deadline), rather
+// than that a statement was refused. What the statement did is then whole or
+// nothing: each write is one statement or one transaction.
+func unreachable(err error) bool {
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
+		// Whatever the reason (refused, a server starting up, even a password
+		// it no longer takes), this node cannot reach its store.
+		return true
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch {
+		case strings.HasPrefix(pe.Code, "08"): // connection_exception
+			return true
+		case pe.Code == "57P01", pe.Code == "57P02", pe.Code == "57P03": // admin_shutdown, crash_shutdown, cannot_connect_now
+			return true
+		case pe.Code == "53300": // too_many_connections
+			return true
+		}
+		return false
+	}
+	var ne net.Error
+	return errors.As(err, &ne) || pgconn.Timeout(err) || pgconn.SafeToRetry(err) ||
+		errors.Is(err, pgconn.ErrConnClosed) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
+		errors.Is(err, context.DeadlineExceeded)
 }
 
 // storable reports whether PostgreSQL can hold s as text: valid UTF-8 without NUL.
@@ -143,8 +187,15 @@ func (a *args) add(v any) string {
 	return "$" + strconv.Itoa(len(*a))
 }
 
+// tx runs fn in a transaction: committed when fn returns nil, rolled back
+// otherwise. A server lost on the way (at BEGIN, in fn, at COMMIT) is
+// store.ErrUnavailable, and PostgreSQL rolls back what it had not committed.
 func (d *DB) tx(ctx context.Context, fn func(pgx.Tx) error) error {
-	return pgx.BeginFunc(ctx, d.pool, fn)
+	err := pgx.BeginFunc(ctx, d.pool, fn)
+	if err != nil && unreachable(err) && !errors.Is(err, store.ErrUnavailable) {
+		return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
+	}
+	return err
 }
 
 // querier is what runs a query: the pool or a transaction.
@@ -194,7 +245,7 @@ func scanAPI(row pgx.CollectableRow) (store.API, error) {
 func (d *DB) ListAPIs(ctx context.Context) ([]store.API, error) {
 	out, err := queryAll(ctx, d.pool, scanAPI, `SELECT `+apiColumns+` FROM apis ORDER BY created_at, id`)
 	if err != nil {
-		return nil, fmt.Errorf("list apis: %w", err)
+		return nil, wrap("list apis", err)
 	}
 	return out, nil
 }
@@ -209,7 +260,7 @@ func (d *DB) GetAPI(ctx context.Context, id string) (store.API, error) {
 		return store.API{}, store.ErrNotFound
 	}
 	if err != nil {
-		return store.API{}, fmt.Errorf("get api: %w", err)
+		return store.API{}, wrap("get api", err)
 	}
 	return a, nil
 }
@@ -241,7 +292,7 @@ func (d *DB) DeleteAPI(ctx context.Context, id string) error {
 		INSERT INTO deleted_apis (id, org_id, deleted_at) SELECT id, org_id, now() FROM gone
 		ON CONFLICT (id) DO UPDATE SET org_id = excluded.org_id, deleted_at = excluded.deleted_at`, id)
 	if err != nil {
-		return fmt.Errorf("delete api: %w", err)
+		return wrap("delete api", err)
 	}
 	return affectedOne(tag)
 }
@@ -257,7 +308,7 @@ func (d *DB) DeletedAPIOrg(ctx context.Context, id string) (string, error) {
 		return "", store.ErrNotFound
 	}
 	if err != nil {
-		return "", fmt.Errorf("deleted api: %w", err)
+		return "", wrap("deleted api", err)
 	}
 	return org, nil
 }
@@ -326,7 +377,7 @@ func (d *DB) GetKey(ctx context.Context, hash string) (store.Key, error) {
 		return store.Key{}, store.ErrNotFound
 	}
 	if err != nil {
-		return store.Key{}, fmt.Errorf("get key: %w", err)
+		return store.Key{}, wrap("get key", err)
 	}
 	return k, nil
 }
@@ -338,7 +389,7 @@ func (d *DB) DeleteKey(ctx context.Context, hash string) error {
 	}
 	tag, err := d.pool.Exec(ctx, `DELETE FROM keys WHERE hash = $1`, hash)
 	if err != nil {
-		return fmt.Errorf("delete key: %w", err)
+		return wrap("delete key", err)
 	}
 	return affectedOne(tag)
 }
@@ -451,7 +502,7 @@ func (d *DB) ListKeys(ctx context.Context, f store.KeyFilter) ([]store.Key, erro
 	q, a := listKeysSQL(f)
 	out, err := queryAll(ctx, d.pool, scanKey, q, a...)
 	if err != nil {
-		return nil, fmt.Errorf("list keys: %w", err)
+		return nil, wrap("list keys", err)
 	}
 	return out, nil
 }
@@ -461,7 +512,7 @@ func (d *DB) CountKeys(ctx context.Context, f store.KeyFilter) (int, error) {
 	var a args
 	var n int
 	if err := d.pool.QueryRow(ctx, `SELECT count(*) FROM keys k`+keyWhere(f, &a), a...).Scan(&n); err != nil {
-		return 0, fmt.Errorf("count keys: %w", err)
+		return 0, wrap("count keys", err)
 	}
 	return n, nil
 }
@@ -481,7 +532,7 @@ func (d *DB) SaveCounters(ctx context.Context, cs []store.Counter) error {
 	}
 	return d.tx(ctx, func(tx pgx.Tx) error {
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
-			return fmt.Errorf("save counters: %w", err)
+			return wrap("save counters", err)
 		}
 		return nil
 	})
@@ -497,7 +548,7 @@ func (d *DB) LoadCounters(ctx context.Context) ([]store.Counter, error) {
 		return c, err
 	}, `SELECT name, used, renews_at FROM quota_counters`)
 	if err != nil {
-		return nil, fmt.Errorf("load counters: %w", err)
+		return nil, wrap("load counters", err)
 	}
 	return out, nil
 }
@@ -511,7 +562,7 @@ func (d *DB) DeleteCounters(ctx context.Context, prefix string) error {
 	// delete, and must not scan every counter.
 	var a args
 	if _, err := d.pool.Exec(ctx, `DELETE FROM quota_counters WHERE `+prefixRange("name", prefix, &a), a...); err != nil {
-		return fmt.Errorf("delete counters: %w", err)
+		return wrap("delete counters", err)
 	}
 	return nil
 }

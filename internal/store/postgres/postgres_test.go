@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -302,5 +303,75 @@ func TestKeySearchReadsMatches(t *testing.T) {
 		if p := strings.Join(plan, "\n"); !strings.Contains(p, "keys_alias_trgm") || !strings.Contains(p, "keys_pkey") {
 			t.Errorf("plan for %+v does not search through the trigram index and the primary key:\n%s", f, p)
 		}
+	}
+}
+
+// TestServerDown: with the server stopped, every kind of call fails with
+// store.ErrUnavailable (so the doors answer 503, never "not found" or a refusal);
+// what was acknowledged before is all there after a restart, what failed during the
+// outage is not there at all, and the same pool works again without reopening.
+func TestServerDown(t *testing.T) {
+	t.Parallel()
+	srv := pgtest.New(t)
+	db := open(t, srv.DSN(t))
+	ctx := t.Context()
+	now := time.Now()
+	if err := db.CreateOrg(ctx, store.Org{ID: "o1", Name: "one", CreatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	before := store.Key{Hash: "h-before", OrgID: "o1", Alias: "before", Session: []byte(`{"alias":"before"}`), APIIDs: []string{"a"}, CreatedAt: now, UpdatedAt: now}
+	if err := db.CreateKey(ctx, before); err != nil {
+		t.Fatal(err)
+	}
+	srv.Stop(t)
+	during := before
+	during.Hash, during.Alias = "h-during", "during"
+	changed := before
+	changed.Alias, changed.Session, changed.APIIDs = "changed", []byte(`{"alias":"changed"}`), []string{"b"}
+	calls := []struct {
+		name string
+		call func() error
+	}{
+		{"get key", func() error { _, err := db.GetKey(ctx, before.Hash); return err }},
+		{"list keys", func() error { _, err := db.ListKeys(ctx, store.KeyFilter{}); return err }},
+		{"count keys", func() error { _, err := db.CountKeys(ctx, store.KeyFilter{}); return err }},
+		{"create key", func() error { return db.CreateKey(ctx, during) }},
+		{"update key (a transaction)", func() error { return db.UpdateKey(ctx, changed) }},
+		{"delete key", func() error { return db.DeleteKey(ctx, before.Hash) }},
+		{"list APIs", func() error { _, err := db.ListAPIs(ctx); return err }},
+		{"get user", func() error { _, err := db.GetUser(ctx, "u1"); return err }},
+		{"create org", func() error { return db.CreateOrg(ctx, store.Org{ID: "o2", Name: "two", CreatedAt: now}) }},
+		{"save counters (a transaction)", func() error { return db.SaveCounters(ctx, []store.Counter{{Name: "c", Used: 1}}) }},
+		{"create policy (a transaction)", func() error {
+			return db.CreatePolicy(ctx, store.Policy{ID: "p1", MID: "m1", OrgID: "o1", Name: "p", Document: []byte(`{}`), CreatedAt: now, UpdatedAt: now}, nil)
+		}},
+	}
+	for _, c := range calls {
+		if err := c.call(); !errors.Is(err, store.ErrUnavailable) {
+			t.Errorf("%s with the server stopped: %v, want store.ErrUnavailable", c.name, err)
+		}
+	}
+	srv.Start(t)
+	got, err := db.GetKey(ctx, before.Hash)
+	if err != nil {
+		t.Fatalf("the key written before the outage, after the restart: %v", err)
+	}
+	if got.Alias != "before" || !slices.Equal(got.APIIDs, []string{"a"}) {
+		t.Errorf("the key written before the outage changed: %+v", got)
+	}
+	for _, gone := range []func() error{
+		func() error { _, err := db.GetKey(ctx, during.Hash); return err },
+		func() error { _, err := db.GetOrg(ctx, "o2"); return err },
+		func() error { _, err := db.GetPolicy(ctx, "p1"); return err },
+	} {
+		if err := gone(); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("a write refused during the outage: %v, want it absent", err)
+		}
+	}
+	if n, err := db.CountKeys(ctx, store.KeyFilter{}); err != nil || n != 1 {
+		t.Errorf("keys after the restart: %d, %v; want the one written before", n, err)
+	}
+	if err := db.UpdateKey(ctx, changed); err != nil {
+		t.Fatalf("a write once the server is back: %v", err)
 	}
 }
