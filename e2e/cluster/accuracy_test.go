@@ -6,27 +6,21 @@ import (
 	"io"
 	"math"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/tollgate/tollgate/e2e/e2eutil"
 	"github.com/tollgate/tollgate/internal/pgtest"
 	"github.com/tollgate/tollgate/internal/redistest"
 )
 
 // threeGateways is the smallest cluster the scale-out bar names: one dashboard
-// and three gateways on one PostgreSQL and one Redis, with an API made on the
-// dashboard and served by every gateway.
+// and three gateways on one PostgreSQL and one Redis (which a test may kill).
 type threeGateways struct {
-	dash   *e2eutil.Process
-	gws    []*e2eutil.Process
-	redis  *redistest.Server
-	access map[string]string // the administrator's Dashboard API credentials
-	apiID  string
+	*cluster
+	redis *redistest.Server
 }
 
 // loadClient keeps enough connections open per gateway that a flood measures
@@ -38,46 +32,20 @@ var loadClient = &http.Client{
 
 func startThreeGateways(t *testing.T) *threeGateways {
 	t.Helper()
-	c := &threeGateways{redis: redistest.New(t), apiID: "acc"}
-	shared := []string{"--postgres", pgtest.DSN(t), "--redis", "redis://" + c.redis.Addr, "--encryption-key", encKey,
-		"--log-level", "warn"}
-	c.dash = e2eutil.Serve(t, e2eutil.Options{Command: "dashboard", Secret: secret, Args: shared})
-	c.access = map[string]string{"authorization": c.dash.Field("Dashboard API access credentials:")}
-	for range 3 {
-		c.gws = append(c.gws, e2eutil.Serve(t, e2eutil.Options{Command: "gateway", Secret: secret, Args: shared}))
-	}
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, `{"ok":true}`) }))
-	t.Cleanup(up.Close)
-	api := `{"api_definition":{"api_id":"acc","name":"accuracy","use_keyless":false,"auth":{"auth_header_name":"Authorization"},` +
-		`"version_data":{"not_versioned":true,"versions":{"Default":{"name":"Default"}}},"proxy":{"listen_path":"/acc/","target_url":"` + up.URL + `"}}}`
-	if s, b := do(t, "POST", "http://"+c.dash.Dashboard+"/api/apis", api, c.access); s != 200 {
-		t.Fatalf("create API on the dashboard: %d %s", s, b)
-	}
-	for i, gw := range c.gws {
-		within(t, 2*time.Second, func() bool { s, _ := do(t, "GET", "http://"+gw.Gateway+"/acc/x", "", nil); return s == 401 },
-			"gateway %d does not route the API made on the dashboard", i)
-	}
-	return c
+	srv := redistest.New(t)
+	return &threeGateways{cluster: newCluster(t, pgtest.DSN(t), "redis://"+srv.Addr, 3, "--log-level", "warn"), redis: srv}
 }
 
 // newKey creates a key on the dashboard with the given limits and returns it.
 func (c *threeGateways) newKey(t *testing.T, limits string) string {
 	t.Helper()
-	body := `{` + limits + `,"access_rights":{"acc":{"api_id":"acc","versions":["Default"]}}}`
-	s, b := do(t, "POST", "http://"+c.dash.Dashboard+"/api/keys", body, c.access)
-	var created struct {
-		Key string `json:"key"`
-	}
-	if s != 200 || json.Unmarshal([]byte(b), &created) != nil || created.Key == "" {
-		t.Fatalf("create key on the dashboard: %d %s", s, b)
-	}
-	return created.Key
+	return c.createKey(t, limits+",")
 }
 
 // call sends one request with key to gateway gw and returns its status; a
 // transport error is status 0.
 func (c *threeGateways) call(gw int, key string) int {
-	req, _ := http.NewRequest("GET", "http://"+c.gws[gw].Gateway+"/acc/x", nil)
+	req, _ := http.NewRequest("GET", "http://"+c.gws[gw].Gateway+"/shared/x", nil)
 	req.Header.Set("Authorization", key)
 	resp, err := loadClient.Do(req)
 	if err != nil {
@@ -250,7 +218,7 @@ func TestRevokedUnderLoad(t *testing.T) {
 		}
 	}
 	time.Sleep(500 * time.Millisecond) // every gateway serves the key meanwhile
-	if s, b := do(t, "DELETE", "http://"+c.dash.Dashboard+"/api/keys/"+key, "", c.access); s != 200 {
+	if s, b := do(t, "DELETE", "http://"+c.dash.Dashboard+"/api/keys/"+key, "", c.as); s != 200 {
 		t.Fatalf("delete the key on the dashboard: %d %s", s, b)
 	}
 	deleted = time.Now()
@@ -327,7 +295,7 @@ func TestRedisOutageUnderLoad(t *testing.T) {
 	}
 	// Change events flow again: a deleted key is refused everywhere well within
 	// the session cache's 30 s, which is all a gateway without events would have.
-	if s, b := do(t, "DELETE", "http://"+c.dash.Dashboard+"/api/keys/"+key, "", c.access); s != 200 {
+	if s, b := do(t, "DELETE", "http://"+c.dash.Dashboard+"/api/keys/"+key, "", c.as); s != 200 {
 		t.Fatalf("delete the key on the dashboard: %d %s", s, b)
 	}
 	for gw := range c.gws {
