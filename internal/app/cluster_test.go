@@ -17,16 +17,10 @@ import (
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
-// cluster is n nodes sharing one real Redis for limits and change events. Each has
-// its own store here (shared durable state is PostgreSQL's job), so the tests give
-// every node the same API and the same custom keys, as a shared store would.
-func cluster(t *testing.T, n int) []*apptest.Env {
-	t.Helper()
-	url := "redis://" + redistest.Start(t)
-	return clusterOn(t, n, func(c *config.Config) { c.Redis = url })
-}
-
-// clusterOn is cluster with the Redis settings redis makes.
+// clusterOn is n nodes sharing one real Redis (as redis sets it up) for limits
+// and change events. Each has its own store here (shared durable state is
+// PostgreSQL's job), so the tests give every node the same API and the same
+// custom keys, as a shared store would.
 func clusterOn(t *testing.T, n int, redis func(*config.Config)) []*apptest.Env {
 	t.Helper()
 	var nodes []*apptest.Env
