@@ -33,7 +33,8 @@ Commands:
   version     print the version
   help        show this help
 
-Run "tollgate <command> -h" for its flags; serve's flags also have TOLLGATE_* variables.
+Run "tollgate <command> -h" (or "tollgate help <command>") for its flags; serve's flags
+also have TOLLGATE_* variables.
 `
 
 func main() {
@@ -63,9 +64,19 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	case "policies":
 		return runCLI(cli.Policies, args[1:], getenv, stdout, stderr)
 	case "version", "--version", "-version":
-		fmt.Fprintf(stdout, "tollgate %s\n", app.VersionString())
-		return 0
+		return version(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
+		if len(args) == 3 && (args[2] == "-h" || args[2] == "--help") {
+			args = args[:2] // "tollgate help keys -h" is help all the same
+		}
+		if len(args) > 2 {
+			fmt.Fprintf(stderr, "tollgate help: unexpected arguments %q (usage: tollgate help [command])\n", args[2:])
+			return 2
+		}
+		if len(args) == 2 && args[0] == "help" {
+			// "tollgate help keys" is "tollgate keys -h".
+			return run([]string{args[1], "-h"}, getenv, stdout, stderr)
+		}
 		fmt.Fprint(stdout, usage)
 		return 0
 	default:
@@ -74,10 +85,33 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	}
 }
 
+// version prints the version; it takes no flags but -h, so that a mistyped one is
+// an error rather than silently ignored.
+func version(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("version", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprintln(fs.Output(), "usage: tollgate version") }
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "tollgate version: unexpected arguments %q\n", fs.Args())
+		return 2
+	}
+	fmt.Fprintf(stdout, "tollgate %s\n", app.VersionString())
+	return 0
+}
+
 func serve(name string, role app.Role, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	cfg, rest, err := config.Load(name, args, getenv, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
+	}
+	if errors.Is(err, config.ErrFlags) {
+		return 2 // the flag package has printed it, with the flags
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "tollgate %s: invalid configuration:\n%v\n", name, err)
@@ -135,16 +169,27 @@ func bootstrap(args []string, getenv func(string) string, stdout, stderr io.Writ
 	return 0
 }
 
-const usersUsage = "usage: tollgate users reset-password --email E [--data-dir D] [--json]"
+const usersUsage = `usage: tollgate users <command> [flags]
+
+Commands:
+  reset-password --email E [--data-dir D] [--json]
+                        give a dashboard user a new password (works on the data directory,
+                        no running dashboard needed)
+
+Run "tollgate users reset-password -h" for its flags.`
 
 // users holds the operator's account commands, which work on the data directory
 // directly (no running dashboard or access key needed): the way back in when the
 // only administrator's password is lost.
 func users(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] != "reset-password" {
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+		switch {
+		case len(args) == 0:
+		case args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help":
 			fmt.Fprintln(stdout, usersUsage)
 			return 0
+		default:
+			fmt.Fprintf(stderr, "tollgate users: unknown command %q\n", args[0])
 		}
 		fmt.Fprintln(stderr, usersUsage)
 		return 2
@@ -161,7 +206,7 @@ func users(args []string, getenv func(string) string, stdout, stderr io.Writer) 
 		return 2
 	}
 	if *email == "" || fs.NArg() > 0 {
-		fmt.Fprintln(stderr, usersUsage)
+		fmt.Fprintln(stderr, "usage: tollgate users reset-password --email E [--data-dir D] [--json]")
 		return 2
 	}
 	pw, err := app.ResetPassword(context.Background(), *dataDir, *email)

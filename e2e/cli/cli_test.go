@@ -28,6 +28,40 @@ func serve(t *testing.T, dataDir string) *e2eutil.Process {
 	return e2eutil.Serve(t, e2eutil.Options{DataDir: dataDir, Args: []string{"--log-level", "warn"}})
 }
 
+// stack is a served node with an administrator and one keyed API, orders, in
+// front of an upstream that answers 200.
+type stack struct {
+	p *e2eutil.Process
+	// env holds the administrator's access key and the dashboard's URL.
+	env   []string
+	key   string // the administrator's access key
+	apiID string
+}
+
+func newStack(t *testing.T) stack {
+	t.Helper()
+	data := t.TempDir()
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "upstream says hi")
+	}))
+	t.Cleanup(up.Close)
+	out, errOut, code := run(t, nil, "bootstrap", "--data-dir", data, "--email", "ops@example.com", "--json")
+	var b struct {
+		AccessKey string `json:"access_key"`
+	}
+	if err := json.Unmarshal([]byte(out), &b); code != 0 || err != nil || b.AccessKey == "" {
+		t.Fatalf("bootstrap: %d %v %s", code, err, errOut)
+	}
+	p := serve(t, data)
+	env := []string{"TOLLGATE_ACCESS_KEY=" + b.AccessKey, "TOLLGATE_DASHBOARD_URL=http://" + p.Dashboard}
+	out, errOut, code = run(t, env, "apis", "create", "--name", "orders", "--listen-path", "/orders/", "--target", up.URL, "--json")
+	var api struct{ ID string }
+	if err := json.Unmarshal([]byte(out), &api); code != 0 || err != nil || len(api.ID) != 32 {
+		t.Fatalf("apis create: %d %v %s", code, err, errOut)
+	}
+	return stack{p: p, env: env, key: b.AccessKey, apiID: api.ID}
+}
+
 // call sends GET /orders/x to the gateway at addr with key and returns the status.
 func call(t *testing.T, addr, key string) int {
 	t.Helper()
@@ -104,8 +138,8 @@ func TestOperatorCommands(t *testing.T) {
 	if out, _, _ := run(t, env, "keys", "list"); !strings.Contains(out, k.Hash[:12]) || !strings.Contains(out, "cli") || strings.Contains(out, k.Key) {
 		t.Fatalf("keys list table:\n%s", out)
 	}
-	if out, _, code := run(t, env, "keys", "get", k.Hash, "--hashed"); code != 0 || !strings.Contains(out, `"alias": "cli"`) {
-		t.Fatalf("keys get --hashed: %d %s", code, out)
+	if out, _, code := run(t, env, "keys", "get", k.Hash, "--hashed", "--json"); code != 0 || !strings.Contains(out, `"alias": "cli"`) {
+		t.Fatalf("keys get --hashed --json: %d %s", code, out)
 	}
 
 	for i := 0; i < 2; i++ {
@@ -133,7 +167,7 @@ func TestOperatorCommands(t *testing.T) {
 	if s := call(t, p2.Gateway, k.Key); s != 403 {
 		t.Fatalf("deleted key: %d", s)
 	}
-	if _, errOut, code := run(t, env2, "keys", "get", k.Key); code != 1 || !strings.Contains(errOut, "Could not retrieve key detail") {
+	if _, errOut, code := run(t, env2, "keys", "get", k.Key); code != 1 || !strings.Contains(errOut, "no such key") {
 		t.Fatalf("get deleted key: %d %s", code, errOut)
 	}
 	// Usage errors exit 2 with a message; a wrong access key exits 1 with Tyk's message.

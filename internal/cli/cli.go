@@ -11,12 +11,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"maps"
 	"net/http"
 	"net/url"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -244,239 +242,71 @@ func parse(fs *flag.FlagSet, args []string) error {
 	return fs.Parse(append([]string{"--"}, positional...))
 }
 
-// Keys runs `tollgate keys <create|list|get|delete>`.
-func Keys(args []string, env Env) error {
-	if len(args) == 0 {
-		return usageError{errors.New("usage: tollgate keys create|list|get|delete [flags]")}
-	}
-	fs := flag.NewFlagSet("keys "+args[0], flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
-	cf := common(fs, env)
-	switch args[0] {
-	case "create":
-		apis := fs.String("api", "", "comma-separated API ids the key may call (required unless --policy or --body)")
-		pols := listFlag{split: true}
-		fs.Var(&pols, "policy", "apply the policy with this `ID`; repeat or comma-separate for several. Its access rights and limits apply as its partitions say")
-		rate := fs.Float64("rate", 0, "requests allowed per --per seconds (0: no rate limit)")
-		per := fs.Float64("per", 0, "rate-limit window in seconds")
-		quota := fs.Int64("quota", -1, "requests per quota period (-1: unlimited)")
-		renewal := fs.Int64("quota-renewal", 3600, "quota period in seconds")
-		expiresIn := fs.Duration("expires-in", 0, "expire the key after this long (0: never)")
-		alias := fs.String("alias", "", "human-readable name")
-		bodyFile := fs.String("body", "", "read the whole Tyk session object from this file (- for stdin)")
-		if err := parse(fs, args[1:]); err != nil {
-			return err
-		}
-		c, err := cf.client(env)
-		if err != nil {
-			return err
-		}
-		var body []byte
-		if *bodyFile != "" {
-			if body, err = readFile(*bodyFile, env.Stdin); err != nil {
-				return err
-			}
-		} else {
-			if *apis == "" && len(pols.values) == 0 {
-				return usageError{errors.New("--api or --policy is required (or give --body)")}
-			}
-			var expires int64
-			if *expiresIn > 0 {
-				expires = time.Now().Add(*expiresIn).Unix()
-			}
-			doc := map[string]any{"alias": *alias, "rate": *rate, "allowance": *rate, "per": *per,
-				"quota_max": *quota, "quota_renewal_rate": *renewal, "expires": expires}
-			if *apis != "" {
-				doc["access_rights"] = accessRights(strings.Split(*apis, ","))
-			}
-			if len(pols.values) > 0 {
-				doc["apply_policies"] = pols.values
-			}
-			body, _ = json.Marshal(doc)
-		}
-		var raw json.RawMessage
-		if err := c.do("POST", "/api/keys", body, &raw); err != nil {
-			return err
-		}
-		if c.json {
-			return c.printJSON(raw)
-		}
-		var r struct {
-			Key  string `json:"key"`
-			Hash string `json:"key_hash"`
-		}
-		_ = json.Unmarshal(raw, &r)
-		fmt.Fprintf(env.Stdout, "key:      %s\nkey hash: %s\n\nThe key is shown only now; keep it safe.\n", r.Key, r.Hash)
-		return nil
-	case "list":
-		api := fs.String("api", "", "only keys that may call this API")
-		if err := parse(fs, args[1:]); err != nil {
-			return err
-		}
-		c, err := cf.client(env)
-		if err != nil {
-			return err
-		}
-		var raw json.RawMessage
-		if err := c.do("GET", "/api/keys/detailed?p=-1", nil, &raw); err != nil {
-			return err
-		}
-		var list struct {
-			Keys []struct {
-				Hash string `json:"key_hash"`
-				Data struct {
-					Alias        string                     `json:"alias"`
-					Rate         float64                    `json:"rate"`
-					Per          float64                    `json:"per"`
-					QuotaMax     int64                      `json:"quota_max"`
-					Expires      int64                      `json:"expires"`
-					IsInactive   bool                       `json:"is_inactive"`
-					AccessRights map[string]json.RawMessage `json:"access_rights"`
-					Policies     []string                   `json:"apply_policies"`
-				} `json:"data"`
-			} `json:"keys"`
-		}
-		if err := json.Unmarshal(raw, &list); err != nil {
-			return err
-		}
-		if c.json {
-			return c.printJSON(raw)
-		}
-		var rows [][]string
-		for _, k := range list.Keys {
-			ids := slices.Sorted(maps.Keys(k.Data.AccessRights))
-			if *api != "" && !slices.Contains(ids, *api) {
-				continue
-			}
-			quota := "unlimited"
-			if k.Data.QuotaMax > 0 {
-				quota = strconv.FormatInt(k.Data.QuotaMax, 10)
-			}
-			exp := "never"
-			if k.Data.Expires >= 1 {
-				exp = time.Unix(k.Data.Expires, 0).UTC().Format(time.RFC3339)
-			}
-			status := "active"
-			if k.Data.IsInactive {
-				status = "inactive"
-			}
-			rows = append(rows, []string{k.Hash[:12], cmp.Or(k.Data.Alias, "-"), orDash(ids), orDash(k.Data.Policies),
-				rateText(k.Data.Rate, k.Data.Per), quota, exp, status})
-		}
-		c.table("HASH\tALIAS\tAPIS\tPOLICIES\tRATE\tQUOTA\tEXPIRES\tSTATUS", rows)
-		return nil
-	case "get", "delete":
-		hashed := fs.Bool("hashed", false, "the argument is the key's hash, not the key")
-		if err := parse(fs, args[1:]); err != nil {
-			return err
-		}
-		if fs.NArg() != 1 {
-			return usageError{fmt.Errorf("usage: tollgate keys %s [flags] KEY", args[0])}
-		}
-		c, err := cf.client(env)
-		if err != nil {
-			return err
-		}
-		path := "/api/keys/" + url.PathEscape(fs.Arg(0))
-		if *hashed {
-			path += "?hashed=true"
-		}
-		if args[0] == "delete" {
-			return c.send(http.MethodDelete, path, nil, func(envelope) string { return "key deleted" })
-		}
-		var raw json.RawMessage
-		if err := c.do("GET", path, nil, &raw); err != nil {
-			return err
-		}
-		return c.printJSON(raw)
-	}
-	return usageError{fmt.Errorf("unknown keys command %q (create, list, get, delete)", args[0])}
+// command runs one subcommand (`keys list`, `policies get`...) on its flag set,
+// which already holds the shared flags.
+type command func(fs *flag.FlagSet, cf *commonFlags, args []string, env Env) error
+
+// group is a command with subcommands: `tollgate keys`, `apis` or `policies`.
+type group struct {
+	name, usage string
+	// order is the subcommands' names as an unknown one's error lists them.
+	order    []string
+	commands map[string]command
 }
 
-// APIs runs `tollgate apis <list|create>`.
-func APIs(args []string, env Env) error {
+// run runs the subcommand args[0] names. Help on the group itself is its usage,
+// on stdout with status 0, like any -h.
+func (g group) run(args []string, env Env) error {
 	if len(args) == 0 {
-		return usageError{errors.New("usage: tollgate apis list|create [flags]")}
+		return usageError{errors.New(strings.TrimSpace(g.usage))}
 	}
-	fs := flag.NewFlagSet("apis "+args[0], flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
-	cf := common(fs, env)
 	switch args[0] {
-	case "list":
-		if err := parse(fs, args[1:]); err != nil {
-			return err
-		}
-		c, err := cf.client(env)
-		if err != nil {
-			return err
-		}
-		var raw json.RawMessage
-		if err := c.do("GET", "/api/apis?p=-1", nil, &raw); err != nil {
-			return err
-		}
-		if c.json {
-			return c.printJSON(raw)
-		}
-		var list struct {
-			APIs []struct {
-				Def struct {
-					APIID      string `json:"api_id"`
-					Name       string `json:"name"`
-					UseKeyless bool   `json:"use_keyless"`
-					Proxy      struct {
-						ListenPath string `json:"listen_path"`
-						TargetURL  string `json:"target_url"`
-					} `json:"proxy"`
-				} `json:"api_definition"`
-			} `json:"apis"`
-		}
-		if err := json.Unmarshal(raw, &list); err != nil {
-			return err
-		}
-		var rows [][]string
-		for _, a := range list.APIs {
-			auth := "key"
-			if a.Def.UseKeyless {
-				auth = "keyless"
-			}
-			rows = append(rows, []string{a.Def.APIID, a.Def.Name, a.Def.Proxy.ListenPath, a.Def.Proxy.TargetURL, auth})
-		}
-		c.table("API ID\tNAME\tLISTEN PATH\tTARGET\tAUTH", rows)
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(env.Stdout, g.usage)
 		return nil
-	case "create":
-		file := fs.String("file", "", "Tyk classic API definition file (- for stdin); or use the flags below")
-		name := fs.String("name", "", "API name")
-		listen := fs.String("listen-path", "", "listen path, e.g. /orders/")
-		target := fs.String("target", "", "upstream URL")
-		keyless := fs.Bool("keyless", false, "no key needed")
-		strip := fs.Bool("strip", true, "strip the listen path before proxying")
-		if err := parse(fs, args[1:]); err != nil {
-			return err
-		}
-		c, err := cf.client(env)
-		if err != nil {
-			return err
-		}
-		var body []byte
-		if *file != "" {
-			if body, err = readFile(*file, env.Stdin); err != nil {
-				return err
-			}
-		} else {
-			if *name == "" || *listen == "" || *target == "" {
-				return usageError{errors.New("give --file, or --name, --listen-path and --target")}
-			}
-			body, _ = json.Marshal(map[string]any{"api_definition": map[string]any{
-				"name": *name, "use_keyless": *keyless, "active": true,
-				"auth":         map[string]any{"auth_header_name": "Authorization"},
-				"version_data": map[string]any{"not_versioned": true, "versions": map[string]any{"Default": map[string]any{"name": "Default"}}},
-				"proxy":        map[string]any{"listen_path": *listen, "target_url": *target, "strip_listen_path": *strip},
-			}})
-		}
-		// ID is the api_id keys name; Meta the database id Tyk's tools index by.
-		return c.send(http.MethodPost, "/api/apis", body, func(r envelope) string { return "API created: " + r.ID + " (id " + r.Meta + ")" })
 	}
-	return usageError{fmt.Errorf("unknown apis command %q (list, create)", args[0])}
+	run, ok := g.commands[args[0]]
+	if !ok {
+		return usageError{fmt.Errorf("unknown %s command %q (%s)", g.name, args[0], strings.Join(g.order, ", "))}
+	}
+	fs := flag.NewFlagSet(g.name+" "+args[0], flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	return run(fs, common(fs, env), args[1:], env)
+}
+
+// synopsis makes -h (and a bad flag) print the command's usage line before its
+// flags.
+func synopsis(fs *flag.FlagSet, line string) {
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: tollgate %s\n\nFlags:\n", line)
+		fs.PrintDefaults()
+	}
+}
+
+// start parses a command's flags, checks it got exactly n arguments, none empty,
+// and returns the client the flags describe. line is the command's synopsis, for
+// -h and for a wrong number of arguments.
+func start(fs *flag.FlagSet, cf *commonFlags, args []string, env Env, line string, n int) (*client, error) {
+	synopsis(fs, line)
+	if err := parse(fs, args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() != n || slices.Contains(fs.Args(), "") {
+		return nil, usageError{fmt.Errorf("usage: tollgate %s", line)}
+	}
+	return cf.client(env)
+}
+
+// fetch GETs path. With --json it prints the reply and printed is true: the
+// command is done. Otherwise the caller renders raw.
+func (c *client) fetch(path string) (raw json.RawMessage, printed bool, err error) {
+	if err := c.do(http.MethodGet, path, nil, &raw); err != nil {
+		return nil, false, err
+	}
+	if c.json {
+		return raw, true, c.printJSON(raw)
+	}
+	return raw, false, nil
 }
 
 // accessRights grants the Default version of each API id.

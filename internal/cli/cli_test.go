@@ -70,14 +70,26 @@ func TestHelpShowsNoSecret(t *testing.T) {
 			}
 		})
 	}
-	for _, h := range []string{"help", "-h", "--help"} {
-		t.Run("policies "+h, func(t *testing.T) {
-			t.Parallel()
-			out, _, code := run(t, Policies, offline, nil, h)
-			if code != 0 || !strings.Contains(out, "update ID --file F") {
-				t.Errorf("exit %d:\n%s", code, out)
-			}
-		})
+	groups := []struct {
+		name string
+		cmd  command
+		// want is a line of the group's usage.
+		want string
+	}{
+		{"policies", Policies, "update ID --file F"},
+		{"keys", Keys, "get KEY"},
+		{"apis", APIs, "create"},
+	}
+	for _, g := range groups {
+		for _, h := range []string{"help", "-h", "-help", "--help"} {
+			t.Run(g.name+" "+h, func(t *testing.T) {
+				t.Parallel()
+				out, errOut, code := run(t, g.cmd, offline, nil, h)
+				if code != 0 || !strings.Contains(out, g.want) || errOut != "" {
+					t.Errorf("exit %d:\n%s%s", code, out, errOut)
+				}
+			})
+		}
 	}
 }
 
@@ -111,6 +123,13 @@ func TestUsageErrorsPrintedOnce(t *testing.T) {
 		{"no command", Policies, nil, "usage: tollgate policies <command>"},
 		{"key with neither --api nor --policy", Keys, []string{"create", "--rate", "1", "--per", "1"}, "--api or --policy is required"},
 		{"no access key", Policies, []string{"list"}, "no access key"},
+		{"keys get without a key", Keys, []string{"get", "--hashed"}, "usage: tollgate keys get"},
+		{"keys delete with an empty key", Keys, []string{"delete", ""}, "usage: tollgate keys delete"},
+		{"keys list takes no arguments", Keys, []string{"list", "extra"}, "usage: tollgate keys list"},
+		{"apis create takes no arguments", APIs, []string{"create", "--name", "n", "extra"}, "usage: tollgate apis create"},
+		{"unknown keys command", Keys, []string{"frobnicate"}, `unknown keys command "frobnicate" (create, list, get, delete)`},
+		{"no keys command", Keys, nil, "usage: tollgate keys <command>"},
+		{"no apis command", APIs, nil, "usage: tollgate apis <command>"},
 	}
 	for _, r := range rows {
 		t.Run(r.name, func(t *testing.T) {

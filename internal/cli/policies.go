@@ -25,46 +25,19 @@ Commands:
 Run "tollgate policies <command> -h" for its flags.
 `
 
-// policyCommand runs one `tollgate policies` command on its flag set, which
-// already holds the shared flags.
-type policyCommand func(fs *flag.FlagSet, cf *commonFlags, args []string, env Env) error
+// policies is `tollgate policies`, a client of the Dashboard API's
+// /api/portal/policies.
+var policies = group{name: "policies", usage: policiesUsage, order: []string{"list", "create", "get", "update", "delete"},
+	commands: map[string]command{
+		"list":   policiesList,
+		"create": policiesCreate,
+		"get":    policiesGet,
+		"update": policiesUpdate,
+		"delete": policiesDelete,
+	}}
 
-var policyCommands = map[string]policyCommand{
-	"list":   policiesList,
-	"create": policiesCreate,
-	"get":    policiesGet,
-	"update": policiesUpdate,
-	"delete": policiesDelete,
-}
-
-// Policies runs `tollgate policies <list|create|get|update|delete>`, a client of
-// the Dashboard API's /api/portal/policies.
-func Policies(args []string, env Env) error {
-	if len(args) == 0 {
-		return usageError{errors.New(strings.TrimSpace(policiesUsage))}
-	}
-	switch args[0] {
-	case "-h", "-help", "--help", "help":
-		fmt.Fprint(env.Stdout, policiesUsage)
-		return nil
-	}
-	run, ok := policyCommands[args[0]]
-	if !ok {
-		return usageError{fmt.Errorf("unknown policies command %q (list, create, get, update, delete)", args[0])}
-	}
-	fs := flag.NewFlagSet("policies "+args[0], flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
-	return run(fs, common(fs, env), args[1:], env)
-}
-
-// synopsis makes -h (and a bad flag) print the command's usage line before its
-// flags.
-func synopsis(fs *flag.FlagSet, line string) {
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: tollgate %s\n\nFlags:\n", line)
-		fs.PrintDefaults()
-	}
-}
+// Policies runs `tollgate policies <list|create|get|update|delete>`.
+func Policies(args []string, env Env) error { return policies.run(args, env) }
 
 // policyPath is the Dashboard API path of one policy; the id is the one
 // positional argument.
@@ -96,18 +69,10 @@ func (p policyRow) cells() []string {
 }
 
 func policiesList(fs *flag.FlagSet, cf *commonFlags, args []string, env Env) error {
-	const line = "policies list [flags]"
-	synopsis(fs, line)
 	search := fs.String("search", "", "only policies whose name contains `TEXT` (any case), or whose id is TEXT")
 	state := fs.String("state", "", "only policies in this state: active, draft or deny")
 	api := fs.String("api", "", "only policies that grant this API `ID`")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() != 0 {
-		return usageError{fmt.Errorf("usage: tollgate %s", line)}
-	}
-	c, err := cf.client(env)
+	c, err := start(fs, cf, args, env, "policies list [flags]", 0)
 	if err != nil {
 		return err
 	}
@@ -124,12 +89,9 @@ func policiesList(fs *flag.FlagSet, cf *commonFlags, args []string, env Env) err
 	if *api != "" {
 		q.Set("api_id", *api)
 	}
-	var raw json.RawMessage
-	if err := c.do(http.MethodGet, path+"?"+q.Encode(), nil, &raw); err != nil {
+	raw, printed, err := c.fetch(path + "?" + q.Encode())
+	if err != nil || printed {
 		return err
-	}
-	if c.json {
-		return c.printJSON(raw)
 	}
 	var page struct {
 		Data []policyRow `json:"Data"`

@@ -249,6 +249,11 @@ var fields = []field{
 	{"max-throttled", "TOLLGATE_MAX_THROTTLED", "cap on throttled requests waiting at once (0: throttling off)", integer(func(c *Config) *int { return &c.MaxThrottled })},
 }
 
+// ErrFlags marks a command-line mistake (an unknown flag, a flag without its value)
+// that the flag package has already printed, with the usage: a caller reports it
+// by its exit status alone, so the message is not shown twice.
+var ErrFlags = errors.New("bad command line")
+
 // Load builds a Config for a subcommand from its arguments and environment: defaults,
 // then the JSON file named by --config (or TOLLGATE_CONFIG), then TOLLGATE_* variables,
 // then flags. It returns the remaining positional arguments.
@@ -261,7 +266,10 @@ func Load(name string, args []string, getenv func(string) string, stderr io.Writ
 		values[f.flag] = fs.String(f.flag, "", f.usage+" (env "+f.env+")")
 	}
 	if err := fs.Parse(args); err != nil {
-		return Config{}, nil, err
+		if errors.Is(err, flag.ErrHelp) {
+			return Config{}, nil, err
+		}
+		return Config{}, nil, fmt.Errorf("%w: %w", ErrFlags, err)
 	}
 
 	cfg := Defaults()

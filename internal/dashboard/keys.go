@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/tollgate/tollgate/internal/fault"
 	"github.com/tollgate/tollgate/internal/httpx"
 	"github.com/tollgate/tollgate/internal/manage"
 	"github.com/tollgate/tollgate/internal/session"
@@ -181,15 +182,23 @@ func (s *Server) writeKeyIDs(w http.ResponseWriter, r *http.Request, f store.Key
 }
 
 // listKeysDetailed serves GET /api/keys/detailed?q=: q matches the alias or a hash
-// prefix, ignoring case.
+// prefix, ignoring case. Each session carries the live quota_remaining and
+// quota_renews, as GET /api/keys/{id} and the web UI show them: the stored ones
+// lag behind every request the gateway counts.
 func (s *Server) listKeysDetailed(w http.ResponseWriter, r *http.Request) error {
 	ks, pages, err := s.keyPage(r, store.KeyFilter{Query: strings.TrimSpace(r.URL.Query().Get("q"))})
 	if err != nil {
 		return err
 	}
+	svc := s.keys(r)
 	out := make([]keyData, 0, len(ks))
 	for _, k := range ks {
-		sess, err := session.Decode(k.Session)
+		sess, _, err := svc.Live(r.Context(), k)
+		if fault.KindOf(err) == fault.Unavailable {
+			// A list without the keys whose counters could not be read would look
+			// complete.
+			return err
+		}
 		if err != nil {
 			s.log.Error("stored session unreadable", "key", k.Hash[:12], "error", err.Error())
 			continue

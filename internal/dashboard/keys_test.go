@@ -194,3 +194,63 @@ func BenchmarkKeySearch(b *testing.B) {
 		})
 	}
 }
+
+// TestKeyStatusAndQuotaShown: the Dashboard API's detailed list and the web UI's
+// key list show the live quota (two of three requests used through the gateway)
+// and the status session.State gives, expired and inactive keys included.
+func TestKeyStatusAndQuotaShown(t *testing.T) {
+	e := newEnv(t)
+	e.createAPIA(t, "a")
+	rights := `"access_rights":{"apia":{"api_id":"apia","versions":["Default"]}}`
+	quotaKey, quotaHash := e.createKey(t, "a", `{"alias":"metered","quota_max":3,"quota_renewal_rate":3600,`+rights+`}`)
+	for i := range 2 {
+		if s, body := e.call(t, e.gw, "GET", "/apia-a/x", "", map[string]string{"Authorization": quotaKey}); s != 200 {
+			t.Fatalf("request %d: %d %s", i, s, body)
+		}
+	}
+	// A past expiry is accepted on update: the way to expire a key now.
+	expiredKey, _ := e.createKey(t, "a", `{"alias":"lapsed",`+rights+`}`)
+	e.must(t, e.dash, "PUT", "/api/keys/"+expiredKey, `{"alias":"lapsed","expires":1000,`+rights+`}`, e.as("a"))
+	e.createKey(t, "a", `{"alias":"switched-off","is_inactive":true,`+rights+`}`)
+
+	var list struct {
+		Keys []struct {
+			Hash string          `json:"key_hash"`
+			Data session.Session `json:"data"`
+		} `json:"keys"`
+	}
+	if err := json.Unmarshal([]byte(e.must(t, e.dash, "GET", "/api/keys/detailed?p=-1", "", e.as("a"))), &list); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	states := map[string]string{}
+	for _, k := range list.Keys {
+		states[k.Data.Alias] = k.Data.State(now)
+		if k.Hash == quotaHash {
+			if k.Data.QuotaRemaining != 1 || int64(k.Data.QuotaRenews) <= now.Unix() {
+				t.Errorf("detailed list: quota_remaining %d, quota_renews %d; want the live counter's 1 and a renewal ahead",
+					k.Data.QuotaRemaining, k.Data.QuotaRenews)
+			}
+		}
+	}
+	want := map[string]string{"metered": "active", "lapsed": "expired", "switched-off": "inactive"}
+	if fmt.Sprint(states) != fmt.Sprint(want) {
+		t.Errorf("states %v, want %v", states, want)
+	}
+
+	_, page, _ := e.uiLogin(t, "a").get("/keys")
+	for alias, state := range want {
+		var row string
+		for r := range strings.SplitSeq(page, "<tr") {
+			if strings.Contains(r, ">"+alias+"<") {
+				row = r
+			}
+		}
+		if !strings.Contains(row, ">"+state+"</span>") {
+			t.Errorf("UI row of %q does not say %q:\n%s", alias, state, row)
+		}
+		if alias == "metered" && !strings.Contains(row, "2 used / 1 remaining") {
+			t.Errorf("UI row of %q does not show the quota used:\n%s", alias, row)
+		}
+	}
+}

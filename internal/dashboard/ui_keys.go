@@ -39,7 +39,7 @@ type keyRow struct {
 }
 
 func describeKey(s *session.Session, hash string, apiNames map[string]string, now time.Time) keyRow {
-	row := keyRow{Hash: hash, HashPrefix: hash[:12], Alias: s.Alias, Rate: "unlimited", Quota: "unlimited", Expires: "never", Status: "active", StatusClass: "ok"}
+	row := keyRow{Hash: hash, HashPrefix: hash[:12], Alias: s.Alias, Rate: "unlimited", Quota: "unlimited", Expires: "never", StatusClass: "ok"}
 	var names []string
 	for id := range s.AccessRights {
 		names = append(names, cmpName(apiNames[id], id))
@@ -47,18 +47,19 @@ func describeKey(s *session.Session, hash string, apiNames map[string]string, no
 	slices.Sort(names)
 	row.APIs = strings.Join(names, ", ")
 	row.Rate = rateText(s.Rate, s.Per)
-	if s.QuotaMax > 0 {
-		used := int64(s.QuotaMax) - int64(s.QuotaRemaining)
-		row.Quota = fmt.Sprintf("%d used / %d remaining", max(used, 0), max(int64(s.QuotaRemaining), 0))
+	if used, remaining, limited := s.QuotaUsage(); limited {
+		row.Quota = fmt.Sprintf("%d used / %d remaining", used, remaining)
 	}
 	if s.Expires >= 1 {
 		row.Expires = time.Unix(int64(s.Expires), 0).UTC().Format("2006-01-02 15:04 UTC")
-		if now.Unix() >= int64(s.Expires) {
-			row.Status, row.StatusClass = "expired", "expired"
-		}
 	}
-	if s.IsInactive {
-		row.Status, row.StatusClass = "inactive", "off"
+	// session.State is the rule the CLI uses too; only the CSS class is the UI's.
+	row.Status = s.State(now)
+	switch row.Status {
+	case session.StateExpired:
+		row.StatusClass = "expired"
+	case session.StateInactive:
+		row.StatusClass = "off"
 	}
 	return row
 }
