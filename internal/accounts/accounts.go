@@ -633,6 +633,14 @@ func (s *Service) Bootstrap(ctx context.Context, orgName, email, password string
 	}
 	u, ak, err := s.CreateUser(ctx, NewUser{OrgID: org.ID, Email: e, FirstName: "Admin", Password: password, Active: true})
 	if err != nil {
+		// Most often another node bootstrapped the same e-mail meanwhile (two
+		// dashboards' first runs on one database): the organisation made for
+		// this attempt would be left empty, and an empty organisation that is
+		// older than the winner's would even become the default one. It holds
+		// nothing yet, so it goes; if that fails too, the first error is the news.
+		if derr := s.Store.DeleteEmptyOrg(context.WithoutCancel(ctx), org.ID); derr != nil && !errors.Is(derr, store.ErrNotFound) {
+			err = fmt.Errorf("%w (and the organisation %s made for it stays: %v)", err, org.ID, derr)
+		}
 		return Bootstrapped{}, err
 	}
 	return Bootstrapped{OrgID: org.ID, UserID: u.ID, Email: u.Email, Password: generated, AccessKey: ak}, nil

@@ -264,4 +264,16 @@ func TestDashboardsStartingTogether(t *testing.T) {
 	if made != 1 || err != nil || users != 1 {
 		t.Fatalf("%d of %d dashboards made the first administrator, %d users in the store (%v); want exactly one", made, n, users, err)
 	}
+	// The losers' attempts leave no empty organisation behind: the only one is
+	// the administrator's, so it is the default one too.
+	orgs, err := envs[0].Node.Store.ListOrgs(t.Context())
+	var winner string
+	for _, e := range envs {
+		if e.Node.FirstRun != nil {
+			winner = e.Node.FirstRun.OrgID
+		}
+	}
+	if err != nil || len(orgs) != 1 || orgs[0].ID != winner {
+		t.Fatalf("organisations after the race: %+v (%v), want only the administrator's %s", orgs, err, winner)
+	}
 }

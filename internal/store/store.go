@@ -212,6 +212,10 @@ type OrgStore interface {
 	CreateOrg(ctx context.Context, o Org) error
 	GetOrg(ctx context.Context, id string) (Org, error)
 	ListOrgs(ctx context.Context) ([]Org, error)
+	// DeleteEmptyOrg removes an organisation that holds nothing (no user, API,
+	// key or policy, and no deleted API id it keeps), so that a failed first
+	// run leaves none behind; ErrNotFound when there is no such empty one.
+	DeleteEmptyOrg(ctx context.Context, id string) error
 }
 
 // User is a dashboard user. The access key is kept encrypted (to show it to its

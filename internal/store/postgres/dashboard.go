@@ -25,6 +25,24 @@ func scanOrg(row pgx.CollectableRow) (store.Org, error) {
 	return o, err
 }
 
+// DeleteEmptyOrg implements store.OrgStore.
+func (d *DB) DeleteEmptyOrg(ctx context.Context, id string) error {
+	if !storable(id) {
+		return store.ErrNotFound
+	}
+	tag, err := d.pool.Exec(ctx, `DELETE FROM orgs WHERE id = $1
+		AND NOT EXISTS (SELECT 1 FROM users WHERE org_id = $1) AND NOT EXISTS (SELECT 1 FROM apis WHERE org_id = $1)
+		AND NOT EXISTS (SELECT 1 FROM keys WHERE org_id = $1) AND NOT EXISTS (SELECT 1 FROM policies WHERE org_id = $1)
+		AND NOT EXISTS (SELECT 1 FROM deleted_apis WHERE org_id = $1)`, id)
+	if err != nil {
+		return writeErr("delete org", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return store.ErrNotFound
+	}
+	return nil
+}
+
 // GetOrg returns one organisation.
 func (d *DB) GetOrg(ctx context.Context, id string) (store.Org, error) {
 	if !storable(id) {

@@ -16,6 +16,21 @@ func (d *DB) CreateOrg(ctx context.Context, o store.Org) error {
 	return writeErr("create org", err)
 }
 
+// DeleteEmptyOrg implements store.OrgStore.
+func (d *DB) DeleteEmptyOrg(ctx context.Context, id string) error {
+	res, err := d.db.ExecContext(ctx, `DELETE FROM orgs WHERE id = ?1
+		AND NOT EXISTS (SELECT 1 FROM users WHERE org_id = ?1) AND NOT EXISTS (SELECT 1 FROM apis WHERE org_id = ?1)
+		AND NOT EXISTS (SELECT 1 FROM keys WHERE org_id = ?1) AND NOT EXISTS (SELECT 1 FROM policies WHERE org_id = ?1)
+		AND NOT EXISTS (SELECT 1 FROM deleted_apis WHERE org_id = ?1)`, id)
+	if err != nil {
+		return writeErr("delete org", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return store.ErrNotFound
+	}
+	return nil
+}
+
 // GetOrg returns one organisation.
 func (d *DB) GetOrg(ctx context.Context, id string) (store.Org, error) {
 	var o store.Org

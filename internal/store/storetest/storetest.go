@@ -28,6 +28,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("Counters", func(t *testing.T) { testCounters(t, open(t)) })
 	t.Run("ConcurrentCreate", func(t *testing.T) { testConcurrentCreate(t, open(t)) })
 	t.Run("OrgsAndUsers", func(t *testing.T) { testOrgsAndUsers(t, open(t)) })
+	t.Run("DeleteEmptyOrg", func(t *testing.T) { testDeleteEmptyOrg(t, open(t)) })
 	t.Run("Audit", func(t *testing.T) { testAudit(t, open(t)) })
 	t.Run("DocumentsExact", func(t *testing.T) { testDocumentsExact(t, open(t)) })
 	t.Run("TextPostgreSQLCannotHold", func(t *testing.T) { testUnholdableText(t, open(t)) })
@@ -511,6 +512,45 @@ func testConcurrentCreate(t *testing.T, s store.Store) {
 		if err := s.CreateAPI(ctx, store.API{ID: fmt.Sprintf("api%d", i), RouteKey: fmt.Sprintf("/r%d", i), Definition: []byte("{}"), CreatedAt: now}); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// testDeleteEmptyOrg: only an organisation that holds nothing can be deleted
+// (what a first run that lost a race leaves behind).
+func testDeleteEmptyOrg(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	for id, fill := range map[string]func(org string) error{
+		"o-empty": nil,
+		"o-user": func(org string) error {
+			return s.CreateUser(ctx, store.User{ID: "u-" + org, OrgID: org, Email: org + "@x.io", AccessKeyHash: "k-" + org, Permissions: []byte("{}"), CreatedAt: now})
+		},
+		"o-api": func(org string) error {
+			return s.CreateAPI(ctx, store.API{ID: "api-" + org, OrgID: org, RouteKey: "/" + org + "/", Definition: []byte(`{}`), CreatedAt: now})
+		},
+	} {
+		if err := s.CreateOrg(ctx, store.Org{ID: id, Name: id, CreatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+		want := error(nil)
+		if fill != nil {
+			if err := fill(id); err != nil {
+				t.Fatal(err)
+			}
+			want = store.ErrNotFound
+		}
+		if err := s.DeleteEmptyOrg(ctx, id); !errors.Is(err, want) {
+			t.Errorf("DeleteEmptyOrg(%s) = %v, want %v", id, err, want)
+		}
+		if _, err := s.GetOrg(ctx, id); (err == nil) != (fill != nil) {
+			t.Errorf("after DeleteEmptyOrg(%s): GetOrg = %v", id, err)
+		}
+	}
+	if err := s.DeleteEmptyOrg(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("DeleteEmptyOrg(nope) = %v", err)
+	}
+	orgs, err := s.ListOrgs(ctx)
+	if err != nil || len(orgs) != 2 {
+		t.Fatalf("ListOrgs after deleting the empty one = %v, %v", orgs, err)
 	}
 }
 
