@@ -24,6 +24,20 @@ func TestPasswordlessUserThroughTheAdminAPI(t *testing.T) {
 			t.Fatalf("GET %s = %d %s", path, r.status, r.body)
 		}
 	}
+	// The gateway of `serve` reports the dashboard it runs beside in Tyk's shape,
+	// as tools that wait for the stack read it (details.dashboard.status).
+	var hello struct {
+		Status  string
+		Details map[string]struct {
+			Status        string `json:"status"`
+			ComponentType string `json:"componentType"`
+		}
+	}
+	if r := p.request(t, http.MethodGet, "/hello", nil, ""); r.status != http.StatusOK || json.Unmarshal([]byte(r.body), &hello) != nil ||
+		hello.Status != "pass" || hello.Details["dashboard"].Status != "pass" || hello.Details["dashboard"].ComponentType != "system" ||
+		hello.Details["store"].Status != "pass" {
+		t.Fatalf("gateway GET /hello = %d %s", r.status, r.body)
+	}
 
 	org := hardOrg(t, p, "Tyk Clients")
 	r := hardAdminAPI(t, p, http.MethodPost, "/admin/users", mustJSON(t, map[string]any{

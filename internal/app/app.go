@@ -89,7 +89,7 @@ func Serve(ctx context.Context, cfg config.Config, role Role, log *slog.Logger, 
 	if err := secureDataDir(cfg.DataDir, log); err != nil {
 		return err
 	}
-	n, err := New(ctx, cfg, log, out, Deps{NoFirstRun: !role.Dashboard()})
+	n, err := New(ctx, cfg, log, out, Deps{NoFirstRun: !role.Dashboard(), ServesDashboard: role.Dashboard() && role.Gateway()})
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -85,6 +86,10 @@ type Deps struct {
 	BcryptCost int
 	// NoFirstRun skips creating the first administrator on an empty store.
 	NoFirstRun bool
+	// ServesDashboard says the process serves the dashboard beside the gateway
+	// (`serve`): the gateway's /hello then reports it, as Tyk's gateway reports
+	// the dashboard it works with (details.dashboard).
+	ServesDashboard bool
 	// WrapLimits, when set, may wrap the rate limiter and quota engine every
 	// component uses (tests inject failures this way).
 	WrapLimits func(limit.Engine) limit.Engine
@@ -164,7 +169,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 		Now:              deps.Now,
 		Wait:             deps.Wait,
 		MaxThrottled:     cfg.MaxThrottled,
-		Health:           n.health,
+		Health:           gatewayHealth(n.health, deps.ServesDashboard),
 	})
 	n.stop = append(n.stop, n.Gateway.Close)
 	n.stop = append(n.stop, n.Gateway.Watch(n.Events))
@@ -235,6 +240,17 @@ func (n *Node) openStore(ctx context.Context, cfg config.Config, log *slog.Logge
 		}
 	}))
 	return nil
+}
+
+// gatewayHealth is what the gateway's /hello reports beside its store: the
+// node's components and, when this process serves it, the dashboard, which is
+// up whenever the gateway answers (one process, one start).
+func gatewayHealth(checks []gateway.HealthCheck, withDashboard bool) []gateway.HealthCheck {
+	if !withDashboard {
+		return checks
+	}
+	return append(slices.Clip(checks), gateway.HealthCheck{Name: "dashboard", ComponentType: "system",
+		Check: func(context.Context) (string, bool) { return "", false }})
 }
 
 // storeDir is the data dir holding the store (SQLite), or "" when the store is
