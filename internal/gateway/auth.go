@@ -282,10 +282,10 @@ func (g *Gateway) compile(ctx context.Context, sess *session.Session, h keys.Has
 		c.Denied = true
 		return c, nil
 	}
-	res := g.opts.Policies.Resolver(ctx)
+	res := &policyLookup{ctx: ctx, cache: g.policies, read: g.opts.Store.GetPolicy, now: g.opts.Now().UnixNano()}
 	eff, err := policy.Apply(sess, res.Lookup)
-	if res.Err != nil {
-		return nil, res.Err
+	if res.err != nil {
+		return nil, res.err
 	}
 	if err != nil {
 		g.log.Debug("key refused: its policies cannot be applied", "key", h.Short(), "reason", err.Error())

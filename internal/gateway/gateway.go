@@ -95,6 +95,7 @@ type Gateway struct {
 	control    http.Handler
 	draining   atomic.Bool
 	sessions   *sessionCache
+	policies   *policyCache
 	ietf       bool
 	// allowMaster is the key service's AllowMasterKeys: the rule that lets a key
 	// without access rights exist is the rule that lets it through.
@@ -149,6 +150,7 @@ func New(opts Options) *Gateway {
 		transports:  newTransportPool(opts.ProxyTimeout),
 		buffers:     newBufferPool(),
 		sessions:    newSessionCache(opts.SessionCacheTTL, opts.NegativeCacheTTL, max(opts.StaleIfError, 0)),
+		policies:    newPolicyCache(int64(opts.SessionCacheTTL)),
 		ietf:        opts.RateLimitHeaders == "ietf",
 		allowMaster: opts.Keys != nil && opts.Keys.AllowMasterKeys,
 		// Right secrets always pass; 20 wrong ones a minute per address leave
@@ -179,6 +181,7 @@ func (g *Gateway) Watch(sub events.Subscriber) (cancel func()) {
 				g.log.Error("rebuild routes after change", "error", err.Error())
 			}
 		case events.FlushAll:
+			g.policies.flush()
 			g.sessions.flush()
 			if err := g.Reload(context.Background()); err != nil {
 				g.log.Error("rebuild routes after flush", "error", err.Error())
@@ -186,7 +189,9 @@ func (g *Gateway) Watch(sub events.Subscriber) (cancel func()) {
 		case events.PolicyChanged:
 			// Any cached key may apply the policy, by either of its ids: each
 			// is compiled again, with the policy as it is now, on its next
-			// request.
+			// request. The policy cache goes first, so that no key is
+			// compiled again from the old policy.
+			g.policies.flush()
 			g.sessions.flush()
 		case events.KeyChanged:
 			if h, ok := keys.ParseHash(e.KeyHash); ok {
