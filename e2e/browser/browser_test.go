@@ -143,6 +143,39 @@ func callGateway(t *testing.T, s *server, path, key string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
+// loggedIn starts the server, an upstream and a browser logged in as the first
+// administrator, on the Keys page; base is the dashboard's URL.
+func loggedIn(t *testing.T) (s *server, up *httptest.Server, ctx context.Context, base string) {
+	t.Helper()
+	chromium(t)
+	s = startServer(t)
+	up = upstream(t)
+	ctx = browser(t)
+	base = "http://" + s.dashboard
+	do(t, ctx, append(loginSteps(base, "admin@tollgate.local", s.password), chromedp.WaitVisible(`//h1[text()="Keys"]`))...)
+	return s, up, ctx, base
+}
+
+// createAPI creates an API through the Dashboard API with the printed access
+// credentials, served at /<id>/.
+func createAPI(t *testing.T, s *server, id, name string, keyless bool, target string) {
+	t.Helper()
+	api := fmt.Sprintf(`{"api_definition":{"api_id":%q,"name":%q,"use_keyless":%t,"auth":{"auth_header_name":"Authorization"},`+
+		`"version_data":{"not_versioned":true,"versions":{"Default":{"name":"Default"}}},`+
+		`"proxy":{"listen_path":"/%s/","target_url":%q,"strip_listen_path":true}}}`, id, name, keyless, id, target)
+	req, _ := http.NewRequest("POST", "http://"+s.dashboard+"/api/apis", strings.NewReader(api))
+	req.Header.Set("authorization", s.access)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("create API %s: %d %s", id, resp.StatusCode, b)
+	}
+}
+
 func loginSteps(base, email, password string) []chromedp.Action[chromedp.Void] {
 	return []chromedp.Action[chromedp.Void]{
 		chromedp.Navigate(base + "/keys"),
@@ -372,29 +405,13 @@ func TestChangeOwnPasswordInBrowser(t *testing.T) {
 // from the pop-up and use it: the gateway admits two requests and refuses the
 // third. The key's page says the limits are the policy's.
 func TestPolicyInBrowser(t *testing.T) {
-	chromium(t)
-	s := startServer(t)
-	up := upstream(t)
-	ctx := browser(t)
-	base := "http://" + s.dashboard
+	s, up, ctx, base := loggedIn(t)
 
 	// The API, through the Dashboard API with the printed access credentials.
-	api := `{"api_definition":{"api_id":"pol-api","name":"Policy API","use_keyless":false,"auth":{"auth_header_name":"Authorization"},` +
-		`"version_data":{"not_versioned":true,"versions":{"Default":{"name":"Default"}}},` +
-		`"proxy":{"listen_path":"/pol-api/","target_url":"` + up.URL + `","strip_listen_path":true}}}`
-	req, _ := http.NewRequest("POST", base+"/api/apis", strings.NewReader(api))
-	req.Header.Set("authorization", s.access)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("create API: %d", resp.StatusCode)
-	}
+	createAPI(t, s, "pol-api", "Policy API", false, up.URL)
 
 	// Policies > Create: name, the API, 2 requests per 60 seconds.
-	do(t, ctx, append(loginSteps(base, "admin@tollgate.local", s.password),
+	do(t, ctx,
 		chromedp.WaitVisible(`//nav//a[text()="Policies"]`),
 		chromedp.Click(`//nav//a[text()="Policies"]`),
 		chromedp.WaitVisible(`//h1[text()="Policies"]`),
@@ -407,7 +424,7 @@ func TestPolicyInBrowser(t *testing.T) {
 		chromedp.SetValue(chromedp.CSS("#rate"), "2"),
 		chromedp.SetValue(chromedp.CSS("#per"), "60"),
 		chromedp.SetValue(chromedp.CSS("#key_expires_in"), "86400"),
-	)...)
+	)
 	screenshot(t, ctx, "policy-create")
 	do(t, ctx, chromedp.Click(chromedp.CSS("#submit")), chromedp.WaitVisible(chromedp.CSS(".notice.success")))
 	policyID := get(t, ctx, chromedp.Text(chromedp.CSS("code.policy-id")))
@@ -462,4 +479,56 @@ func TestPolicyInBrowser(t *testing.T) {
 		t.Fatalf("effective rate on the key page: %q", rate)
 	}
 	screenshot(t, ctx, "key-effective")
+}
+
+// TestFirstRunInBrowser: before there is an API a key can open, the Keys page and
+// the Create-key form say so and link to APIs > Create, instead of offering an
+// empty drop-down; a keyless API does not count. Once an API takes keys, the
+// drop-down is back and the notice gone.
+func TestFirstRunInBrowser(t *testing.T) {
+	s, up, ctx, base := loggedIn(t)
+	noAPIs := func(page string) string {
+		t.Helper()
+		do(t, ctx, chromedp.Navigate(base+page), chromedp.WaitVisible(chromedp.CSS("#no-apis")))
+		if n := get(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll("#api_select").length`)); n != 0 {
+			t.Errorf("%s shows an API drop-down with no API to choose", page)
+		}
+		if href := get(t, ctx, chromedp.Evaluate[string](`document.querySelector("#no-apis a").getAttribute("href")`)); href != "/apis/new" {
+			t.Errorf("%s: the notice links to %q, want /apis/new", page, href)
+		}
+		return get(t, ctx, chromedp.Text(chromedp.CSS("#no-apis")))
+	}
+
+	for _, page := range []string{"/keys", "/keys/new"} {
+		if msg := noAPIs(page); !strings.Contains(msg, "no API yet") || !strings.Contains(msg, "APIs > Create") {
+			t.Errorf("%s says %q", page, msg)
+		}
+	}
+	screenshot(t, ctx, "first-run-key-create")
+
+	// A keyless API is open to all: still nothing for a key to open.
+	createAPI(t, s, "open-api", "Open API", true, up.URL)
+	if msg := noAPIs("/keys/new"); !strings.Contains(msg, "keyless") {
+		t.Errorf("with only a keyless API the form says %q", msg)
+	}
+
+	// Follow the link, create an API: the drop-down offers it, the notice is gone.
+	do(t, ctx,
+		chromedp.Click(`//div[@id="no-apis"]//a`),
+		chromedp.WaitVisible(chromedp.CSS("#name")),
+		chromedp.SendKeys(chromedp.CSS("#name"), "first-api"),
+		chromedp.SendKeys(chromedp.CSS("#listen_path"), "/first-api/"),
+		chromedp.SendKeys(chromedp.CSS("#target_url"), up.URL),
+		chromedp.Click(`//button[text()="Create"]`),
+		chromedp.WaitVisible(chromedp.CSS(".notice.success")),
+	)
+	for _, page := range []string{"/keys", "/keys/new"} {
+		do(t, ctx, chromedp.Navigate(base+page), chromedp.WaitVisible(`//h1`))
+		if n := get(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll("#no-apis").length`)); n != 0 {
+			t.Errorf("%s still says there is no API", page)
+		}
+	}
+	if opts := get(t, ctx, chromedp.Text(chromedp.CSS("#api_select"))); !strings.Contains(opts, "first-api") || strings.Contains(opts, "Open API") {
+		t.Errorf("the API drop-down offers %q", opts)
+	}
 }

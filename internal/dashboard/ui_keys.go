@@ -87,6 +87,15 @@ func (u *ui) apiNames(r *http.Request, c *uiCtx) (map[string]string, []apiRow, e
 	return names, rows, nil
 }
 
+// offerAPIs puts the APIs a key can open into a page's view, and what the page says
+// while there is none (the no_apis template): a newcomer's first key needs an API
+// first, and an empty drop-down would not tell them so.
+func offerAPIs(v view, c *uiCtx, names map[string]string, apis []apiRow) {
+	v["APIs"], v["NoAPIs"] = apis, len(apis) == 0
+	v["KeylessOnly"] = len(apis) == 0 && len(names) > 0
+	v["CanCreateAPI"] = c.perms.Allows("apis", true)
+}
+
 func (u *ui) listKeys(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
 	svc := u.keysOf(c)
 	q := strings.ToLower(strings.TrimSpace(r.URL.Query().Get("q")))
@@ -97,7 +106,7 @@ func (u *ui) listKeys(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
 	if err != nil {
 		return err
 	}
-	names, _, err := u.apiNames(r, c)
+	names, apis, err := u.apiNames(r, c)
 	if err != nil {
 		return err
 	}
@@ -130,6 +139,7 @@ func (u *ui) listKeys(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
 	}
 	v := view{"Title": "Keys", "Section": "keys", "Items": rows, "Query": r.URL.Query().Get("q"), "Page": page, "Pages": pages,
 		"CanWrite": c.perms.Allows("keys", true)}
+	offerAPIs(v, c, names, apis)
 	if page > 1 {
 		v["PrevURL"] = link(page - 1)
 	}
@@ -223,14 +233,15 @@ func formOfSession(s *session.Session, h keys.Hash, names map[string]string) key
 }
 
 func (u *ui) showKeyForm(w http.ResponseWriter, r *http.Request, c *uiCtx, status int, f keyForm, expiry []option, errs map[string]string, msg string) error {
-	_, apis, err := u.apiNames(r, c)
+	names, apis, err := u.apiNames(r, c)
 	if err != nil {
 		return err
 	}
 	title := "Create key"
-	v := view{"Section": "keys", "Form": f, "IsNew": f.Hash == "", "APIs": apis,
+	v := view{"Section": "keys", "Form": f, "IsNew": f.Hash == "",
 		"RenewalOptions": renewalOptions, "ExpiryOptions": expiry, "Errors": errs, "Error": msg, "CanWrite": c.perms.Allows("keys", true),
 		"CanCreatePolicy": c.perms.Allows("policies", true)}
+	offerAPIs(v, c, names, apis)
 	if f.Hash != "" {
 		title = "Key " + f.HashPrefix
 		if v["Effective"], err = u.effective(r, c, f.Hash); err != nil {

@@ -198,7 +198,7 @@ func (u *ui) storedPolicyForm(r *http.Request, c *uiCtx, svc *manage.Policies, i
 }
 
 func (u *ui) showPolicyForm(w http.ResponseWriter, r *http.Request, c *uiCtx, status int, f policyForm, errs map[string]string, msg string) error {
-	_, apis, err := u.apiNames(r, c)
+	names, apis, err := u.apiNames(r, c)
 	if err != nil {
 		return err
 	}
@@ -206,11 +206,13 @@ func (u *ui) showPolicyForm(w http.ResponseWriter, r *http.Request, c *uiCtx, st
 	if f.ID != "" {
 		title = "Policy " + f.Name
 	}
-	u.render(w, r, c, status, "policy_form", view{"Title": title, "Section": "policies", "Form": f, "IsNew": f.ID == "", "APIs": apis,
+	v := view{"Title": title, "Section": "policies", "Form": f, "IsNew": f.ID == "",
 		"States":         policyStates,
 		"RenewalOptions": withCurrent(renewalOptions, f.Renewal, "every "+f.Renewal+" seconds (as set)"),
 		"ExpiryOptions":  withCurrent(keyExpiryOptions, f.KeyExpiresIn, "after "+f.KeyExpiresIn+" seconds (as set)"),
-		"Errors":         errs, "Error": msg, "CanWrite": c.perms.Allows("policies", true)})
+		"Errors":         errs, "Error": msg, "CanWrite": c.perms.Allows("policies", true)}
+	offerAPIs(v, c, names, apis)
+	u.render(w, r, c, status, "policy_form", v)
 	return nil
 }
 
