@@ -156,6 +156,14 @@ func loggedIn(t *testing.T) (s *server, up *httptest.Server, ctx context.Context
 	return s, up, ctx, base
 }
 
+// fill sets form fields by id, empty values included (which SetValue refuses).
+func fill(t *testing.T, ctx context.Context, values map[string]string) {
+	t.Helper()
+	b, _ := json.Marshal(values)
+	js := `(function (v) { for (const id in v) { document.getElementById(id).value = v[id]; } return true; })(` + string(b) + `)`
+	get(t, ctx, chromedp.Evaluate[bool](js))
+}
+
 // createAPI creates an API through the Dashboard API with the printed access
 // credentials, served at /<id>/.
 func createAPI(t *testing.T, s *server, id, name string, keyless bool, target string) {
@@ -531,4 +539,54 @@ func TestFirstRunInBrowser(t *testing.T) {
 	if opts := get(t, ctx, chromedp.Text(chromedp.CSS("#api_select"))); !strings.Contains(opts, "first-api") || strings.Contains(opts, "Open API") {
 		t.Errorf("the API drop-down offers %q", opts)
 	}
+}
+
+// TestAPIFormMarksEveryFieldInBrowser: on APIs > Create and on an API's edit page,
+// each invalid field is marked at once, next to the field and in plain words (no
+// JSON field names), with aria-invalid; the fields that are right are not.
+func TestAPIFormMarksEveryFieldInBrowser(t *testing.T) {
+	s, up, ctx, base := loggedIn(t)
+	createAPI(t, s, "edit-me", "Edit me", false, up.URL)
+	// The message element of each field the test fills.
+	fields := map[string]string{"name": "name-err", "listen_path": "lp-err", "target_url": "t-err", "global_rate": "gr-err"}
+	tests := []struct {
+		name, page                        string
+		apiName, listenPath, target, rate string
+		want                              map[string]string // field -> words its message holds
+	}{
+		{"name empty", "/apis/new", "", "/a/", up.URL, "0", map[string]string{"name": "The API name must not be empty"}},
+		{"listen path relative", "/apis/new", "A", "orders", up.URL, "0", map[string]string{"listen_path": "The listen path \"orders\" must start with '/'"}},
+		{"listen path empty", "/apis/new", "A", "", up.URL, "0", map[string]string{"listen_path": "The listen path must not be empty"}},
+		{"target missing", "/apis/new", "A", "/a/", "", "0", map[string]string{"target_url": "The target URL must not be empty"}},
+		{"target not http", "/apis/new", "A", "/a/", "ftp://files.example", "0", map[string]string{"target_url": "must start with http:// or https://"}},
+		{"name and listen path", "/apis/new", "", "/a b/", up.URL, "0", map[string]string{"name": "must not be empty", "listen_path": "must not contain spaces"}},
+		{"rate and listen path", "/apis/new", "A", "a", up.URL, "-5", map[string]string{"global_rate": "0 or more", "listen_path": "must start with '/'"}},
+		{"all three", "/apis/new", "", "x", "nohost", "0", map[string]string{"name": "name", "listen_path": "listen path", "target_url": "target URL"}},
+		{"listen path taken", "/apis/new", "A", "/edit-me/", up.URL, "0", map[string]string{"listen_path": "already used by API edit-me"}},
+		{"edit: name and target", "/apis/edit-me", "", "/edit-me/", "", "0", map[string]string{"name": "must not be empty", "target_url": "must not be empty"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			do(t, ctx, chromedp.Navigate(base+tt.page), chromedp.WaitVisible(chromedp.CSS("#name")))
+			fill(t, ctx, map[string]string{"name": tt.apiName, "listen_path": tt.listenPath, "target_url": tt.target, "global_rate": tt.rate})
+			do(t, ctx,
+				chromedp.Click(`//form[contains(@class, "form")]//button[@type="submit"]`),
+				chromedp.WaitVisible(chromedp.CSS(".notice.error")),
+			)
+			for field, errID := range fields {
+				invalid := get(t, ctx, chromedp.Evaluate[string](`document.getElementById("`+field+`").getAttribute("aria-invalid") || ""`))
+				msg := get(t, ctx, chromedp.Evaluate[string](`(document.getElementById("`+errID+`") || {}).textContent || ""`))
+				want, marked := tt.want[field]
+				switch {
+				case marked && (invalid != "true" || !strings.Contains(msg, want)):
+					t.Errorf("%s: aria-invalid %q, message %q; want it marked, saying %q", field, invalid, msg, want)
+				case !marked && (invalid != "" || msg != ""):
+					t.Errorf("%s is marked (%q, %q) but is right", field, invalid, msg)
+				case strings.Contains(msg, "proxy.") || strings.Contains(msg, "_"):
+					t.Errorf("%s: the message names a JSON field: %q", field, msg)
+				}
+			}
+		})
+	}
+	screenshot(t, ctx, "api-form-errors")
 }
