@@ -171,7 +171,14 @@ func createAPI(t *testing.T, s *server, id, name string, keyless bool, target st
 	api := fmt.Sprintf(`{"api_definition":{"api_id":%q,"name":%q,"use_keyless":%t,"auth":{"auth_header_name":"Authorization"},`+
 		`"version_data":{"not_versioned":true,"versions":{"Default":{"name":"Default"}}},`+
 		`"proxy":{"listen_path":"/%s/","target_url":%q,"strip_listen_path":true}}}`, id, name, keyless, id, target)
-	req, _ := http.NewRequest("POST", "http://"+s.dashboard+"/api/apis", strings.NewReader(api))
+	dashAPI(t, s, "POST", "/api/apis", api, nil)
+}
+
+// dashAPI calls the Dashboard API with the printed access credentials; anything
+// but 200 fails the test. A non-nil out receives the JSON reply.
+func dashAPI(t *testing.T, s *server, method, path, body string, out any) {
+	t.Helper()
+	req, _ := http.NewRequest(method, "http://"+s.dashboard+path, strings.NewReader(body))
 	req.Header.Set("authorization", s.access)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -180,7 +187,12 @@ func createAPI(t *testing.T, s *server, id, name string, keyless bool, target st
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
-		t.Fatalf("create API %s: %d %s", id, resp.StatusCode, b)
+		t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, b)
+	}
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			t.Fatalf("%s %s: %v in %s", method, path, err, b)
+		}
 	}
 }
 
@@ -589,4 +601,89 @@ func TestAPIFormMarksEveryFieldInBrowser(t *testing.T) {
 		})
 	}
 	screenshot(t, ctx, "api-form-errors")
+}
+
+// TestKeyPageInBrowser: a key's page says when the key was created and last
+// updated, when it expires, its rate limit, and how much of its quota is used and
+// remains and when it renews, all as the gateway enforces them (here: from a
+// policy). The Keys list shows the APIs a key's policies grant, and "expired" for
+// an expired key.
+func TestKeyPageInBrowser(t *testing.T) {
+	s, up, ctx, base := loggedIn(t)
+	createAPI(t, s, "kp-api", "KP API", false, up.URL)
+	var pol struct{ Message string }
+	dashAPI(t, s, "POST", "/api/portal/policies", `{"name":"Ten an hour","active":true,"state":"active","rate":5,"per":60,`+
+		`"quota_max":10,"quota_renewal_rate":3600,"access_rights":{"kp-api":{"api_id":"kp-api","versions":["Default"]}}}`, &pol)
+	var key struct{ Key string }
+	dashAPI(t, s, "POST", "/api/keys", `{"alias":"policy only","apply_policies":["`+pol.Message+`"],"quota_max":-1,"rate":-1,"per":-1}`, &key)
+	for i := range 3 {
+		if status, body := callGateway(t, s, "/kp-api/x", key.Key); status != 200 {
+			t.Fatalf("request %d with the policy key: %d %s", i+1, status, body)
+		}
+	}
+	// A key of its own, then expired an hour ago (an update may set a past expiry).
+	var own struct{ Key string }
+	rights := `"access_rights":{"kp-api":{"api_id":"kp-api","versions":["Default"]}}`
+	dashAPI(t, s, "POST", "/api/keys", `{"alias":"old key","rate":-1,"per":-1,"quota_max":-1,`+rights+`}`, &own)
+	past := time.Now().Add(-time.Hour).Unix()
+	dashAPI(t, s, "PUT", "/api/keys/"+own.Key, fmt.Sprintf(`{"alias":"old key","rate":-1,"per":-1,"quota_max":-1,"expires":%d,%s}`, past, rights), nil)
+
+	do(t, ctx, chromedp.Navigate(base+"/keys"), chromedp.WaitVisible(`//a[text()="policy only"]`))
+	row := func(alias, column string) string {
+		return get(t, ctx, chromedp.Text(`//a[text()="`+alias+`"]/ancestor::tr/td[@data-label="`+column+`"]`))
+	}
+	if apis := row("policy only", "APIs"); apis != "KP API" {
+		t.Errorf("APIs of the policy key in the list: %q", apis)
+	}
+	if q := row("policy only", "Quota"); q != "3 used / 7 remaining" {
+		t.Errorf("quota of the policy key in the list: %q", q)
+	}
+	if st := row("old key", "Status"); st != "expired" {
+		t.Errorf("status of the expired key: %q", st)
+	}
+	if st := row("policy only", "Status"); st != "active" {
+		t.Errorf("status of the policy key: %q", st)
+	}
+	screenshot(t, ctx, "keys-policy")
+
+	do(t, ctx, chromedp.Click(`//a[text()="policy only"]`), chromedp.WaitVisible(chromedp.CSS("#key-details")))
+	date := regexp.MustCompile(`^\d{4}-\d\d-\d\d \d\d:\d\d UTC$`)
+	// recent: a time the page shows for something done during the test.
+	recent := func(v string) bool {
+		at, err := time.Parse("2006-01-02 15:04 UTC", v)
+		return err == nil && time.Since(at) < 5*time.Minute && time.Until(at) < time.Minute
+	}
+	fact := func(id string) string { return get(t, ctx, chromedp.Text(chromedp.CSS("#"+id))) }
+	for _, tt := range []struct {
+		id    string
+		check func(string) bool
+	}{
+		{"kd-created", recent},
+		{"kd-updated", recent},
+		{"kd-expires", func(v string) bool { return v == "never" }},
+		{"kd-rate", func(v string) bool {
+			return strings.Contains(v, "5 per 60 s") && strings.Contains(v, "policy Ten an hour")
+		}},
+		{"kd-quota", func(v string) bool {
+			return strings.Contains(v, "10 per 1 hour") && strings.Contains(v, "3 used / 7 remaining")
+		}},
+		{"kd-renews", date.MatchString},
+	} {
+		if v := fact(tt.id); !tt.check(v) {
+			t.Errorf("%s on the key page: %q", tt.id, v)
+		}
+	}
+	renews, err := time.Parse("2006-01-02 15:04 UTC", fact("kd-renews"))
+	if err != nil || renews.Before(time.Now().Add(58*time.Minute)) || renews.After(time.Now().Add(61*time.Minute)) {
+		t.Errorf("the quota renews at %v, want about an hour from the first request (%v)", renews, err)
+	}
+	screenshot(t, ctx, "key-details")
+
+	do(t, ctx, chromedp.Navigate(base+"/keys"), chromedp.Click(`//a[text()="old key"]`), chromedp.WaitVisible(chromedp.CSS("#key-details")))
+	if st, exp := fact("kd-status"), fact("kd-expires"); st != "expired" || exp != time.Unix(past, 0).UTC().Format("2006-01-02 15:04 UTC") {
+		t.Errorf("the expired key's page: status %q, expires %q", st, exp)
+	}
+	if n := get(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll("#kd-renews").length`)); n != 0 {
+		t.Error("a key without a quota shows when its quota renews")
+	}
 }

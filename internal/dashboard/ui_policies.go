@@ -432,6 +432,8 @@ type effectiveAPI struct {
 }
 
 type effectiveView struct {
+	// Key is what the key's page says of the key: its dates, status and quota use.
+	Key keyRow
 	// Refused says why the key is refused, when its policies cannot apply.
 	Refused               string
 	Rate, Quota, Throttle limitSource
@@ -441,31 +443,27 @@ type effectiveView struct {
 // effective is what the key enforces, merged with its policies, and where each
 // limit comes from.
 func (u *ui) effective(r *http.Request, c *uiCtx, hash string) (*effectiveView, error) {
-	s, _, err := u.keysOf(c).Get(r.Context(), manage.Ref{ID: hash, IsHash: true})
+	s, h, err := u.keysOf(c).Get(r.Context(), manage.Ref{ID: hash, IsHash: true})
 	if err != nil {
 		return nil, pageError(err, "Key", form{})
 	}
-	lookup := func(string) (*policy.Policy, bool) { return nil, false }
-	var res *manage.Resolver
-	if u.s.opts.Policies != nil {
-		res = u.s.opts.Policies.Resolver(r.Context())
-		lookup = res.Lookup
-	}
-	eff, err := policy.Apply(s, lookup)
+	lookup, res := u.policyLookup(r)
+	a, err := u.applyKey(r, c, s, h, lookup)
 	if res != nil && res.Err != nil {
 		return nil, res.Err
 	}
 	if err != nil {
-		ft, ok := fault.As(err)
-		if !ok {
-			return nil, err
-		}
-		return &effectiveView{Refused: ft.Reason}, nil
+		return nil, err
 	}
 	names, _, err := u.apiNames(r, c)
 	if err != nil {
 		return nil, err
 	}
+	key := describeKey(s, a, hash, names, u.s.now())
+	if a.refused != "" {
+		return &effectiveView{Key: key, Refused: a.refused}, nil
+	}
+	eff := a.eff
 	o := policy.Sources(s, eff, lookup)
 	from := func(value, id string) limitSource {
 		ls := limitSource{Value: value}
@@ -477,7 +475,7 @@ func (u *ui) effective(r *http.Request, c *uiCtx, hash string) (*effectiveView, 
 		}
 		return ls
 	}
-	v := &effectiveView{Rate: from(rateText(eff.Rate, eff.Per), o.Rate), Quota: from(quotaText(eff.QuotaMax, eff.QuotaRenewalRate), o.Quota),
+	v := &effectiveView{Key: key, Rate: from(rateText(eff.Rate, eff.Per), o.Rate), Quota: from(quotaText(eff.QuotaMax, eff.QuotaRenewalRate), o.Quota),
 		Throttle: from(throttleText(eff.ThrottleInterval, eff.ThrottleRetryLimit), o.Throttle)}
 	for _, api := range eff.APIIDs() {
 		ad, ao := eff.AccessRights[api], o.APIs[api]
