@@ -178,22 +178,29 @@ func createAPI(t *testing.T, s *server, id, name string, keyless bool, target st
 // but 200 fails the test. A non-nil out receives the JSON reply.
 func dashAPI(t *testing.T, s *server, method, path, body string, out any) {
 	t.Helper()
-	req, _ := http.NewRequest(method, "http://"+s.dashboard+path, strings.NewReader(body))
-	req.Header.Set("authorization", s.access)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, b)
+	status, b := dashCall(t, s, method, path, body)
+	if status != 200 {
+		t.Fatalf("%s %s: %d %s", method, path, status, b)
 	}
 	if out != nil {
 		if err := json.Unmarshal(b, out); err != nil {
 			t.Fatalf("%s %s: %v in %s", method, path, err, b)
 		}
 	}
+}
+
+// dashCall calls the Dashboard API with the printed access credentials.
+func dashCall(t *testing.T, s *server, method, path, body string) (int, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(method, "http://"+s.dashboard+path, strings.NewReader(body))
+	req.Header.Set("authorization", s.access)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
 }
 
 func loginSteps(base, email, password string) []chromedp.Action[chromedp.Void] {
@@ -685,5 +692,92 @@ func TestKeyPageInBrowser(t *testing.T) {
 	}
 	if n := get(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll("#kd-renews").length`)); n != 0 {
 		t.Error("a key without a quota shows when its quota renews")
+	}
+}
+
+// TestPolicyThrottleInBrowser: throttling beyond the gateway's bound (a throttled
+// request is held 30 s at most, all retries together) is treated in the policy
+// form as the Dashboard API treats it: an interval over 30 s is refused, marked
+// at the field in plain words; retries that together wait longer are saved, and
+// the form says at the field that the gateway will make only the first ones.
+func TestPolicyThrottleInBrowser(t *testing.T) {
+	s, up, ctx, base := loggedIn(t)
+	createAPI(t, s, "thr-api", "Throttle API", false, up.URL)
+
+	// What the Dashboard API does with the same values.
+	policyBody := func(name string, interval float64, retries int) string {
+		return fmt.Sprintf(`{"name":%q,"state":"active","rate":1,"per":1,"quota_max":-1,"throttle_interval":%v,"throttle_retry_limit":%d,`+
+			`"access_rights":{"thr-api":{"api_id":"thr-api","versions":["Default"]}}}`, name, interval, retries)
+	}
+	if status, body := dashCall(t, s, "POST", "/api/portal/policies", policyBody("over", 31, 1)); status != 400 {
+		t.Fatalf("the API with a 31 s throttle interval: %d %s, want 400", status, body)
+	}
+	if status, body := dashCall(t, s, "POST", "/api/portal/policies", policyBody("cut", 10, 5)); status != 200 {
+		t.Fatalf("the API with 5 retries 10 s apart: %d %s, want 200 (the gateway cuts them)", status, body)
+	}
+
+	throttle := func(interval, retries string) {
+		t.Helper()
+		do(t, ctx,
+			chromedp.Navigate(base+"/policies/new"),
+			chromedp.WaitVisible(chromedp.CSS("#name")),
+			chromedp.SendKeys(chromedp.CSS("#name"), "Throttled "+interval+"x"+retries),
+			chromedp.SetValue(chromedp.CSS("#api_select"), "thr-api"),
+			chromedp.Click(chromedp.CSS("#add_rule")),
+			chromedp.Click(chromedp.CSS("#disable_throttle")),
+		)
+		fill(t, ctx, map[string]string{"throttle_interval": interval, "throttle_retry_limit": retries})
+		do(t, ctx, chromedp.Click(chromedp.CSS("#submit")), chromedp.WaitVisible(chromedp.CSS(".notice")))
+	}
+	attr := func(id, name string) string {
+		return get(t, ctx, chromedp.Evaluate[string](`document.getElementById("`+id+`").getAttribute("`+name+`") || ""`))
+	}
+	count := func(sel string) int {
+		return get(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll("`+sel+`").length`))
+	}
+
+	// Over the bound: refused, at the field, in plain words.
+	throttle("31", "1")
+	msg := get(t, ctx, chromedp.Text(chromedp.CSS("#thr-err")))
+	if !strings.Contains(msg, "at most 30 seconds between retries") || strings.Contains(msg, "_") {
+		t.Errorf("31 s between retries: %q", msg)
+	}
+	if attr("throttle_interval", "aria-invalid") != "true" {
+		t.Error("the interval field is not marked invalid")
+	}
+	if count("#policy-id") != 0 {
+		t.Error("the refused policy was saved")
+	}
+	screenshot(t, ctx, "policy-throttle-refused")
+
+	// Within the bound each, beyond it together: saved, with the gateway's cut said
+	// at the throttle fields of the saved policy's page.
+	throttle("10", "5")
+	if kind := get(t, ctx, chromedp.Evaluate[string](`document.querySelector(".notice").className`)); !strings.Contains(kind, "success") {
+		t.Fatalf("5 retries 10 s apart not saved: %q", get(t, ctx, chromedp.Text(chromedp.CSS(".notice"))))
+	}
+	id := get(t, ctx, chromedp.Text(chromedp.CSS("#policy-id")))
+	warn := get(t, ctx, chromedp.Text(chromedp.CSS("#thr-warn")))
+	if !strings.Contains(warn, "only the first 3 retries") || !strings.Contains(warn, "30 seconds") {
+		t.Errorf("the warning says %q", warn)
+	}
+	if !strings.Contains(attr("throttle_interval", "aria-describedby"), "thr-warn") {
+		t.Error("the interval field is not described by the warning")
+	}
+	var stored struct {
+		ThrottleInterval   float64 `json:"throttle_interval"`
+		ThrottleRetryLimit int     `json:"throttle_retry_limit"`
+	}
+	dashAPI(t, s, "GET", "/api/portal/policies/"+id, "", &stored)
+	if stored.ThrottleInterval != 10 || stored.ThrottleRetryLimit != 5 {
+		t.Errorf("stored throttling %+v, want 10 s and 5 retries as entered", stored)
+	}
+	screenshot(t, ctx, "policy-throttle-cut")
+
+	// Exactly the bound: saved without a word, and its page has none either.
+	throttle("10", "3")
+	do(t, ctx, chromedp.Click(`//a[text()="Throttled 10x3"]`), chromedp.WaitVisible(chromedp.CSS("#policy-id")))
+	if count("#thr-warn") != 0 {
+		t.Error("3 retries 10 s apart are warned of, though all are made")
 	}
 }

@@ -2,6 +2,8 @@ package dashboard
 
 import (
 	"encoding/json"
+	"fmt"
+	"math"
 	"net/http"
 	"net/url"
 	"slices"
@@ -211,6 +213,9 @@ func (u *ui) showPolicyForm(w http.ResponseWriter, r *http.Request, c *uiCtx, st
 		"RenewalOptions": withCurrent(renewalOptions, f.Renewal, "every "+f.Renewal+" seconds (as set)"),
 		"ExpiryOptions":  withCurrent(keyExpiryOptions, f.KeyExpiresIn, "after "+f.KeyExpiresIn+" seconds (as set)"),
 		"Errors":         errs, "Error": msg, "CanWrite": c.perms.Allows("policies", true)}
+	if errs["throttle"] == "" {
+		v["ThrottleWarning"] = throttleWarning(f)
+	}
 	offerAPIs(v, c, names, apis)
 	u.render(w, r, c, status, "policy_form", v)
 	return nil
@@ -283,10 +288,14 @@ func (u *ui) savePolicy(w http.ResponseWriter, r *http.Request, c *uiCtx) error 
 	if f.DisableThrottle {
 		p.ThrottleInterval, p.ThrottleRetryLimit = -1, -1
 	} else {
-		interval, err1 := strconv.ParseFloat(f.ThrottleInterval, 64)
-		retries, err2 := strconv.ParseInt(f.ThrottleRetries, 10, 64)
-		if err1 != nil || err2 != nil || interval <= 0 || retries < 1 || interval > session.MaxLimitSeconds {
+		interval, retries, ok := throttleOf(f)
+		switch {
+		case !ok:
 			errs["throttle"] = "Enter how many times to retry (1 or more) and the seconds between retries (more than 0), or tick Disable throttling."
+		case interval > session.MaxThrottleWait.Seconds():
+			// The policy service refuses it too (a wait no retry could end within).
+			errs["throttle"] = fmt.Sprintf("Enter at most %v seconds between retries: the gateway holds a throttled request for %v seconds at most, all its retries together.",
+				session.MaxThrottleWait.Seconds(), session.MaxThrottleWait.Seconds())
 		}
 		p.ThrottleInterval, p.ThrottleRetryLimit = interval, session.Int(retries)
 	}
@@ -328,9 +337,42 @@ func (u *ui) savePolicy(w http.ResponseWriter, r *http.Request, c *uiCtx) error 
 		errs[ff.field] = ff.msg
 		return u.showPolicyForm(w, r, c, ff.status, f, errs, "Please correct the marked fields.")
 	}
+	if throttleWarning(f) != "" {
+		// Saved as entered, as the API saves it; the policy's page shows at the
+		// throttle fields what the gateway will make of them.
+		u.sessions.setFlash(c.sess, "Policy “"+p.Name+"” saved. Policy ID: "+p.ID+". Check the note at Throttling.")
+		http.Redirect(w, r, "/policies/"+url.PathEscape(p.ID), http.StatusSeeOther)
+		return nil
+	}
 	u.sessions.setFlash(c.sess, "Policy “"+p.Name+"” saved. Policy ID: "+p.ID)
 	http.Redirect(w, r, "/policies", http.StatusSeeOther)
 	return nil
+}
+
+// throttleOf reads the form's throttling: ok is false unless both numbers are
+// given, at least one retry and a positive interval.
+func throttleOf(f policyForm) (interval float64, retries int64, ok bool) {
+	interval, err1 := strconv.ParseFloat(f.ThrottleInterval, 64)
+	retries, err2 := strconv.ParseInt(f.ThrottleRetries, 10, 64)
+	return interval, retries, err1 == nil && err2 == nil && interval > 0 && retries >= 1 && !math.IsInf(interval, 0)
+}
+
+// throttleWarning says, when the form's throttling holds a request longer than
+// the gateway does (session.MaxThrottleWait in all), how many of the retries the
+// gateway will make. Such a policy is valid: the Dashboard API accepts it, and the
+// gateway cuts the retries (session.NewThrottle), so the form saves it too, and
+// warns.
+func throttleWarning(f policyForm) string {
+	interval, retries, ok := throttleOf(f)
+	if f.DisableThrottle || !ok || interval > session.MaxThrottleWait.Seconds() {
+		return ""
+	}
+	t := session.NewThrottle(interval, session.Int(retries))
+	if int64(t.Retries) >= retries {
+		return ""
+	}
+	return fmt.Sprintf("%d retries %s seconds apart wait longer than the gateway holds a throttled request (%v seconds in all): it will make only the first %d retries, then refuse the request.",
+		retries, fmtNum(interval), session.MaxThrottleWait.Seconds(), t.Retries)
 }
 
 // deletePolicy deletes a policy. One that keys apply is kept, and its page says
