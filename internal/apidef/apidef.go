@@ -203,50 +203,57 @@ func NewAPIID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// Validate checks the definition's semantics.
-func (d *Definition) Validate() error {
-	if err := ValidateAPIID(d.fields.APIID); err != nil {
-		return err
+// Validate checks the definition's semantics. Its fault is the first problem
+// found, carrying every other as fault.Error.Others (see Problems), so that a form
+// can mark each field at fault at once while an API answers with the first.
+func (d *Definition) Validate() error { return fault.Join(d.Problems()) }
+
+// Problems lists the definition's problems, at most one a field, in a fixed
+// order: api_id, name, proxy.listen_path, proxy.target_url, domain, auth,
+// global_rate_limit, definition.location.
+func (d *Definition) Problems() []*fault.Error {
+	var out []*fault.Error
+	add := func(err error) {
+		if f, ok := fault.As(err); ok {
+			out = append(out, f)
+		}
 	}
+	add(ValidateAPIID(d.fields.APIID))
 	if strings.TrimSpace(d.fields.Name) == "" {
-		return invalid("name", "name must not be empty")
+		add(invalid("name", "name must not be empty"))
 	}
-	if _, err := NormalizeListenPath(d.fields.Proxy.ListenPath); err != nil {
-		return err
-	}
-	if err := validateTarget(d.fields.Proxy.TargetURL); err != nil {
-		return err
-	}
+	_, err := NormalizeListenPath(d.fields.Proxy.ListenPath)
+	add(err)
+	add(validateTarget(d.fields.Proxy.TargetURL))
 	if dom := d.fields.Domain; dom != "" && strings.ContainsAny(dom, " /\\?#@") {
-		return invalid("domain", "domain %q is not a host name", dom)
+		add(invalid("domain", "domain %q is not a host name", dom))
 	}
 	if !d.fields.UseKeyless {
 		a := d.AuthToken()
-		if a.DisableHeader && !a.UseParam && !a.UseCookie {
-			return invalid("auth", "auth: header, query parameter and cookie are all disabled; the key could not be read from anywhere")
-		}
-		if strings.ContainsAny(a.AuthHeaderName, " :\r\n") {
-			return invalid("auth.auth_header_name", "auth: auth_header_name %q is not a valid header name", a.AuthHeaderName)
+		switch {
+		case a.DisableHeader && !a.UseParam && !a.UseCookie:
+			add(invalid("auth", "auth: header, query parameter and cookie are all disabled; the key could not be read from anywhere"))
+		case strings.ContainsAny(a.AuthHeaderName, " :\r\n"):
+			add(invalid("auth.auth_header_name", "auth: auth_header_name %q is not a valid header name", a.AuthHeaderName))
 		}
 	}
 	g := d.fields.GlobalRateLimit
-	if g.Rate < 0 || g.Per < 0 || isNaNOrInf(g.Rate) || isNaNOrInf(g.Per) {
-		return invalid("global_rate_limit", "global_rate_limit: rate and per must be finite and not negative")
-	}
-	if g.Per > 100*365*24*3600 || (g.Rate > 0 && g.Rate < 1 && g.Per/g.Rate > 100*365*24*3600) {
-		return invalid("global_rate_limit", "global_rate_limit: per is too long (a window of more than 100 years)")
-	}
-	if g.Rate > 0 && g.Per <= 0 && !g.Disabled {
-		return invalid("global_rate_limit", "global_rate_limit: per must be positive when rate is set")
+	switch {
+	case g.Rate < 0 || g.Per < 0 || isNaNOrInf(g.Rate) || isNaNOrInf(g.Per):
+		add(invalid("global_rate_limit", "global_rate_limit: rate and per must be finite and not negative"))
+	case g.Per > 100*365*24*3600 || (g.Rate > 0 && g.Rate < 1 && g.Per/g.Rate > 100*365*24*3600):
+		add(invalid("global_rate_limit", "global_rate_limit: per is too long (a window of more than 100 years)"))
+	case g.Rate > 0 && g.Per <= 0 && !g.Disabled:
+		add(invalid("global_rate_limit", "global_rate_limit: per must be positive when rate is set"))
 	}
 	if !d.fields.VersionData.NotVersioned {
 		switch d.fields.Definition.Location {
 		case "", "header", "url-param", "url":
 		default:
-			return invalid("definition.location", "definition.location must be header, url-param or url, not %q", d.fields.Definition.Location)
+			add(invalid("definition.location", "definition.location must be header, url-param or url, not %q", d.fields.Definition.Location))
 		}
 	}
-	return nil
+	return out
 }
 
 func isNaNOrInf(f float64) bool { return f != f || f > 1e308 || f < -1e308 }

@@ -2,6 +2,7 @@ package apidef
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -66,6 +67,44 @@ func TestValidate(t *testing.T) {
 			}
 			if k := fault.KindOf(err); (k != fault.Invalid && k != fault.Malformed) || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("want an invalid or malformed fault containing %q, got %v (%v)", tt.wantErr, err, k)
+			}
+		})
+	}
+}
+
+// TestProblemsListsEveryField: a definition wrong in several fields reports each
+// of them, in order, while Validate's fault reads as the first.
+func TestProblemsListsEveryField(t *testing.T) {
+	tests := []struct {
+		name string
+		json string
+		want []string // the fields at fault
+	}{
+		{"valid", `{"api_id":"a","name":"n","proxy":{"listen_path":"/a","target_url":"http://up"}}`, nil},
+		{"name and listen path", `{"api_id":"a","proxy":{"listen_path":"a","target_url":"http://up"}}`, []string{"name", "proxy.listen_path"}},
+		{"everything the form shows", `{"api_id":"a","name":" ","auth":{"auth_header_name":"a b"},"global_rate_limit":{"rate":-1},"proxy":{"listen_path":"/a b","target_url":"ftp://up"}}`,
+			[]string{"name", "proxy.listen_path", "proxy.target_url", "auth.auth_header_name", "global_rate_limit"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, err := Parse([]byte(tt.json))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var fields []string
+			for _, f := range fault.All(d.Validate()) {
+				if f.Kind != fault.Invalid {
+					t.Errorf("%s: kind %v", f.Field, f.Kind)
+				}
+				fields = append(fields, f.Field)
+			}
+			if fmt.Sprint(fields) != fmt.Sprint(tt.want) {
+				t.Fatalf("fields at fault %v, want %v", fields, tt.want)
+			}
+			if len(tt.want) > 0 {
+				if f, _ := fault.As(d.Validate()); f.Field != tt.want[0] {
+					t.Fatalf("Validate reads as %q, want the first, %q", f.Field, tt.want[0])
+				}
 			}
 		})
 	}

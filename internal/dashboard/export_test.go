@@ -18,6 +18,9 @@ const NoPermissionPage = noPermissionPage
 // SafeNext is the login page's guard on its redirect target.
 var SafeNext = safeNext
 
+// InFormWords rewords a service's reason about an API field for the API form.
+var InFormWords = inFormWords
+
 // HTTPS reports whether the dashboard, trusting these proxies, treats r as HTTPS.
 func HTTPS(trusted []netip.Prefix, r *http.Request) bool {
 	return (&Server{opts: Options{TrustedProxies: trusted}}).https(r)

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/tollgate/tollgate/internal/apidef"
+	"github.com/tollgate/tollgate/internal/fault"
 	"github.com/tollgate/tollgate/internal/manage"
 	"github.com/tollgate/tollgate/internal/store"
 )
@@ -50,21 +51,50 @@ func (u *ui) listAPIs(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
 	return nil
 }
 
-// apiFormFaults shows a definition's faults at the form's fields; the auth settings the
-// form has no place for are shown at the name.
-var apiFormFaults = form{field: func(f string) string {
-	switch f {
-	case "name", "auth", "auth.auth_header_name":
-		return "name"
-	case "proxy.listen_path":
-		return "listen_path"
-	case "proxy.target_url":
-		return "target_url"
-	case "global_rate_limit":
-		return "global_rate"
+// apiFields are the definition's fields the API form shows: the form's input for
+// each, and the words the form uses for it in place of the JSON name that the
+// service's reasons begin with.
+var apiFields = map[string]struct{ input, words string }{
+	"name":                  {"name", "The API name"},
+	"proxy.listen_path":     {"listen_path", "The listen path"},
+	"proxy.target_url":      {"target_url", "The target URL"},
+	"auth.auth_header_name": {"auth_header", "The key header name"},
+	"global_rate_limit":     {"global_rate", "The API-level rate limit"},
+}
+
+// apiFormFaults shows a definition's faults at the form's fields; those the form
+// has no place for (auth settings it does not show, say) above it.
+var apiFormFaults = form{field: func(f string) string { return apiFields[f].input }}
+
+// inFormWords rewords a service's reason about field for the form: the JSON name
+// it starts with ("proxy.listen_path", "auth: auth_header_name",
+// "global_rate_limit:") becomes the form's words for the field, and it ends as a
+// sentence.
+func inFormWords(field, reason string) string {
+	w, ok := apiFields[field]
+	if !ok {
+		return reason
 	}
-	return ""
-}}
+	name := field[strings.LastIndexByte(field, '.')+1:]
+	rest := strings.TrimPrefix(reason, "auth: ")
+	sep := " "
+	switch {
+	case strings.HasPrefix(rest, field+":"):
+		// "global_rate_limit: per is too long": what follows is about a part.
+		rest, sep = rest[len(field)+1:], ": "
+	case strings.HasPrefix(rest, field):
+		rest = rest[len(field):]
+	case strings.HasPrefix(rest, name):
+		rest = rest[len(name):]
+	default:
+		return reason
+	}
+	rest = strings.TrimSpace(rest)
+	if !strings.HasSuffix(rest, ".") {
+		rest += "."
+	}
+	return w.words + sep + rest
+}
 
 type apiForm struct {
 	ID, Name, ListenPath, Target, AuthHeader, GlobalRate, GlobalPer string
@@ -107,21 +137,17 @@ func (u *ui) saveAPI(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
 		Target: strings.TrimSpace(r.PostFormValue("target_url")), AuthHeader: cmp.Or(strings.TrimSpace(r.PostFormValue("auth_header")), "Authorization"),
 		GlobalRate: cmp.Or(strings.TrimSpace(r.PostFormValue("global_rate")), "0"), GlobalPer: cmp.Or(strings.TrimSpace(r.PostFormValue("global_per")), "0"),
 		Strip: r.PostFormValue("strip") != "", Active: r.PostFormValue("active") != "", Keyless: r.PostFormValue("auth") == "keyless"}
+	// The rate limit is read (and worded) here; the service checks the rest,
+	// every field at once.
 	errs := map[string]string{}
-	if f.Name == "" {
-		errs["name"] = "Give the API a name."
-	}
 	rate, err1 := strconv.ParseFloat(f.GlobalRate, 64)
 	per, err2 := strconv.ParseFloat(f.GlobalPer, 64)
 	switch {
 	case err1 != nil || err2 != nil || rate < 0 || per < 0:
 		errs["global_rate"] = "Requests and seconds must be numbers, 0 or more."
+		rate, per = 0, 0
 	case rate > 0 && per <= 0:
 		errs["global_rate"] = "Give the number of seconds the requests are counted over."
-	}
-	if len(errs) > 0 {
-		u.showAPIForm(w, r, c, http.StatusBadRequest, f, errs, "Please correct the marked fields.")
-		return nil
 	}
 	// Start from the stored document so fields the form does not show are kept.
 	def := map[string]any{}
@@ -158,28 +184,56 @@ func (u *ui) saveAPI(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
 	if err != nil {
 		return err
 	}
-	var d *apidef.Definition
-	if id == "" {
-		d, err = u.apisOf(c).Create(r.Context(), body)
-	} else {
-		d, err = u.apisOf(c).Update(r.Context(), id, body)
-	}
-	if err != nil {
-		ff, err := uiFault(err, "API", apiFormFaults)
-		if ff == nil {
+	svc := u.apisOf(c)
+	if len(errs) > 0 {
+		// The form is refused already; the service says what else is wrong, so
+		// that every mistake is marked at once.
+		status, msg, err := apiFaults(svc.Check(r.Context(), id, body), errs)
+		if err != nil {
 			return err
 		}
-		if ff.field == "" {
-			u.showAPIForm(w, r, c, ff.status, f, errs, ff.msg)
-			return nil
+		u.showAPIForm(w, r, c, cmp.Or(status, http.StatusBadRequest), f, errs, cmp.Or(msg, "Please correct the marked fields."))
+		return nil
+	}
+	var d *apidef.Definition
+	if id == "" {
+		d, err = svc.Create(r.Context(), body)
+	} else {
+		d, err = svc.Update(r.Context(), id, body)
+	}
+	if err != nil {
+		status, msg, err := apiFaults(err, errs)
+		if err != nil {
+			return err
 		}
-		errs[ff.field] = ff.msg
-		u.showAPIForm(w, r, c, ff.status, f, errs, "Please correct the marked fields.")
+		u.showAPIForm(w, r, c, status, f, errs, cmp.Or(msg, "Please correct the marked fields."))
 		return nil
 	}
 	u.sessions.setFlash(c.sess, "API “"+d.Name()+"” saved. API ID: "+d.APIID())
 	http.Redirect(w, r, "/apis", http.StatusSeeOther)
 	return nil
+}
+
+// apiFaults puts the service's faults in err at the API form's fields, in the
+// form's words, keeping what the form found itself; status is the first fault's,
+// and msg the reason of one the form has no field for. An error that is no fault
+// of the input (a missing API, a store failure) comes back as err, for an error
+// page.
+func apiFaults(err error, errs map[string]string) (status int, msg string, _ error) {
+	for _, ft := range fault.All(err) {
+		ff, err := uiFault(ft, "API", apiFormFaults)
+		if ff == nil {
+			return 0, "", err
+		}
+		status = cmp.Or(status, ff.status)
+		switch {
+		case ff.field == "":
+			msg = cmp.Or(msg, ff.msg)
+		case errs[ff.field] == "":
+			errs[ff.field] = inFormWords(ft.Field, ff.msg)
+		}
+	}
+	return status, msg, nil
 }
 
 func (u *ui) deleteAPI(w http.ResponseWriter, r *http.Request, c *uiCtx) error {

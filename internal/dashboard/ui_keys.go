@@ -12,6 +12,7 @@ import (
 
 	"github.com/tollgate/tollgate/internal/fault"
 	"github.com/tollgate/tollgate/internal/keys"
+	"github.com/tollgate/tollgate/internal/limit"
 	"github.com/tollgate/tollgate/internal/manage"
 	"github.com/tollgate/tollgate/internal/policy"
 	"github.com/tollgate/tollgate/internal/session"
@@ -34,32 +35,101 @@ var expiryOptions = []option{
 	{"720h", "in 30 days"}, {"2160h", "in 90 days"}, {"8760h", "in 1 year"},
 }
 
+// keyRow is a key as the Keys list and the key's page show it: what the gateway
+// enforces (its policies applied), not only what the key itself says.
 type keyRow struct {
 	Hash, HashPrefix, Alias, APIs, Rate, Quota, Expires, Status, StatusClass string
+	// Created, Updated and QuotaRenews are shown on the key's page.
+	Created, Updated, QuotaRenews string
 }
 
-func describeKey(s *session.Session, hash string, apiNames map[string]string, now time.Time) keyRow {
-	row := keyRow{Hash: hash, HashPrefix: hash[:12], Alias: s.Alias, Rate: "unlimited", Quota: "unlimited", Expires: "never", StatusClass: "ok"}
+// appliedKey is a key as the gateway enforces it.
+type appliedKey struct {
+	// eff is the session with its policies applied; the stored one when they
+	// cannot apply.
+	eff *session.Session
+	// refused says why the gateway refuses the key, when its policies cannot
+	// apply (a draft or deleted policy, say).
+	refused string
+	// quota is the live state of the key-level quota; started is false while no
+	// request has started its period.
+	quota   limit.QuotaState
+	started bool
+}
+
+// applyKey applies the key's policies (through lookup) and reads its key-level
+// quota's live counter.
+func (u *ui) applyKey(r *http.Request, c *uiCtx, s *session.Session, h keys.Hash, lookup policy.Lookup) (appliedKey, error) {
+	a := appliedKey{eff: s}
+	eff, err := policy.Apply(s, lookup)
+	if err != nil {
+		ft, ok := fault.As(err)
+		if !ok {
+			return a, err
+		}
+		a.refused = ft.Reason
+		return a, nil
+	}
+	a.eff = eff
+	a.quota, a.started, err = u.keysOf(c).QuotaUse(r.Context(), h, "", int64(eff.QuotaMax))
+	return a, err
+}
+
+// policyLookup is a policy lookup for one request; res is nil (and the lookup
+// finds nothing) on a node without policies. A caller checks res.Err after using
+// it: a policy that could not be read must not read as missing.
+func (u *ui) policyLookup(r *http.Request) (policy.Lookup, *manage.Resolver) {
+	if u.s.opts.Policies == nil {
+		return func(string) (*policy.Policy, bool) { return nil, false }, nil
+	}
+	res := u.s.opts.Policies.Resolver(r.Context())
+	return res.Lookup, res
+}
+
+const timeFormat = "2006-01-02 15:04 UTC"
+
+func describeKey(s *session.Session, a appliedKey, hash string, apiNames map[string]string, now time.Time) keyRow {
+	eff := a.eff
+	row := keyRow{Hash: hash, HashPrefix: hash[:12], Alias: s.Alias, Rate: "unlimited", Quota: "unlimited", Expires: "never", StatusClass: "ok",
+		Created: "unknown", Updated: "unknown"}
 	var names []string
-	for id := range s.AccessRights {
+	for id := range eff.AccessRights {
 		names = append(names, cmpName(apiNames[id], id))
 	}
 	slices.Sort(names)
 	row.APIs = strings.Join(names, ", ")
-	row.Rate = rateText(s.Rate, s.Per)
-	if used, remaining, limited := s.QuotaUsage(); limited {
-		row.Quota = fmt.Sprintf("%d used / %d remaining", used, remaining)
+	row.Rate = rateText(eff.Rate, eff.Per)
+	if eff.QuotaMax > 0 && a.refused == "" {
+		remaining := a.quota.Remaining
+		row.Quota = fmt.Sprintf("%d used / %d remaining", max(int64(eff.QuotaMax)-remaining, 0), remaining)
+		switch {
+		case eff.QuotaRenewalRate <= 0:
+			row.QuotaRenews = "never: the quota does not reset"
+		case !a.started || a.quota.RenewsAt.IsZero():
+			row.QuotaRenews = "no request in this period yet: the next one starts a period of " + durationText(int64(eff.QuotaRenewalRate))
+		default:
+			row.QuotaRenews = a.quota.RenewsAt.UTC().Format(timeFormat)
+		}
+	}
+	if !s.DateCreated.IsZero() {
+		row.Created = s.DateCreated.UTC().Format(timeFormat)
+	}
+	if secs, err := strconv.ParseInt(string(s.LastUpdated), 10, 64); err == nil && secs > 0 {
+		row.Updated = time.Unix(secs, 0).UTC().Format(timeFormat)
 	}
 	if s.Expires >= 1 {
-		row.Expires = time.Unix(int64(s.Expires), 0).UTC().Format("2006-01-02 15:04 UTC")
+		row.Expires = time.Unix(int64(s.Expires), 0).UTC().Format(timeFormat)
 	}
-	// session.State is the rule the CLI uses too; only the CSS class is the UI's.
+	// The gateway's order: inactive, then expired (session.State, the rule the
+	// CLI shows too), then the policies.
 	row.Status = s.State(now)
-	switch row.Status {
-	case session.StateExpired:
-		row.StatusClass = "expired"
-	case session.StateInactive:
+	switch {
+	case row.Status == session.StateInactive:
 		row.StatusClass = "off"
+	case row.Status == session.StateExpired:
+		row.StatusClass = "expired"
+	case a.refused != "":
+		row.Status, row.StatusClass = "refused", "off"
 	}
 	return row
 }
@@ -88,6 +158,15 @@ func (u *ui) apiNames(r *http.Request, c *uiCtx) (map[string]string, []apiRow, e
 	return names, rows, nil
 }
 
+// offerAPIs puts the APIs a key can open into a page's view, and what the page says
+// while there is none (the no_apis template): a newcomer's first key needs an API
+// first, and an empty drop-down would not tell them so.
+func offerAPIs(v view, c *uiCtx, names map[string]string, apis []apiRow) {
+	v["APIs"], v["NoAPIs"] = apis, len(apis) == 0
+	v["KeylessOnly"] = len(apis) == 0 && len(names) > 0
+	v["CanCreateAPI"] = c.perms.Allows("apis", true)
+}
+
 func (u *ui) listKeys(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
 	svc := u.keysOf(c)
 	q := strings.ToLower(strings.TrimSpace(r.URL.Query().Get("q")))
@@ -98,7 +177,7 @@ func (u *ui) listKeys(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
 	if err != nil {
 		return err
 	}
-	names, _, err := u.apiNames(r, c)
+	names, apis, err := u.apiNames(r, c)
 	if err != nil {
 		return err
 	}
@@ -110,9 +189,10 @@ func (u *ui) listKeys(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
 	if err != nil {
 		return err
 	}
+	lookup, res := u.policyLookup(r)
 	rows := make([]keyRow, 0, len(ks))
 	for _, k := range ks {
-		s, _, err := svc.Live(r.Context(), k)
+		s, h, err := svc.Live(r.Context(), k)
 		if fault.KindOf(err) == fault.Unavailable {
 			// An empty page would look like "no keys".
 			return err
@@ -120,7 +200,14 @@ func (u *ui) listKeys(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
 		if err != nil {
 			continue // a stored session that no longer decodes is left out
 		}
-		rows = append(rows, describeKey(s, k.Hash, names, now))
+		a, err := u.applyKey(r, c, s, h, lookup)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, describeKey(s, a, k.Hash, names, now))
+	}
+	if res != nil && res.Err != nil {
+		return res.Err
 	}
 	link := func(p int) string {
 		v := url.Values{"p": {strconv.Itoa(p)}}
@@ -131,6 +218,7 @@ func (u *ui) listKeys(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
 	}
 	v := view{"Title": "Keys", "Section": "keys", "Items": rows, "Query": r.URL.Query().Get("q"), "Page": page, "Pages": pages,
 		"CanWrite": c.perms.Allows("keys", true)}
+	offerAPIs(v, c, names, apis)
 	if page > 1 {
 		v["PrevURL"] = link(page - 1)
 	}
@@ -193,7 +281,7 @@ func (u *ui) keyForm(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
 		}
 		f = formOfSession(s, h, names)
 		if s.Expires >= 1 {
-			expiry = append([]option{{"keep", "Keep: " + time.Unix(int64(s.Expires), 0).UTC().Format("2006-01-02 15:04 UTC")}}, expiryOptions...)
+			expiry = append([]option{{"keep", "Keep: " + time.Unix(int64(s.Expires), 0).UTC().Format(timeFormat)}}, expiryOptions...)
 		}
 	}
 	return u.showKeyForm(w, r, c, http.StatusOK, f, expiry, nil, "")
@@ -224,14 +312,15 @@ func formOfSession(s *session.Session, h keys.Hash, names map[string]string) key
 }
 
 func (u *ui) showKeyForm(w http.ResponseWriter, r *http.Request, c *uiCtx, status int, f keyForm, expiry []option, errs map[string]string, msg string) error {
-	_, apis, err := u.apiNames(r, c)
+	names, apis, err := u.apiNames(r, c)
 	if err != nil {
 		return err
 	}
 	title := "Create key"
-	v := view{"Section": "keys", "Form": f, "IsNew": f.Hash == "", "APIs": apis,
+	v := view{"Section": "keys", "Form": f, "IsNew": f.Hash == "",
 		"RenewalOptions": renewalOptions, "ExpiryOptions": expiry, "Errors": errs, "Error": msg, "CanWrite": c.perms.Allows("keys", true),
 		"CanCreatePolicy": c.perms.Allows("policies", true)}
+	offerAPIs(v, c, names, apis)
 	if f.Hash != "" {
 		title = "Key " + f.HashPrefix
 		if v["Effective"], err = u.effective(r, c, f.Hash); err != nil {
@@ -269,7 +358,7 @@ func (u *ui) saveKey(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
 		}
 		sess = stored
 		if sess.Expires >= 1 {
-			expiry = append([]option{{"keep", "Keep: " + time.Unix(int64(sess.Expires), 0).UTC().Format("2006-01-02 15:04 UTC")}}, expiryOptions...)
+			expiry = append([]option{{"keep", "Keep: " + time.Unix(int64(sess.Expires), 0).UTC().Format(timeFormat)}}, expiryOptions...)
 		}
 	}
 	pf := r.PostForm

@@ -2,6 +2,8 @@ package dashboard
 
 import (
 	"encoding/json"
+	"fmt"
+	"math"
 	"net/http"
 	"net/url"
 	"slices"
@@ -198,7 +200,7 @@ func (u *ui) storedPolicyForm(r *http.Request, c *uiCtx, svc *manage.Policies, i
 }
 
 func (u *ui) showPolicyForm(w http.ResponseWriter, r *http.Request, c *uiCtx, status int, f policyForm, errs map[string]string, msg string) error {
-	_, apis, err := u.apiNames(r, c)
+	names, apis, err := u.apiNames(r, c)
 	if err != nil {
 		return err
 	}
@@ -206,11 +208,16 @@ func (u *ui) showPolicyForm(w http.ResponseWriter, r *http.Request, c *uiCtx, st
 	if f.ID != "" {
 		title = "Policy " + f.Name
 	}
-	u.render(w, r, c, status, "policy_form", view{"Title": title, "Section": "policies", "Form": f, "IsNew": f.ID == "", "APIs": apis,
+	v := view{"Title": title, "Section": "policies", "Form": f, "IsNew": f.ID == "",
 		"States":         policyStates,
 		"RenewalOptions": withCurrent(renewalOptions, f.Renewal, "every "+f.Renewal+" seconds (as set)"),
 		"ExpiryOptions":  withCurrent(keyExpiryOptions, f.KeyExpiresIn, "after "+f.KeyExpiresIn+" seconds (as set)"),
-		"Errors":         errs, "Error": msg, "CanWrite": c.perms.Allows("policies", true)})
+		"Errors":         errs, "Error": msg, "CanWrite": c.perms.Allows("policies", true)}
+	if errs["throttle"] == "" {
+		v["ThrottleWarning"] = throttleWarning(f)
+	}
+	offerAPIs(v, c, names, apis)
+	u.render(w, r, c, status, "policy_form", v)
 	return nil
 }
 
@@ -281,10 +288,14 @@ func (u *ui) savePolicy(w http.ResponseWriter, r *http.Request, c *uiCtx) error 
 	if f.DisableThrottle {
 		p.ThrottleInterval, p.ThrottleRetryLimit = -1, -1
 	} else {
-		interval, err1 := strconv.ParseFloat(f.ThrottleInterval, 64)
-		retries, err2 := strconv.ParseInt(f.ThrottleRetries, 10, 64)
-		if err1 != nil || err2 != nil || interval <= 0 || retries < 1 || interval > session.MaxLimitSeconds {
+		interval, retries, ok := throttleOf(f)
+		switch {
+		case !ok:
 			errs["throttle"] = "Enter how many times to retry (1 or more) and the seconds between retries (more than 0), or tick Disable throttling."
+		case interval > session.MaxThrottleWait.Seconds():
+			// The policy service refuses it too (a wait no retry could end within).
+			errs["throttle"] = fmt.Sprintf("Enter at most %v seconds between retries: the gateway holds a throttled request for %v seconds at most, all its retries together.",
+				session.MaxThrottleWait.Seconds(), session.MaxThrottleWait.Seconds())
 		}
 		p.ThrottleInterval, p.ThrottleRetryLimit = interval, session.Int(retries)
 	}
@@ -326,9 +337,42 @@ func (u *ui) savePolicy(w http.ResponseWriter, r *http.Request, c *uiCtx) error 
 		errs[ff.field] = ff.msg
 		return u.showPolicyForm(w, r, c, ff.status, f, errs, "Please correct the marked fields.")
 	}
+	if throttleWarning(f) != "" {
+		// Saved as entered, as the API saves it; the policy's page shows at the
+		// throttle fields what the gateway will make of them.
+		u.sessions.setFlash(c.sess, "Policy “"+p.Name+"” saved. Policy ID: "+p.ID+". Check the note at Throttling.")
+		http.Redirect(w, r, "/policies/"+url.PathEscape(p.ID), http.StatusSeeOther)
+		return nil
+	}
 	u.sessions.setFlash(c.sess, "Policy “"+p.Name+"” saved. Policy ID: "+p.ID)
 	http.Redirect(w, r, "/policies", http.StatusSeeOther)
 	return nil
+}
+
+// throttleOf reads the form's throttling: ok is false unless both numbers are
+// given, at least one retry and a positive interval.
+func throttleOf(f policyForm) (interval float64, retries int64, ok bool) {
+	interval, err1 := strconv.ParseFloat(f.ThrottleInterval, 64)
+	retries, err2 := strconv.ParseInt(f.ThrottleRetries, 10, 64)
+	return interval, retries, err1 == nil && err2 == nil && interval > 0 && retries >= 1 && !math.IsInf(interval, 0)
+}
+
+// throttleWarning says, when the form's throttling holds a request longer than
+// the gateway does (session.MaxThrottleWait in all), how many of the retries the
+// gateway will make. Such a policy is valid: the Dashboard API accepts it, and the
+// gateway cuts the retries (session.NewThrottle), so the form saves it too, and
+// warns.
+func throttleWarning(f policyForm) string {
+	interval, retries, ok := throttleOf(f)
+	if f.DisableThrottle || !ok || interval > session.MaxThrottleWait.Seconds() {
+		return ""
+	}
+	t := session.NewThrottle(interval, session.Int(retries))
+	if int64(t.Retries) >= retries {
+		return ""
+	}
+	return fmt.Sprintf("%d retries %s seconds apart wait longer than the gateway holds a throttled request (%v seconds in all): it will make only the first %d retries, then refuse the request.",
+		retries, fmtNum(interval), session.MaxThrottleWait.Seconds(), t.Retries)
 }
 
 // deletePolicy deletes a policy. One that keys apply is kept, and its page says
@@ -430,6 +474,8 @@ type effectiveAPI struct {
 }
 
 type effectiveView struct {
+	// Key is what the key's page says of the key: its dates, status and quota use.
+	Key keyRow
 	// Refused says why the key is refused, when its policies cannot apply.
 	Refused               string
 	Rate, Quota, Throttle limitSource
@@ -439,31 +485,27 @@ type effectiveView struct {
 // effective is what the key enforces, merged with its policies, and where each
 // limit comes from.
 func (u *ui) effective(r *http.Request, c *uiCtx, hash string) (*effectiveView, error) {
-	s, _, err := u.keysOf(c).Get(r.Context(), manage.Ref{ID: hash, IsHash: true})
+	s, h, err := u.keysOf(c).Get(r.Context(), manage.Ref{ID: hash, IsHash: true})
 	if err != nil {
 		return nil, pageError(err, "Key", form{})
 	}
-	lookup := func(string) (*policy.Policy, bool) { return nil, false }
-	var res *manage.Resolver
-	if u.s.opts.Policies != nil {
-		res = u.s.opts.Policies.Resolver(r.Context())
-		lookup = res.Lookup
-	}
-	eff, err := policy.Apply(s, lookup)
+	lookup, res := u.policyLookup(r)
+	a, err := u.applyKey(r, c, s, h, lookup)
 	if res != nil && res.Err != nil {
 		return nil, res.Err
 	}
 	if err != nil {
-		ft, ok := fault.As(err)
-		if !ok {
-			return nil, err
-		}
-		return &effectiveView{Refused: ft.Reason}, nil
+		return nil, err
 	}
 	names, _, err := u.apiNames(r, c)
 	if err != nil {
 		return nil, err
 	}
+	key := describeKey(s, a, hash, names, u.s.now())
+	if a.refused != "" {
+		return &effectiveView{Key: key, Refused: a.refused}, nil
+	}
+	eff := a.eff
 	o := policy.Sources(s, eff, lookup)
 	from := func(value, id string) limitSource {
 		ls := limitSource{Value: value}
@@ -475,7 +517,7 @@ func (u *ui) effective(r *http.Request, c *uiCtx, hash string) (*effectiveView, 
 		}
 		return ls
 	}
-	v := &effectiveView{Rate: from(rateText(eff.Rate, eff.Per), o.Rate), Quota: from(quotaText(eff.QuotaMax, eff.QuotaRenewalRate), o.Quota),
+	v := &effectiveView{Key: key, Rate: from(rateText(eff.Rate, eff.Per), o.Rate), Quota: from(quotaText(eff.QuotaMax, eff.QuotaRenewalRate), o.Quota),
 		Throttle: from(throttleText(eff.ThrottleInterval, eff.ThrottleRetryLimit), o.Throttle)}
 	for _, api := range eff.APIIDs() {
 		ad, ao := eff.AccessRights[api], o.APIs[api]

@@ -56,6 +56,10 @@ type Error struct {
 	Field string
 	// Err is the cause.
 	Err error
+	// Others are further faults found in the same input, for a door that shows
+	// them all at once (the web UI marks every field of a form at fault); Error,
+	// and the API doors, read this first one alone. See Join and All.
+	Others []*Error
 }
 
 // Error returns the reason, which is what callers that only print errors (the CLI,
@@ -112,4 +116,25 @@ func KindOf(err error) Kind {
 		return f.Kind
 	}
 	return Internal
+}
+
+// Join returns nil for no faults, or the first of faults carrying the rest as its
+// Others: one error a door can read as the first fault, or as all of them.
+func Join(faults []*Error) error {
+	if len(faults) == 0 {
+		return nil
+	}
+	first := *faults[0]
+	first.Others = append(first.Others, faults[1:]...)
+	return &first
+}
+
+// All lists err's fault followed by the others it carries; nil when err is no
+// fault.
+func All(err error) []*Error {
+	f, ok := As(err)
+	if !ok {
+		return nil
+	}
+	return append([]*Error{f}, f.Others...)
 }

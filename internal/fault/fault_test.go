@@ -52,3 +52,52 @@ func TestErrorShowsTheReasonAndKeepsTheCause(t *testing.T) {
 		t.Fatal("Kind.String")
 	}
 }
+
+func TestJoinAndAll(t *testing.T) {
+	name := InvalidField("name", "name must not be empty")
+	path := InvalidField("proxy.listen_path", "proxy.listen_path must not be empty")
+	target := InvalidField("proxy.target_url", "proxy.target_url must not be empty")
+	tests := []struct {
+		name      string
+		faults    []*Error
+		wantFirst string   // Error() of the joined error; "" for nil
+		wantAll   []string // the fields All lists
+	}{
+		{"none", nil, "", nil},
+		{"one", []*Error{name}, "name must not be empty", []string{"name"}},
+		{"three", []*Error{name, path, target}, "name must not be empty", []string{"name", "proxy.listen_path", "proxy.target_url"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := Join(tt.faults)
+			if tt.wantFirst == "" {
+				if err != nil {
+					t.Fatalf("Join(nil) = %v, want nil", err)
+				}
+				return
+			}
+			// Wrapped, as a service returns it: the kind and the first reason are
+			// what every door that reads one fault sees.
+			err = fmt.Errorf("create api: %w", err)
+			if KindOf(err) != Invalid {
+				t.Fatalf("KindOf = %v", KindOf(err))
+			}
+			if f, _ := As(err); f.Error() != tt.wantFirst {
+				t.Fatalf("first fault says %q, want %q", f.Error(), tt.wantFirst)
+			}
+			var fields []string
+			for _, f := range All(err) {
+				fields = append(fields, f.Field)
+			}
+			if fmt.Sprint(fields) != fmt.Sprint(tt.wantAll) {
+				t.Fatalf("All lists %v, want %v", fields, tt.wantAll)
+			}
+		})
+	}
+	if All(errors.New("disk on fire")) != nil {
+		t.Fatal("All of an internal error is not empty")
+	}
+	if len(name.Others) != 0 {
+		t.Fatal("Join changed the fault it was given")
+	}
+}

@@ -24,6 +24,12 @@ func conflict(format string, args ...any) error {
 	return &fault.Error{Kind: fault.Conflict, Reason: fmt.Sprintf(format, args...), Err: store.ErrConflict}
 }
 
+// listenPathConflict is a conflict about the listen path, which it names as its
+// field so that a form can show it there.
+func listenPathConflict(format string, args ...any) error {
+	return &fault.Error{Kind: fault.Conflict, Field: "proxy.listen_path", Reason: fmt.Sprintf(format, args...), Err: store.ErrConflict}
+}
+
 // creating serialises the check-and-store of API creation on this node (see
 // APIs.insert). Creations are rare and quick, so one lock for all is enough.
 var creating sync.Mutex
@@ -177,6 +183,46 @@ func (s *APIs) Create(ctx context.Context, body []byte) (*apidef.Definition, err
 
 // CreateWith is Create with a door's options.
 func (s *APIs) CreateWith(ctx context.Context, body []byte, opts CreateOptions) (*apidef.Definition, error) {
+	d, err := s.prepareNew(ctx, body, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.claimID(ctx, d); err != nil {
+		return nil, err
+	}
+	if err := s.insert(ctx, d); err != nil {
+		return nil, err
+	}
+	s.publish(d.APIID())
+	s.Audit.Record(ctx, d.OrgID(), audit.ActionCreate, audit.TypeAPI, d.APIID(), d.Name())
+	return d, nil
+}
+
+// Check reports what Create (id "") or Update (of the API id) would find wrong
+// with body, storing nothing: every invalid field at once (fault.All), then a
+// listen path another API serves. A form that found faults of its own asks it,
+// so that it can mark those fields too rather than one mistake per submit.
+func (s *APIs) Check(ctx context.Context, id string, body []byte) error {
+	var d *apidef.Definition
+	var err error
+	if id == "" {
+		d, err = s.prepareNew(ctx, body, CreateOptions{})
+	} else {
+		d, err = s.prepareUpdate(ctx, id, body)
+	}
+	if err != nil {
+		return err
+	}
+	all, err := s.Store.ListAPIs(ctx)
+	if err != nil {
+		return err
+	}
+	return checkRoute(all, d, id)
+}
+
+// prepareNew parses a new API's definition, gives it the ids and fields Create
+// sets, and validates it.
+func (s *APIs) prepareNew(ctx context.Context, body []byte, opts CreateOptions) (*apidef.Definition, error) {
 	d, err := apidef.Parse(body)
 	if err != nil {
 		return nil, err
@@ -210,14 +256,6 @@ func (s *APIs) CreateWith(ctx context.Context, body []byte, opts CreateOptions) 
 	if err := d.Validate(); err != nil {
 		return nil, err
 	}
-	if err := s.claimID(ctx, d); err != nil {
-		return nil, err
-	}
-	if err := s.insert(ctx, d); err != nil {
-		return nil, err
-	}
-	s.publish(d.APIID())
-	s.Audit.Record(ctx, d.OrgID(), audit.ActionCreate, audit.TypeAPI, d.APIID(), d.Name())
 	return d, nil
 }
 
@@ -256,6 +294,36 @@ func (s *APIs) insert(ctx context.Context, d *apidef.Definition) error {
 // Update replaces the API id with a definition. The body's api_id may be absent (it is
 // taken from id) but must not name another API.
 func (s *APIs) Update(ctx context.Context, id string, body []byte) (*apidef.Definition, error) {
+	d, err := s.prepareUpdate(ctx, id, body)
+	if err != nil {
+		return nil, err
+	}
+	all, err := s.Store.ListAPIs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkRoute(all, d, id); err != nil {
+		return nil, err
+	}
+	raw, err := d.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	a := store.API{ID: id, OrgID: d.OrgID(), RouteKey: d.RouteKey(), Definition: raw, UpdatedAt: s.now()}
+	if err := s.Store.UpdateAPI(ctx, a); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return nil, fault.InvalidField("proxy.listen_path", "proxy.listen_path %q is already used by another API", d.Proxy().ListenPath)
+		}
+		return nil, err
+	}
+	s.publish(id)
+	s.Audit.Record(ctx, d.OrgID(), audit.ActionUpdate, audit.TypeAPI, id, d.Name())
+	return d, nil
+}
+
+// prepareUpdate parses the definition that is to replace the API id, keeps the
+// ids and organisation the API has, and validates it.
+func (s *APIs) prepareUpdate(ctx context.Context, id string, body []byte) (*apidef.Definition, error) {
 	prev, err := s.Get(ctx, id)
 	if err != nil {
 		return nil, err
@@ -297,26 +365,6 @@ func (s *APIs) Update(ctx context.Context, id string, body []byte) (*apidef.Defi
 	if err := d.Validate(); err != nil {
 		return nil, err
 	}
-	all, err := s.Store.ListAPIs(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if err := checkRoute(all, d, id); err != nil {
-		return nil, err
-	}
-	raw, err := d.MarshalJSON()
-	if err != nil {
-		return nil, err
-	}
-	a := store.API{ID: id, OrgID: d.OrgID(), RouteKey: d.RouteKey(), Definition: raw, UpdatedAt: s.now()}
-	if err := s.Store.UpdateAPI(ctx, a); err != nil {
-		if errors.Is(err, store.ErrConflict) {
-			return nil, fault.InvalidField("proxy.listen_path", "proxy.listen_path %q is already used by another API", d.Proxy().ListenPath)
-		}
-		return nil, err
-	}
-	s.publish(id)
-	s.Audit.Record(ctx, d.OrgID(), audit.ActionUpdate, audit.TypeAPI, id, d.Name())
 	return d, nil
 }
 
@@ -411,7 +459,7 @@ func checkRoute(all []store.API, d *apidef.Definition, self string) error {
 		}
 		if a.RouteKey == rk {
 			if a.OrgID != d.OrgID() {
-				return conflict("proxy.listen_path %q is not available: another organisation serves it", d.Proxy().ListenPath)
+				return listenPathConflict("proxy.listen_path %q is not available: another organisation serves it", d.Proxy().ListenPath)
 			}
 			return fault.InvalidField("proxy.listen_path", "proxy.listen_path %q is already used by API %s", d.Proxy().ListenPath, a.ID)
 		}
@@ -420,7 +468,7 @@ func checkRoute(all []store.API, d *apidef.Definition, self string) error {
 	}
 	dom, path := splitRouteKey(rk)
 	if capturesForeign(routes, routeEntry{domain: dom, path: path, org: d.OrgID()}) {
-		return conflict("proxy.listen_path %q is not available: it would take requests that another organisation's API serves", d.Proxy().ListenPath)
+		return listenPathConflict("proxy.listen_path %q is not available: it would take requests that another organisation's API serves", d.Proxy().ListenPath)
 	}
 	return nil
 }

@@ -378,3 +378,55 @@ func TestListShowsIDs(t *testing.T) {
 		t.Fatalf("listed definition %s has no id", all[0].Definition)
 	}
 }
+
+// TestCheckStoresNothingAndListsEveryFault: Check finds what Create and Update
+// would (every invalid field at once, then a taken listen path) and stores
+// nothing.
+func TestCheckStoresNothingAndListsEveryFault(t *testing.T) {
+	ctx := t.Context()
+	s := newAPIs(t)
+	if _, err := s.Create(ctx, def("taken", "/taken", "")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Create(ctx, def("mine", "/mine", "")); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, id string
+		body     string
+		want     []string // fields at fault; nil means none
+		kind     fault.Kind
+	}{
+		{"new, valid", "", `{"name":"n","proxy":{"listen_path":"/new","target_url":"http://up"}}`, nil, 0},
+		{"new, three faults", "", `{"proxy":{"listen_path":"new","target_url":"up"}}`, []string{"name", "proxy.listen_path", "proxy.target_url"}, fault.Invalid},
+		{"new, path taken", "", `{"name":"n","proxy":{"listen_path":"/taken/","target_url":"http://up"}}`, []string{"proxy.listen_path"}, fault.Invalid},
+		{"update, two faults", "mine", `{"name":"","proxy":{"listen_path":"/mine","target_url":""}}`, []string{"name", "proxy.target_url"}, fault.Invalid},
+		{"update, own path", "mine", `{"name":"n","proxy":{"listen_path":"/mine/","target_url":"http://up"}}`, nil, 0},
+		{"update, missing API", "gone", `{"name":"n","proxy":{"listen_path":"/gone","target_url":"http://up"}}`, []string{""}, fault.NotFound},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := s.Check(ctx, tt.id, []byte(tt.body))
+			var fields []string
+			for _, f := range fault.All(err) {
+				fields = append(fields, f.Field)
+			}
+			if diff := cmp.Diff(tt.want, fields); diff != "" {
+				t.Fatalf("fields at fault (-want +got):\n%s\nerr: %v", diff, err)
+			}
+			if tt.want != nil && fault.KindOf(err) != tt.kind {
+				t.Fatalf("kind %v, want %v", fault.KindOf(err), tt.kind)
+			}
+		})
+	}
+	all, err := s.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 2 {
+		t.Fatalf("Check stored something: %d APIs", len(all))
+	}
+	if a, _ := s.Get(ctx, "mine"); !strings.Contains(string(a.Definition), `"name":"n"`) {
+		t.Fatalf("Check changed the API: %s", a.Definition)
+	}
+}

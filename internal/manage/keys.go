@@ -408,6 +408,22 @@ func (s *Keys) liveQuotas(ctx context.Context, sess *session.Session, h keys.Has
 	return nil
 }
 
+// QuotaUse reads, without charging it, the live counter of one quota the gateway
+// enforces for the key h: max requests (the effective quota, policies applied)
+// counted under scope ("" for the key-level quota, an access right's scope for its
+// own). started is false while no request has started the current period; the
+// state then says max remain and RenewsAt is zero, as the next request starts one.
+func (s *Keys) QuotaUse(ctx context.Context, h keys.Hash, scope string, max int64) (st limit.QuotaState, started bool, err error) {
+	if max <= 0 {
+		return limit.QuotaState{Allowed: true}, false, nil
+	}
+	st, started, err = s.Limits.Quotas.Peek(ctx, limit.Key{Hash: h, Scope: scope}, max)
+	if err != nil {
+		return st, false, unavailable(err)
+	}
+	return st, started, nil
+}
+
 // Lookup loads a key's stored session by hash (store.ErrNotFound if absent, or if it
 // belongs to another organisation than the service's).
 func (s *Keys) Lookup(ctx context.Context, h keys.Hash) (*session.Session, error) {

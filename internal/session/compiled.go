@@ -36,9 +36,11 @@ type Throttle struct {
 // Enabled reports whether refused requests wait and retry.
 func (t Throttle) Enabled() bool { return t.Interval > 0 && t.Retries > 0 }
 
-// newThrottle reads Tyk's throttle_interval (seconds) and throttle_retry_limit:
-// either at 0 or -1 turns throttling off.
-func newThrottle(interval float64, retries Int) Throttle {
+// NewThrottle reads Tyk's throttle_interval (seconds) and throttle_retry_limit as
+// the gateway enforces them: either at 0 or -1 turns throttling off, and the
+// retries are cut to those that end within MaxThrottleWait (the forms warn of
+// such a cut with it).
+func NewThrottle(interval float64, retries Int) Throttle {
 	if !(interval > 0) || retries <= 0 || interval > MaxThrottleWait.Seconds() {
 		return Throttle{}
 	}
@@ -193,7 +195,7 @@ func endpointScope(scope, method, path string) string {
 // sessionLimits are the session-level limits.
 func sessionLimits(s *Session) Limits {
 	return Limits{Rate: s.Rate, Per: s.Per, QuotaMax: int64(s.QuotaMax), QuotaRenewal: int64(s.QuotaRenewalRate),
-		Throttle: newThrottle(s.ThrottleInterval, s.ThrottleRetryLimit)}
+		Throttle: NewThrottle(s.ThrottleInterval, s.ThrottleRetryLimit)}
 }
 
 // rightLimits are the limits of requests under access right id: its own limit when
@@ -209,7 +211,7 @@ func rightLimits(session Limits, id string, ad AccessDefinition) Limits {
 		scope = id
 	}
 	return Limits{Rate: l.Rate, Per: l.Per, QuotaMax: int64(l.QuotaMax), QuotaRenewal: int64(l.QuotaRenewalRate),
-		Scope: scope, RateScope: scope, Throttle: newThrottle(l.ThrottleInterval, l.ThrottleRetryLimit)}
+		Scope: scope, RateScope: scope, Throttle: NewThrottle(l.ThrottleInterval, l.ThrottleRetryLimit)}
 }
 
 // Throttle reports the throttling that applies to the key's requests on apiID (see
