@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tollgate/tollgate/e2e/e2eutil"
 	"github.com/tollgate/tollgate/internal/pgtest"
 	"github.com/tollgate/tollgate/internal/redistest"
 )
@@ -21,6 +22,8 @@ import (
 type threeGateways struct {
 	*cluster
 	redis *redistest.Server
+	// args are the gateways' flags, to start them again.
+	args []string
 }
 
 // loadClient keeps enough connections open per gateway that a flood measures
@@ -33,7 +36,23 @@ var loadClient = &http.Client{
 func startThreeGateways(t *testing.T) *threeGateways {
 	t.Helper()
 	srv := redistest.New(t)
-	return &threeGateways{cluster: newCluster(t, pgtest.DSN(t), "redis://"+srv.Addr, 3, "--log-level", "warn"), redis: srv}
+	dsn, url := pgtest.DSN(t), "redis://"+srv.Addr
+	return &threeGateways{cluster: newCluster(t, dsn, url, 3, "--log-level", "warn"), redis: srv,
+		args: []string{"--postgres", dsn, "--redis", url, "--encryption-key", encKey, "--log-level", "warn"}}
+}
+
+// restartGateways stops every gateway and starts them again on the same store
+// and Redis (on new ports).
+func (c *threeGateways) restartGateways(t *testing.T) {
+	t.Helper()
+	for i, gw := range c.gws {
+		if code := gw.Stop(t); code != 0 {
+			t.Fatalf("gateway %d exited %d on SIGTERM", i, code)
+		}
+	}
+	for i := range c.gws {
+		c.gws[i] = e2eutil.Serve(t, e2eutil.Options{Command: "gateway", Secret: secret, Args: c.args})
+	}
 }
 
 // newKey creates a key on the dashboard with the given limits and returns it.
@@ -300,5 +319,61 @@ func TestRedisOutageUnderLoad(t *testing.T) {
 	}
 	for gw := range c.gws {
 		within(t, time.Second, func() bool { return c.call(gw, key) == 403 }, "gateway %d still serves a key deleted after the outage", gw)
+	}
+}
+
+// TestQuotaAcrossTheCluster: a quota is exact across gateways, survives a
+// restart of every gateway, reads the same from the dashboard and any gateway,
+// and a reset on the dashboard resets it for every gateway.
+func TestQuotaAcrossTheCluster(t *testing.T) {
+	c := startThreeGateways(t)
+	key := c.newKey(t, `"quota_max":7,"quota_renewal_rate":3600`)
+	spend := func(n int) map[int]int {
+		got := map[int]int{}
+		for i := range n {
+			got[c.call(i%3, key)]++
+		}
+		return got
+	}
+	if got := spend(5); got[200] != 5 {
+		t.Fatalf("5 requests of a quota of 7 over 3 gateways: %v", got)
+	}
+	c.restartGateways(t)
+	if got := spend(4); got[200] != 2 || got[403] != 2 {
+		t.Fatalf("after every gateway restarted, 4 more: %v, want the 2 left admitted and 2 refused", got)
+	}
+	remaining := func(url string, hdr map[string]string) string {
+		_, b := do(t, "GET", url, "", hdr)
+		var k struct {
+			QuotaRemaining *int64 `json:"quota_remaining"`
+			Data           struct {
+				QuotaRemaining *int64 `json:"quota_remaining"`
+			} `json:"data"`
+		}
+		_ = json.Unmarshal([]byte(b), &k)
+		switch {
+		case k.QuotaRemaining != nil:
+			return fmt.Sprint(*k.QuotaRemaining)
+		case k.Data.QuotaRemaining != nil:
+			return fmt.Sprint(*k.Data.QuotaRemaining)
+		}
+		return "none in " + b
+	}
+	if got := remaining("http://"+c.dash.Dashboard+"/api/keys/"+key, c.as); got != "0" {
+		t.Fatalf("dashboard GET of the key: quota_remaining %s, want 0", got)
+	}
+	for i, gw := range c.gws {
+		if got := remaining("http://"+gw.Gateway+"/tyk/keys/"+key, map[string]string{"x-tyk-authorization": secret}); got != "0" {
+			t.Fatalf("gateway %d GET of the key: quota_remaining %s, want 0", i, got)
+		}
+	}
+	// An update without suppress_reset on the dashboard starts the quota afresh
+	// for every gateway.
+	body := `{"quota_max":7,"quota_renewal_rate":3600,"access_rights":{"shared":{"api_id":"shared","versions":["Default"]}}}`
+	if s, b := do(t, "PUT", "http://"+c.dash.Dashboard+"/api/keys/"+key, body, c.as); s != 200 {
+		t.Fatalf("reset on the dashboard: %d %s", s, b)
+	}
+	if got := spend(9); got[200] != 7 || got[403] != 2 {
+		t.Fatalf("after the reset, 9 requests over 3 gateways: %v, want 7 admitted", got)
 	}
 }
