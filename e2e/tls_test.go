@@ -1,16 +1,8 @@
 package e2e
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"io"
-	"math/big"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -22,66 +14,16 @@ import (
 	"github.com/tollgate/tollgate/e2e/e2eutil"
 )
 
-// testCA is a certificate authority made in the test.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pool *x509.CertPool
-	pem  []byte
-}
-
-func newTestCA(t *testing.T) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "tollgate test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &testCA{cert: cert, key: key, pool: pool, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
-}
-
-// issue signs a certificate for 127.0.0.1 (server) or a client, returning PEM cert and key.
-func (ca *testCA) issue(t *testing.T, serial int64, client bool) (certPEM, keyPEM []byte) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: "tollgate test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}}
-	if client {
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
-	} else {
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, _ := x509.MarshalECPrivateKey(key)
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
-}
-
 // TestTLSListeners: the gateway and dashboard serve HTTPS (HTTP/2, TLS 1.2 at least),
 // the control API moves to its own listener that requires a client certificate, the
 // dashboard's cookies are Secure, and a renewed certificate is picked up without a
 // restart.
 func TestTLSListeners(t *testing.T) {
-	ca := newTestCA(t)
+	ca := e2eutil.NewCA(t)
 	dir := t.TempDir()
 	certFile, keyFile, caFile := filepath.Join(dir, "gw.pem"), filepath.Join(dir, "gw.key"), filepath.Join(dir, "ca.pem")
 	write := func(serial int64) {
-		c, k := ca.issue(t, serial, false)
+		c, k := ca.Issue(t, serial, false)
 		// Write the key first and the certificate last, each atomically, so the
 		// reloader never sees a certificate without its key.
 		for _, f := range []struct {
@@ -98,7 +40,7 @@ func TestTLSListeners(t *testing.T) {
 		}
 	}
 	write(100)
-	if err := os.WriteFile(caFile, ca.pem, 0o600); err != nil {
+	if err := os.WriteFile(caFile, ca.PEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	control := e2eutil.FreeAddrs(t, 1)[0]
@@ -108,7 +50,7 @@ func TestTLSListeners(t *testing.T) {
 		"--control-addr", control, "--control-client-ca", caFile,
 	}})
 
-	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.pool}, ForceAttemptHTTP2: true, DisableKeepAlives: true}
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool}, ForceAttemptHTTP2: true, DisableKeepAlives: true}
 	c := &http.Client{Timeout: 5 * time.Second, Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	get := func(url string, hdr map[string]string) (*http.Response, string) {
 		t.Helper()
@@ -134,14 +76,14 @@ func TestTLSListeners(t *testing.T) {
 	}
 
 	// TLS 1.1 is refused.
-	old := &tls.Config{RootCAs: ca.pool, MaxVersion: tls.VersionTLS11}
+	old := &tls.Config{RootCAs: ca.Pool, MaxVersion: tls.VersionTLS11}
 	if conn, err := tls.Dial("tcp", p.Gateway, old); err == nil {
 		conn.Close()
 		t.Error("a TLS 1.1 handshake succeeded")
 	}
 
 	// The control listener wants a client certificate signed by the CA.
-	if conn, err := tls.Dial("tcp", control, &tls.Config{RootCAs: ca.pool}); err == nil {
+	if conn, err := tls.Dial("tcp", control, &tls.Config{RootCAs: ca.Pool}); err == nil {
 		// TLS 1.3 reports a missing client certificate on the first read.
 		_ = conn.SetDeadline(time.Now().Add(3 * time.Second))
 		_, _ = io.WriteString(conn, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -150,12 +92,12 @@ func TestTLSListeners(t *testing.T) {
 		}
 		conn.Close()
 	}
-	cc, ck := ca.issue(t, 200, true)
+	cc, ck := ca.Issue(t, 200, true)
 	clientCert, err := tls.X509KeyPair(cc, ck)
 	if err != nil {
 		t.Fatal(err)
 	}
-	withCert := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.pool, Certificates: []tls.Certificate{clientCert}}}}
+	withCert := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool, Certificates: []tls.Certificate{clientCert}}}}
 	req, _ := http.NewRequest("GET", "https://"+control+"/tyk/apis", nil)
 	req.Header.Set("x-tyk-authorization", testSecret)
 	cresp, err := withCert.Do(req)
@@ -176,7 +118,7 @@ func TestTLSListeners(t *testing.T) {
 	// A renewed certificate is served without a restart: on a file change, and
 	// at once on SIGHUP.
 	serial := func() int64 {
-		conn, err := tls.Dial("tcp", p.Gateway, &tls.Config{RootCAs: ca.pool})
+		conn, err := tls.Dial("tcp", p.Gateway, &tls.Config{RootCAs: ca.Pool})
 		if err != nil {
 			t.Fatalf("dial: %v", err)
 		}

@@ -6,6 +6,8 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -375,5 +377,50 @@ func TestQuotaAcrossTheCluster(t *testing.T) {
 	}
 	if got := spend(9); got[200] != 7 || got[403] != 2 {
 		t.Fatalf("after the reset, 9 requests over 3 gateways: %v, want 7 admitted", got)
+	}
+}
+
+// TestRedisOverTLS: a cluster on a Redis that speaks only TLS (rediss://), its
+// certificate from a private CA that the nodes trust through SSL_CERT_FILE (Go
+// reads it on Linux): shared limits and change events work as on plain Redis.
+func TestRedisOverTLS(t *testing.T) {
+	ca := e2eutil.NewCA(t)
+	dir := t.TempDir()
+	cert, key := ca.Issue(t, 2, false)
+	files := map[string][]byte{"redis.pem": cert, "redis.key": key, "ca.pem": ca.PEM}
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv := redistest.NewTLS(t, filepath.Join(dir, "redis.pem"), filepath.Join(dir, "redis.key"))
+	trust := []string{"SSL_CERT_FILE=" + filepath.Join(dir, "ca.pem")}
+	args := []string{"--postgres", pgtest.DSN(t), "--redis", "rediss://" + srv.Addr, "--encryption-key", encKey}
+	dash := e2eutil.Serve(t, e2eutil.Options{Command: "dashboard", Secret: secret, Args: args, Env: trust})
+	c := &threeGateways{cluster: &cluster{dash: dash, as: map[string]string{"authorization": dash.Field("Dashboard API access credentials:")}}}
+	for range 2 {
+		c.gws = append(c.gws, e2eutil.Serve(t, e2eutil.Options{Command: "gateway", Secret: secret, Args: args, Env: trust}))
+	}
+	c.createSharedAPI(t)
+	k := c.newKey(t, `"rate":5,"per":60`)
+	admitted := 0
+	for i := range 8 {
+		if c.call(i%2, k) == 200 {
+			admitted++
+		}
+	}
+	if admitted != 5 {
+		t.Fatalf("8 requests over 2 gateways on Redis over TLS, rate 5 a minute: %d admitted", admitted)
+	}
+	if s, b := do(t, "DELETE", "http://"+dash.Dashboard+"/api/keys/"+k, "", c.as); s != 200 {
+		t.Fatalf("delete the key: %d %s", s, b)
+	}
+	for gw := range c.gws {
+		within(t, time.Second, func() bool { return c.call(gw, k) == 403 }, "gateway %d still serves the deleted key", gw)
+	}
+	// Without the CA a node does not trust the server and refuses to start.
+	p := e2eutil.Serve(t, e2eutil.Options{Command: "gateway", Secret: secret, Args: args, MayExit: true})
+	if code := p.Wait(t, 30*time.Second); code == 0 || !strings.Contains(p.Stderr.String(), "redis") {
+		t.Fatalf("a gateway that does not trust Redis's certificate: exit %d\n%s", code, p.Stderr)
 	}
 }

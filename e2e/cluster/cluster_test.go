@@ -74,6 +74,14 @@ func newCluster(t *testing.T, dsn, redisURL string, gateways int, gatewayArgs ..
 	if out := c.gws[0].Stdout.String(); strings.Contains(out, "First run") {
 		t.Fatalf("a gateway created an administrator:\n%s", out)
 	}
+	c.createSharedAPI(t)
+	return c
+}
+
+// createSharedAPI makes the API "shared" (on /shared/, to an upstream of the
+// test) on the dashboard and waits until every gateway routes it.
+func (c *cluster) createSharedAPI(t *testing.T) {
+	t.Helper()
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, `{"ok":true}`) }))
 	t.Cleanup(up.Close)
 	api := `{"api_definition":{"api_id":"shared","name":"shared","use_keyless":false,"auth":{"auth_header_name":"Authorization"},` +
@@ -87,7 +95,6 @@ func newCluster(t *testing.T, dsn, redisURL string, gateways int, gatewayArgs ..
 		within(t, time.Second, func() bool { s, _ := do(t, "GET", "http://"+gw.Gateway+"/shared/x", "", nil); return s == 401 },
 			"gateway %d does not route the API made on the dashboard", i)
 	}
-	return c
 }
 
 // createKey makes a key for the shared API on the dashboard and returns it.

@@ -218,6 +218,8 @@ type Options struct {
 	// MayExit returns the process when it exits before it is ready, for tests that
 	// expect a refusal to start; otherwise that fails the test.
 	MayExit bool
+	// Env are more NAME=value entries for the process's environment.
+	Env []string
 }
 
 // Process is a running (or exited) `tollgate serve`.
@@ -274,7 +276,7 @@ func Serve(t testing.TB, o Options) *Process {
 		}
 		args = append(args, o.Args...)
 		p.cmd = exec.Command(bin, args...)
-		p.cmd.Env = CleanEnv()
+		p.cmd.Env = append(CleanEnv(), o.Env...)
 		p.cmd.Stdout, p.cmd.Stderr = p.Stdout, p.Stderr
 		if err := p.cmd.Start(); err != nil {
 			t.Fatal(err)

@@ -111,3 +111,17 @@ func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// NewTLS runs a redis-server that speaks only TLS (rediss://) on a free port,
+// with the PEM certificate and key given; clients need not present one. Its
+// Addr is the TLS port.
+func NewTLS(t testing.TB, certFile, keyFile string) *Server {
+	t.Helper()
+	s := &Server{bin: lookup(t, "redis-server"), dir: t.TempDir(), ready: "Ready to accept connections", free: freeAddr}
+	s.argv = func(port string) []string {
+		return []string{"--bind", "127.0.0.1", "--port", "0", "--tls-port", port, "--tls-cert-file", certFile,
+			"--tls-key-file", keyFile, "--tls-auth-clients", "no", "--save", "", "--appendonly", "no", "--dir", s.dir, "--loglevel", "notice"}
+	}
+	s.run(t)
+	return s
+}
