@@ -158,7 +158,7 @@ func within(t *testing.T, d time.Duration, cond func() bool, msg string, args ..
 }
 
 // TestNodesRefuseMismatchedSecrets: a node that would hold another encryption key
-// than the cluster's does not start, and says why.
+// or admin secret than the cluster's does not start, and says why.
 func TestNodesRefuseMismatchedSecrets(t *testing.T) {
 	dsn, redisURL := pgtest.DSN(t), "redis://"+redistest.Start(t)
 	first := e2eutil.Serve(t, e2eutil.Options{Command: "dashboard", Secret: secret, Args: []string{"--postgres", dsn, "--redis", redisURL, "--encryption-key", encKey}})
@@ -171,6 +171,35 @@ func TestNodesRefuseMismatchedSecrets(t *testing.T) {
 	missing := e2eutil.Run(t, e2eutil.CleanEnv(), "gateway", "--postgres", dsn, "--redis", redisURL, "--secret", secret)
 	if missing.Code != 2 || !strings.Contains(missing.Stderr, "need one encryption key") {
 		t.Fatalf("a gateway on PostgreSQL without an encryption key: exit %d\n%s", missing.Code, missing.Stderr)
+	}
+
+	// The admin secret: a gateway with another one than the cluster's (the first
+	// node's) refuses to start, saying how to change it; with
+	// --replace-cluster-secret it starts, and then the old secret is refused.
+	shared := []string{"--postgres", dsn, "--redis", redisURL, "--encryption-key", encKey}
+	const rotated = "rotated-cluster-secret-8c1f0e"
+	start := func(sec string, extra ...string) *e2eutil.Process {
+		return e2eutil.Serve(t, e2eutil.Options{Command: "gateway", Secret: sec, MayExit: true, Args: append(append([]string{}, shared...), extra...)})
+	}
+	refused := func(p *e2eutil.Process, what string) {
+		t.Helper()
+		if code := p.Wait(t, 30*time.Second); code == 0 || !strings.Contains(p.Stderr.String(), "admin secret") ||
+			!strings.Contains(p.Stderr.String(), "--replace-cluster-secret") {
+			t.Fatalf("%s: exit %d\n%s", what, code, p.Stderr)
+		}
+	}
+	refused(start(rotated), "a gateway with another admin secret")
+	p = start(rotated, "--replace-cluster-secret", "true")
+	if p.Exited() {
+		t.Fatalf("a gateway replacing the cluster's secret did not start:\n%s", p.Stderr)
+	}
+	if s, b := do(t, "GET", "http://"+p.Gateway+"/tyk/apis", "", map[string]string{"x-tyk-authorization": rotated}); s != 200 {
+		t.Fatalf("the new secret on the gateway that recorded it: %d %s", s, b)
+	}
+	p.Stop(t)
+	refused(start(secret), "a gateway with the replaced secret")
+	if p := start(rotated); p.Exited() {
+		t.Fatalf("a gateway with the cluster's new secret did not start:\n%s", p.Stderr)
 	}
 }
 

@@ -130,6 +130,17 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 	if err := n.Accounts.CheckKey(ctx); err != nil {
 		return nil, err
 	}
+	// A cluster's nodes share one store: they must share the admin secret too
+	// (a single node may change its own between starts).
+	if cfg.Postgres != "" {
+		key, err := encryptionKey(cfg)
+		if err != nil {
+			return nil, err
+		}
+		if err := checkClusterSecret(ctx, n.Store, key, n.Secret, cfg.ReplaceClusterSecret, log); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.AppsDir != "" {
 		if err := loadAppsDir(ctx, n.APIs, cfg.AppsDir, log); err != nil {
 			return nil, err

@@ -102,6 +102,10 @@ type Config struct {
 	EncryptionKeyFile string `json:"encryption_key_file"`
 	// SecretFile is a file holding Secret.
 	SecretFile string `json:"secret_file"`
+	// ReplaceClusterSecret makes this node's admin secret the one every node
+	// sharing the PostgreSQL store must use from now on (see app's
+	// checkClusterSecret); without it a node with another secret refuses to start.
+	ReplaceClusterSecret bool `json:"replace_cluster_secret"`
 	// Redis, when set, holds the rate limits, quotas and change events a cluster
 	// shares: one or more comma-separated redis:// or rediss:// URLs (several
 	// addresses: Redis Cluster, or sentinels with RedisSentinelMaster).
@@ -239,6 +243,7 @@ var fields = []field{
 	{"encryption-key", "TOLLGATE_ENCRYPTION_KEY", "64 hex characters sealing dashboard access keys; nodes sharing a store must share it", str(func(c *Config) *string { return &c.EncryptionKey })},
 	{"encryption-key-file", "TOLLGATE_ENCRYPTION_KEY_FILE", "file holding the encryption key", str(func(c *Config) *string { return &c.EncryptionKeyFile })},
 	{"secret-file", "TOLLGATE_SECRET_FILE", "file holding the admin secret", str(func(c *Config) *string { return &c.SecretFile })},
+	{"replace-cluster-secret", "TOLLGATE_REPLACE_CLUSTER_SECRET", "with --postgres: record this node's admin secret as the cluster's, replacing the one the other nodes use (to change it)", boolean(func(c *Config) *bool { return &c.ReplaceClusterSecret })},
 	{"redis", "TOLLGATE_REDIS", "Redis URL(s) for limits and change events shared by a cluster: redis://[user:password@]host:port[/db], rediss:// for TLS, comma-separated for Redis Cluster or Sentinel", str(func(c *Config) *string { return &c.Redis })},
 	{"redis-sentinel-master", "TOLLGATE_REDIS_SENTINEL_MASTER", "with --redis listing sentinels: the master's name", str(func(c *Config) *string { return &c.RedisSentinelMaster })},
 	{"session-cache-ttl", "TOLLGATE_SESSION_CACHE_TTL", "longest time a cached key session is used before the store is read again", dur(func(c *Config) *Duration { return &c.SessionCacheTTL })},
@@ -498,6 +503,9 @@ func (c Config) checkShared() []error {
 		if err := ValidateEncryptionKey(c.EncryptionKey); err != nil {
 			errs = append(errs, fmt.Errorf("encryption_key: %w", err))
 		}
+	}
+	if c.ReplaceClusterSecret && c.Postgres == "" {
+		errs = append(errs, errors.New("replace_cluster_secret: only a node on a shared store (postgres) has a cluster secret to replace"))
 	}
 	if c.Postgres != "" {
 		if c.Secret == "" && c.SecretFile == "" {

@@ -206,6 +206,16 @@ type Org struct {
 	CreatedAt time.Time
 }
 
+// SettingStore holds named values the nodes sharing a store must agree on (a
+// verifier of the cluster's admin secret, say).
+type SettingStore interface {
+	// InitSetting stores value under name unless the name has one, and returns
+	// the value stored: value for the first caller, the earlier one after.
+	InitSetting(ctx context.Context, name, value string) (string, error)
+	// PutSetting stores value under name, replacing any.
+	PutSetting(ctx context.Context, name, value string) error
+}
+
 // OrgStore holds organisations.
 type OrgStore interface {
 	// CreateOrg fails with ErrConflict when the id exists.
@@ -289,6 +299,7 @@ type Store interface {
 	OrgStore
 	UserStore
 	AuditStore
+	SettingStore
 	// Ping reports whether the backend answers; readiness checks use it.
 	Ping(ctx context.Context) error
 	Close() error

@@ -206,6 +206,13 @@ var migrations = []migration{
 		PRIMARY KEY (policy_id, hash)
 	);
 	CREATE INDEX key_policies_hash ON key_policies(hash);`, fill: indexKeyPolicies},
+	// settings holds what the nodes sharing a store must agree on (see
+	// store.SettingStore).
+	{sql: `CREATE TABLE settings (
+		name TEXT PRIMARY KEY,
+		value TEXT NOT NULL,
+		updated_at INTEGER NOT NULL
+	);`},
 }
 
 // indexKeyPolicies fills key_policies from the stored sessions: apply_policies,

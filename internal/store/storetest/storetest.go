@@ -29,6 +29,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("ConcurrentCreate", func(t *testing.T) { testConcurrentCreate(t, open(t)) })
 	t.Run("OrgsAndUsers", func(t *testing.T) { testOrgsAndUsers(t, open(t)) })
 	t.Run("DeleteEmptyOrg", func(t *testing.T) { testDeleteEmptyOrg(t, open(t)) })
+	t.Run("Settings", func(t *testing.T) { testSettings(t, open(t)) })
 	t.Run("Audit", func(t *testing.T) { testAudit(t, open(t)) })
 	t.Run("DocumentsExact", func(t *testing.T) { testDocumentsExact(t, open(t)) })
 	t.Run("TextPostgreSQLCannotHold", func(t *testing.T) { testUnholdableText(t, open(t)) })
@@ -512,6 +513,41 @@ func testConcurrentCreate(t *testing.T, s store.Store) {
 		if err := s.CreateAPI(ctx, store.API{ID: fmt.Sprintf("api%d", i), RouteKey: fmt.Sprintf("/r%d", i), Definition: []byte("{}"), CreatedAt: now}); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// testSettings: the first value stored under a name stays until replaced, and
+// callers racing to store one all get the same.
+func testSettings(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	got := make([]string, 8)
+	var wg sync.WaitGroup
+	for i := range got {
+		wg.Go(func() {
+			v, err := s.InitSetting(ctx, "verifier", fmt.Sprint("v", i))
+			if err != nil {
+				t.Error(err)
+			}
+			got[i] = v
+		})
+	}
+	wg.Wait()
+	for _, v := range got {
+		if v != got[0] || v == "" {
+			t.Fatalf("racing InitSetting returned %q, want one value for all", got)
+		}
+	}
+	if v, err := s.InitSetting(ctx, "verifier", "later"); err != nil || v != got[0] {
+		t.Fatalf("InitSetting after = %q, %v; want %q", v, err, got[0])
+	}
+	if err := s.PutSetting(ctx, "verifier", "replaced"); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := s.InitSetting(ctx, "verifier", "again"); err != nil || v != "replaced" {
+		t.Fatalf("InitSetting after PutSetting = %q, %v; want replaced", v, err)
+	}
+	if v, err := s.InitSetting(ctx, "other", "x"); err != nil || v != "x" {
+		t.Fatalf("another name = %q, %v", v, err)
 	}
 }
 
