@@ -43,7 +43,19 @@ type options struct {
 	keep        bool
 	rssMillion  bool
 	out         string
+	cluster     clusterMode
 }
+
+// clusterMode says whether the cluster cases run.
+type clusterMode int
+
+const (
+	// clusterAuto runs them when redis-server and PostgreSQL are installed, and
+	// says why not otherwise.
+	clusterAuto clusterMode = iota
+	clusterOn               // --cluster: missing servers are an error
+	clusterOff              // --no-cluster
+)
 
 const (
 	fullKeys  = 100_000
@@ -73,6 +85,9 @@ func parseFlags(args []string) (options, error) {
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (binaries, data dirs, logs, wrk scripts)")
 	fs.BoolVar(&o.rssMillion, "rss-million", false, "also create 1,000,000 keys over HTTP (slow) and report that gateway's peak RSS")
 	fs.StringVar(&o.out, "out", "bench/results", "directory for the JSON results (relative to the repository root)")
+	var withCluster, noCluster bool
+	fs.BoolVar(&withCluster, "cluster", false, "require the cluster cases (3 tollgate gateway on PostgreSQL and Redis) and the accuracy table; default: run them when redis-server and PostgreSQL are installed")
+	fs.BoolVar(&noCluster, "no-cluster", false, "leave out the cluster cases and the accuracy table")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -81,6 +96,14 @@ func parseFlags(args []string) (options, error) {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	switch {
+	case set["cluster"] && set["no-cluster"]:
+		return o, errors.New("--cluster and --no-cluster: give one of them")
+	case set["cluster"] && withCluster, set["no-cluster"] && !noCluster:
+		o.cluster = clusterOn
+	case set["cluster"], set["no-cluster"]:
+		o.cluster = clusterOff
+	}
 	if o.quick {
 		if !set["duration"] {
 			o.duration = 2 * time.Second
@@ -105,6 +128,9 @@ func parseFlags(args []string) (options, error) {
 		return o, errors.New("--key-workers must be at least 1")
 	case o.peerKey != "" && o.peer == "":
 		return o, errors.New("--peer-key needs --peer")
+	case o.cluster != clusterOff && o.connections < clusterGateways:
+		return o, fmt.Errorf("the %d-gateway cluster case shares --connections out over %d wrk processes: need --connections >= %d (or --no-cluster)",
+			clusterGateways, clusterGateways, clusterGateways)
 	}
 	if o.peer != "" {
 		if err := checkLoopbackURL(o.peer); err != nil {
@@ -225,6 +251,8 @@ func main() {
 		if o.keep && h.dir != "" {
 			fmt.Fprintln(os.Stderr, "bench: kept", h.dir)
 		}
+		fmt.Println("cluster1_ratio=NA")
+		fmt.Println("cluster3_ratio=NA")
 		fmt.Println("keyed_ratio=NA")
 		os.Exit(code)
 	}
@@ -236,6 +264,9 @@ func main() {
 	}
 	if o.keep {
 		fmt.Println("kept:", h.dir)
+	}
+	for _, l := range res.clusterRatioLines() {
+		fmt.Println(l)
 	}
 	fmt.Println(res.keyedRatioLine())
 }
@@ -273,14 +304,20 @@ func (h *harness) build(ctx context.Context) error {
 
 // benchCase is one row of the table.
 type benchCase struct {
-	ID      string   `json:"id"`
-	Name    string   `json:"name"`
-	URL     string   `json:"url,omitempty"`
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	URL  string `json:"url,omitempty"`
+	// URLs, when set, are loaded at once by one wrk each (see wrkSplit); URL is
+	// then the first.
+	URLs    []string `json:"urls,omitempty"`
 	Skipped string   `json:"skipped,omitempty"`
 	Samples []sample `json:"samples,omitempty"`
 	Median  *sample  `json:"median,omitempty"`
 	// RatioToBaseline is median rps / the baseline's median rps.
 	RatioToBaseline float64 `json:"ratio_to_baseline"`
+	// RatioToKeyed (cluster cases) is median rps / the single-node embedded
+	// key+rate+quota case's.
+	RatioToKeyed float64 `json:"ratio_to_single_node_keyed,omitempty"`
 	// Added latency: median percentile minus the baseline's, microseconds.
 	AddedP50us  float64 `json:"added_p50_us"`
 	AddedP99us  float64 `json:"added_p99_us"`
@@ -295,6 +332,14 @@ type benchCase struct {
 	script string
 }
 
+// targets are the URLs one load of the case hits.
+func (c *benchCase) targets() []string {
+	if len(c.URLs) > 0 {
+		return c.URLs
+	}
+	return []string{c.URL}
+}
+
 func (h *harness) run(ctx context.Context) (*results, error) {
 	o := h.o
 	res := newResults(o)
@@ -305,6 +350,18 @@ func (h *harness) run(ctx context.Context) (*results, error) {
 	}
 	if err := ensureTools(ctx, o.pin); err != nil {
 		return nil, err
+	}
+	var tools clusterTools
+	skipCluster := ""
+	if o.cluster == clusterOff {
+		skipCluster = "--no-cluster"
+	} else if t, err := findClusterTools(); err != nil {
+		if o.cluster == clusterOn {
+			return nil, fmt.Errorf("--cluster: %w", err)
+		}
+		skipCluster = err.Error()
+	} else {
+		tools = t
 	}
 	res.Host.Wrk = wrkVersion()
 	// Other work on the machine makes every number noisy; say so up front.
@@ -353,7 +410,7 @@ func (h *harness) run(ctx context.Context) (*results, error) {
 	//   keyed: the keyed API and two keys, one without limits, one with a rate limit
 	//          and a quota;
 	//   many:  the keyed API and --keys keys created over HTTP.
-	gws, err := h.startGateways(ctx, "open", "keyed", "many")
+	gws, err := h.startGateways(ctx, serveArgs, "open", "keyed", "many")
 	if err != nil {
 		return nil, err
 	}
@@ -405,6 +462,24 @@ func (h *harness) run(ctx context.Context) (*results, error) {
 		}
 	}
 
+	// The cluster: 3 gateways on PostgreSQL and Redis, the keyed API and a key
+	// like the single-node keyed case's.
+	var cl *cluster
+	if skipCluster == "" && skipKeys != "" {
+		skipCluster = skipKeys
+	}
+	if skipCluster == "" {
+		if cl, err = h.startCluster(ctx, tools, upstream); err != nil {
+			if !errors.Is(err, errKeysUnavailable) || ctx.Err() != nil {
+				return nil, err
+			}
+			skipCluster = err.Error()
+		}
+	}
+	if skipCluster != "" {
+		logf("cluster cases and accuracy table skipped: %s", skipCluster)
+	}
+
 	// The cases, in round order.
 	cases := []*benchCase{
 		{ID: "direct", Name: "direct to upstream", URL: upstream + "/x"},
@@ -414,12 +489,27 @@ func (h *harness) run(ctx context.Context) (*results, error) {
 		{ID: "key_rate_quota", Name: "tollgate key+rate+quota", URL: keyed.url("/keyed/x")},
 		{ID: "key_rate_quota_many", Name: fmt.Sprintf("key+rate+quota, %s keys, %s used", count(o.keys), count(o.spread))},
 	}
+	c1 := &benchCase{ID: "cluster1", Name: "cluster key+rate+quota, 1 gateway", Skipped: skipCluster}
+	c3 := &benchCase{ID: "cluster3", Name: fmt.Sprintf("cluster key+rate+quota, %d gateways", clusterGateways), Skipped: skipCluster}
+	if cl != nil {
+		c1.URL = cl.gws[0].url("/keyed/x")
+		for _, g := range cl.gws {
+			c3.URLs = append(c3.URLs, g.url("/keyed/x"))
+		}
+		c3.URL = c3.URLs[0]
+	}
+	cases = append(cases, c1, c3)
 	if o.peer != "" {
 		cases = append(cases, &benchCase{ID: "peer", Name: "peer " + o.peer, URL: o.peer})
 	}
 	for _, c := range cases {
+		if c.Skipped != "" {
+			continue
+		}
 		var body string
 		switch c.ID {
+		case "cluster1", "cluster3":
+			body = luaSingleKey(cl.limitedKey)
 		case "key", "key_rate_quota", "key_rate_quota_many":
 			if skipKeys != "" {
 				c.Skipped = skipKeys
@@ -465,7 +555,7 @@ func (h *harness) run(ctx context.Context) (*results, error) {
 	if o.warmup > 0 {
 		logf("warm-up: %s per case", o.warmup)
 		for _, c := range active {
-			if _, err := h.wrk(ctx, c.URL, c.script, o.warmup); err != nil {
+			if _, err := h.wrkSplit(ctx, c.targets(), c.script, o.warmup); err != nil {
 				return nil, err
 			}
 		}
@@ -474,7 +564,7 @@ func (h *harness) run(ctx context.Context) (*results, error) {
 	for r := 1; r <= o.rounds; r++ {
 		logf("round %d of %d: %d cases x %s", r, o.rounds, len(active), o.duration)
 		for _, c := range active {
-			s, err := h.wrk(ctx, c.URL, c.script, o.duration)
+			s, err := h.wrkSplit(ctx, c.targets(), c.script, o.duration)
 			if err != nil {
 				return nil, err
 			}
@@ -514,6 +604,13 @@ func (h *harness) run(ctx context.Context) (*results, error) {
 				return nil, err
 			}
 			res.RSS = append(res.RSS, rows...)
+		}
+	}
+	// Last: it stops cluster gateways as it goes.
+	res.Accuracy = &accuracyResult{Skipped: skipCluster}
+	if cl != nil {
+		if res.Accuracy, err = h.accuracy(ctx, cl); err != nil {
+			return nil, err
 		}
 	}
 	res.Elapsed = time.Since(began).Seconds()
@@ -566,7 +663,7 @@ func checkPeer(ctx context.Context, peer, key string) error {
 func (h *harness) rssMillion(ctx context.Context, upstream string, res *results) ([]rssRow, error) {
 	const n = 1_000_000
 	o := h.o
-	gs, err := h.startGateways(ctx, "million")
+	gs, err := h.startGateways(ctx, serveArgs, "million")
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,6 +32,9 @@ type proc struct {
 	cmd  *exec.Cmd
 	log  string
 	done chan struct{}
+	// stopSignal asks the child to stop; SIGTERM unless set (PostgreSQL takes
+	// SIGINT: its SIGTERM waits for every client to disconnect first).
+	stopSignal syscall.Signal
 }
 
 // procs tracks every child so that cleanup can stop them all, whatever happened.
@@ -60,6 +65,12 @@ func (h *harness) command(ctx context.Context, cpu int, name string, args ...str
 // spawn starts a long-running child with its output in <dir>/<name>.log. taskset
 // execs the program, so the pid is the program's (for /proc/<pid>/status).
 func (h *harness) spawn(name string, cpu int, bin string, args ...string) (*proc, error) {
+	return h.spawnAs(name, cpu, nil, bin, args...)
+}
+
+// spawnAs is spawn as another user when cred is set (PostgreSQL refuses to run as
+// root).
+func (h *harness) spawnAs(name string, cpu int, cred *syscall.Credential, bin string, args ...string) (*proc, error) {
 	logPath := filepath.Join(h.dir, name+".log")
 	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
@@ -67,6 +78,7 @@ func (h *harness) spawn(name string, cpu int, bin string, args ...string) (*proc
 	}
 	defer f.Close()
 	cmd := h.command(context.Background(), cpu, bin, args...)
+	cmd.SysProcAttr.Credential = cred
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
@@ -90,12 +102,13 @@ func (p *proc) exited() bool {
 	}
 }
 
-// stop sends SIGTERM to the child's process group, waits up to grace, then kills it.
+// stop sends SIGTERM (or stopSignal) to the child's process group, waits up to
+// grace, then kills it.
 func (p *proc) stop(grace time.Duration) {
 	if p.exited() {
 		return
 	}
-	_ = syscall.Kill(-p.pid(), syscall.SIGTERM)
+	_ = syscall.Kill(-p.pid(), cmp.Or(p.stopSignal, syscall.SIGTERM))
 	select {
 	case <-p.done:
 	case <-time.After(grace):
@@ -144,15 +157,33 @@ func freeAddr() (string, error) {
 // waitReady polls url until it answers 200, the process exits or 30 s pass.
 func waitReady(ctx context.Context, p *proc, url string) error {
 	client := &http.Client{Timeout: 2 * time.Second}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	return p.waitFor(ctx, 30*time.Second, "at "+url, func() bool {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		resp, err := client.Do(req)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+}
+
+// waitLog waits until the child's log holds line, the child exits or timeout
+// passes: how servers that speak no HTTP (Redis, PostgreSQL) say they are ready.
+func waitLog(ctx context.Context, p *proc, line string, timeout time.Duration) error {
+	return p.waitFor(ctx, timeout, fmt.Sprintf("(no %q in its log)", line), func() bool {
+		b, err := os.ReadFile(p.log)
+		return err == nil && strings.Contains(string(b), line)
+	})
+}
+
+// waitFor polls ready every 20 ms until it is true, the child exits or timeout
+// passes; what says what was waited for in the error.
+func (p *proc) waitFor(ctx context.Context, timeout time.Duration, what string, ready func() bool) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		if ready() {
+			return nil
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -161,7 +192,7 @@ func waitReady(ctx context.Context, p *proc, url string) error {
 			return fmt.Errorf("%s exited before it was ready:\n%s", p.name, p.logTail())
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not ready at %s after 30s:\n%s", p.name, url, p.logTail())
+			return fmt.Errorf("%s not ready %s after %s:\n%s", p.name, what, timeout, p.logTail())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -191,25 +222,35 @@ type gateway struct {
 	p       *proc
 	addr    string // gateway listener, host:port
 	dataDir string
+	// args are the subcommand and the flags beyond the addresses and the data dir,
+	// kept for a restart.
+	args    []string
 	started time.Time
 	ready   time.Duration // from start to /ready answering 200
 }
 
 func (g *gateway) url(path string) string { return "http://" + g.addr + path }
 
-// launchGateway starts `tollgate serve` on fresh loopback ports without waiting.
-func (h *harness) launchGateway(name, dataDir string) (*gateway, error) {
+// serveArgs run a one-process Tollgate on the embedded store.
+var serveArgs = []string{"serve"}
+
+// launchGateway starts `tollgate <args...>` (serveArgs, or `gateway` with its
+// cluster flags) on fresh loopback ports without waiting.
+func (h *harness) launchGateway(name, dataDir string, args []string) (*gateway, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
 	}
-	dash, err := freeAddr()
-	if err != nil {
-		return nil, err
+	g := &gateway{name: name, addr: addr, dataDir: dataDir, args: args, started: time.Now()}
+	full := append(slices.Clone(args), "--data-dir", dataDir, "--secret", adminSecret, "--gateway-addr", addr, "--log-level", "error")
+	if args[0] == "serve" {
+		dash, err := freeAddr()
+		if err != nil {
+			return nil, err
+		}
+		full = append(full, "--dashboard-addr", dash)
 	}
-	g := &gateway{name: name, addr: addr, dataDir: dataDir, started: time.Now()}
-	g.p, err = h.spawn(name, cpuProxy, h.bin("tollgate"), "serve", "--data-dir", dataDir, "--secret", adminSecret,
-		"--gateway-addr", addr, "--dashboard-addr", dash, "--log-level", "error")
+	g.p, err = h.spawn(name, cpuProxy, h.bin("tollgate"), full...)
 	return g, err
 }
 
@@ -223,11 +264,11 @@ func (g *gateway) waitReady(ctx context.Context) error {
 }
 
 // startGateways starts gateways named tollgate-<name> (data in <dir>/data-<name>)
-// side by side and waits until all are ready.
-func (h *harness) startGateways(ctx context.Context, names ...string) ([]*gateway, error) {
+// running `tollgate <args...>` side by side and waits until all are ready.
+func (h *harness) startGateways(ctx context.Context, args []string, names ...string) ([]*gateway, error) {
 	gs := make([]*gateway, len(names))
 	for i, n := range names {
-		g, err := h.launchGateway("tollgate-"+n, filepath.Join(h.dir, "data-"+n))
+		g, err := h.launchGateway("tollgate-"+n, filepath.Join(h.dir, "data-"+n), args)
 		if err != nil {
 			return nil, err
 		}
@@ -244,7 +285,7 @@ func (h *harness) startGateways(ctx context.Context, names ...string) ([]*gatewa
 // restart stops the gateway and starts it again on the same data directory.
 func (h *harness) restart(ctx context.Context, g *gateway) (*gateway, error) {
 	g.p.stop(30 * time.Second)
-	g2, err := h.launchGateway(g.name+"-restarted", g.dataDir)
+	g2, err := h.launchGateway(g.name+"-restarted", g.dataDir, g.args)
 	if err != nil {
 		return nil, err
 	}

@@ -32,6 +32,11 @@ type results struct {
 	Cold  *coldResult   `json:"cold_cache,omitempty"`
 	RSS   []rssRow      `json:"peak_rss"`
 	Keyed *keyedOutcome `json:"keyed_ratio"`
+	// Cluster1 and Cluster3 are the cluster cases' ratios to the baseline, as
+	// their last lines print them.
+	Cluster1 *keyedOutcome   `json:"cluster1_ratio"`
+	Cluster3 *keyedOutcome   `json:"cluster3_ratio"`
+	Accuracy *accuracyResult `json:"accuracy"`
 
 	Elapsed float64 `json:"elapsed_seconds"`
 }
@@ -58,6 +63,8 @@ type settings struct {
 	SpreadKeys     int     `json:"spread_keys"`
 	LimitedSession string  `json:"limited_session"`
 	Peer           bool    `json:"peer"`
+	// Cluster is auto, on (--cluster) or off (--no-cluster).
+	Cluster string `json:"cluster"`
 }
 
 type keyedOutcome struct {
@@ -98,7 +105,7 @@ func newResults(o options) *results {
 		Host: hostInfo{CPUs: runtime.NumCPU(), GoVersion: runtime.Version()},
 		Settings: settings{Threads: o.threads, Connections: o.connections, DurationS: o.duration.Seconds(),
 			WarmupS: o.warmup.Seconds(), Rounds: o.rounds, Pinned: o.pin, StoredKeys: o.keys, SpreadKeys: o.spread,
-			LimitedSession: limitedSession, Peer: o.peer != ""},
+			LimitedSession: limitedSession, Peer: o.peer != "", Cluster: [...]string{"auto", "on", "off"}[o.cluster]},
 	}
 	if o.quick {
 		r.Mode = "quick"
@@ -133,9 +140,10 @@ func median(xs []float64) float64 {
 }
 
 // summarise computes each case's medians (per metric, over the rounds), its ratio to
-// the baseline and the latency it adds over the baseline.
+// the baseline (and, for the cluster cases, to the single-node key+rate+quota case)
+// and the latency it adds over the baseline.
 func summarise(cases []*benchCase) {
-	var base *sample
+	var base, keyed *sample
 	for _, c := range cases {
 		if len(c.Samples) == 0 {
 			continue
@@ -170,8 +178,11 @@ func summarise(cases []*benchCase) {
 			c.RPSSpread = (hi - lo) / m.RPS
 		}
 		c.Median = m
-		if c.ID == "baseline" {
+		switch c.ID {
+		case "baseline":
 			base = m
+		case "key_rate_quota":
+			keyed = m
 		}
 	}
 	if base == nil || base.RPS == 0 {
@@ -185,14 +196,23 @@ func summarise(cases []*benchCase) {
 		c.AddedP50us = c.Median.P50us - base.P50us
 		c.AddedP99us = c.Median.P99us - base.P99us
 		c.AddedP999us = c.Median.P999us - base.P999us
+		if isCluster(c.ID) && keyed != nil && keyed.RPS > 0 {
+			c.RatioToKeyed = c.Median.RPS / keyed.RPS
+		}
 	}
 }
 
+func isCluster(id string) bool { return id == "cluster1" || id == "cluster3" }
+
 // keyed decides the keyed_ratio line: NA when the case was skipped or measured
 // refusals rather than proxying.
-func (r *results) keyed() *keyedOutcome {
+func (r *results) keyed() *keyedOutcome { return r.ratioOf("key_rate_quota") }
+
+// ratioOf is case id's ratio to the baseline for a last line: NA when the case was
+// skipped or measured refusals rather than proxying.
+func (r *results) ratioOf(id string) *keyedOutcome {
 	for _, c := range r.Cases {
-		if c.ID != "key_rate_quota" {
+		if c.ID != id {
 			continue
 		}
 		switch {
@@ -201,23 +221,46 @@ func (r *results) keyed() *keyedOutcome {
 		case c.Median == nil || c.RatioToBaseline == 0:
 			return &keyedOutcome{Note: "no measurement"}
 		case c.TotalNon2xx > 0:
-			return &keyedOutcome{Note: fmt.Sprintf("%d responses >= 400 during the key+rate+quota case: it measured refusals, not proxying", c.TotalNon2xx)}
+			return &keyedOutcome{Note: fmt.Sprintf("%d responses >= 400 during the %s case: it measured refusals, not proxying", c.TotalNon2xx, c.Name)}
 		}
 		v := c.RatioToBaseline
 		return &keyedOutcome{Ratio: &v}
 	}
-	return &keyedOutcome{Note: "no key+rate+quota case"}
+	return &keyedOutcome{Note: "no " + id + " case"}
 }
 
-func (r *results) keyedRatioLine() string {
-	if r.Keyed == nil || r.Keyed.Ratio == nil {
-		return "keyed_ratio=NA"
+// clusterRatioLines are the cluster1_ratio= and cluster3_ratio= lines printed just
+// before keyed_ratio=.
+func (r *results) clusterRatioLines() []string {
+	var lines []string
+	for _, l := range r.scriptRatios()[:2] {
+		lines = append(lines, ratioLine(l.name, l.o))
 	}
-	return fmt.Sprintf("keyed_ratio=%.2f", *r.Keyed.Ratio)
+	return lines
+}
+
+type namedRatio struct {
+	name string
+	o    *keyedOutcome
+}
+
+// scriptRatios are the ratios of the last lines, in their order (keyed_ratio last).
+func (r *results) scriptRatios() []namedRatio {
+	return []namedRatio{{"cluster1_ratio", r.Cluster1}, {"cluster3_ratio", r.Cluster3}, {"keyed_ratio", r.Keyed}}
+}
+
+func (r *results) keyedRatioLine() string { return ratioLine("keyed_ratio", r.Keyed) }
+
+func ratioLine(name string, o *keyedOutcome) string {
+	if o == nil || o.Ratio == nil {
+		return name + "=NA"
+	}
+	return fmt.Sprintf("%s=%.2f", name, *o.Ratio)
 }
 
 func (r *results) print(w io.Writer) {
 	r.Keyed = r.keyed()
+	r.Cluster1, r.Cluster3 = r.ratioOf("cluster1"), r.ratioOf("cluster3")
 	s := r.Settings
 	pinned := "not pinned"
 	if s.Pinned {
@@ -233,8 +276,8 @@ func (r *results) print(w io.Writer) {
 	for _, c := range r.Cases {
 		nameW = max(nameW, len(c.Name))
 	}
-	fmt.Fprintf(w, "%-*s %9s %6s %8s %8s %9s %8s %8s %8s %9s\n", nameW, "case", "req/s", "±rnd", "p50 ms", "p99 ms", "p99.9 ms",
-		"x base", "+p50 ms", "+p99 ms", "4xx5xx/err")
+	fmt.Fprintf(w, "%-*s %9s %6s %8s %8s %9s %8s %8s %8s %9s %8s\n", nameW, "case", "req/s", "±rnd", "p50 ms", "p99 ms", "p99.9 ms",
+		"x base", "+p50 ms", "+p99 ms", "4xx5xx/err", "x keyed")
 	var notes []string
 	for _, c := range r.Cases {
 		if c.Skipped != "" || c.Median == nil {
@@ -248,15 +291,22 @@ func (r *results) print(w io.Writer) {
 			continue
 		}
 		m := c.Median
-		fmt.Fprintf(w, "%-*s %9.0f %5.0f%% %8.2f %8.2f %9.2f %8.2f %+8.2f %+8.2f %9s\n", nameW, c.Name, m.RPS, 100*c.RPSSpread/2,
+		xKeyed := ""
+		if c.RatioToKeyed > 0 {
+			xKeyed = fmt.Sprintf("%.2f", c.RatioToKeyed)
+		}
+		fmt.Fprintf(w, "%-*s %9.0f %5.0f%% %8.2f %8.2f %9.2f %8.2f %+8.2f %+8.2f %9s %8s\n", nameW, c.Name, m.RPS, 100*c.RPSSpread/2,
 			m.P50us/1000, m.P99us/1000, m.P999us/1000, c.RatioToBaseline, c.AddedP50us/1000, c.AddedP99us/1000,
-			fmt.Sprintf("%d/%d", c.TotalNon2xx, c.TotalSocketErrors))
+			fmt.Sprintf("%d/%d", c.TotalNon2xx, c.TotalSocketErrors), xKeyed)
 	}
 	for _, n := range notes {
 		fmt.Fprintf(w, "skipped: %s\n", n)
 	}
 	fmt.Fprintf(w, "\n(±rnd: half the min-max range of the rounds' req/s, relative to the median; x base: req/s / baseline's;\n"+
-		" +p50/+p99: latency added over the baseline proxy; 4xx5xx/err: responses >= 400 / socket errors, all rounds)\n")
+		" +p50/+p99: latency added over the baseline proxy; 4xx5xx/err: responses >= 400 / socket errors, all rounds;\n"+
+		" x keyed: req/s / tollgate key+rate+quota's (one embedded node); cluster cases: PostgreSQL + Redis, one wrk per\n"+
+		" gateway at once sharing the connections, req/s summed, each latency the worst wrk's)\n")
+	r.Accuracy.print(w)
 	if kc := r.KeyCreation; kc != nil {
 		fmt.Fprintf(w, "\nkey creation over HTTP: %d keys in %.1fs, %.0f keys/s with %d concurrent POST /tyk/keys", kc.Keys, kc.Seconds, kc.KeysPerSec, kc.Workers)
 		if kc.Keys < fullKeys {
@@ -285,8 +335,10 @@ func (r *results) print(w io.Writer) {
 	}
 	r.Elapsed = time.Since(began).Seconds()
 	fmt.Fprintf(w, "\nfinished in %.1fs\n", r.Elapsed)
-	if r.Keyed.Ratio == nil {
-		fmt.Fprintf(w, "keyed_ratio is NA: %s\n", r.Keyed.Note)
+	for _, l := range r.scriptRatios() {
+		if l.o.Ratio == nil {
+			fmt.Fprintf(w, "%s is NA: %s\n", l.name, l.o.Note)
+		}
 	}
 }
 

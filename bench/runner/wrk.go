@@ -3,12 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -86,8 +88,61 @@ func (h *harness) writeScript(name, body string) (string, error) {
 
 // wrk runs one load of d against url with script.
 func (h *harness) wrk(ctx context.Context, url, script string, d time.Duration) (sample, error) {
+	return h.wrkWith(ctx, url, script, d, h.o.threads, h.o.connections)
+}
+
+// wrkSplit loads every url at once for d, one wrk each, with --connections shared
+// out between them (and --threads, at least one each), and adds the results up:
+// requests, rates and errors are summed; each latency percentile is the highest of
+// the wrk processes' (percentiles cannot be added, and the worst is the honest
+// one to quote). One URL is plain wrk.
+func (h *harness) wrkSplit(ctx context.Context, urls []string, script string, d time.Duration) (sample, error) {
+	if len(urls) == 1 {
+		return h.wrk(ctx, urls[0], script, d)
+	}
+	n := len(urls)
+	samples := make([]sample, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i, u := range urls {
+		conns := h.o.connections / n
+		if i < h.o.connections%n {
+			conns++
+		}
+		threads := min(conns, max(1, h.o.threads/n))
+		wg.Go(func() { samples[i], errs[i] = h.wrkWith(ctx, u, script, d, threads, conns) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return sample{}, err
+	}
+	return sumSamples(samples), nil
+}
+
+// sumSamples adds up loads run at the same time: see wrkSplit.
+func sumSamples(samples []sample) sample {
+	var sum sample
+	var weighted float64
+	for _, s := range samples {
+		sum.RPS += s.RPS
+		sum.Requests += s.Requests
+		sum.SocketErrors += s.SocketErrors
+		sum.Non2xx += s.Non2xx
+		sum.P50us, sum.P90us = max(sum.P50us, s.P50us), max(sum.P90us, s.P90us)
+		sum.P99us, sum.P999us = max(sum.P99us, s.P99us), max(sum.P999us, s.P999us)
+		sum.MaxUS = max(sum.MaxUS, s.MaxUS)
+		weighted += s.MeanUS * float64(s.Requests)
+	}
+	if sum.Requests > 0 {
+		sum.MeanUS = weighted / float64(sum.Requests)
+	}
+	return sum
+}
+
+// wrkWith runs one wrk with threads and conns.
+func (h *harness) wrkWith(ctx context.Context, url, script string, d time.Duration, threads, conns int) (sample, error) {
 	secs := max(1, int(d.Round(time.Second)/time.Second))
-	args := []string{"-t", strconv.Itoa(h.o.threads), "-c", strconv.Itoa(h.o.connections),
+	args := []string{"-t", strconv.Itoa(threads), "-c", strconv.Itoa(conns),
 		"-d", strconv.Itoa(secs) + "s", "--timeout", "5s", "-s", script, url}
 	cmd := h.command(ctx, cpuLoad, "wrk", args...)
 	var out bytes.Buffer

@@ -28,9 +28,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -40,6 +38,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tollgate/tollgate/internal/pgbin"
 )
 
 // startTimeout bounds initdb plus the server's start. initdb takes about a second
@@ -197,35 +197,6 @@ func (s *server) exec(ctx context.Context, sql string) error {
 	return err
 }
 
-// binDir finds a directory holding both initdb and postgres: PATH first, then
-// Debian's versioned directories, newest version first.
-func binDir() (string, bool) {
-	var dirs []string
-	if p, err := exec.LookPath("postgres"); err == nil {
-		dirs = append(dirs, filepath.Dir(p))
-	}
-	debian, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
-	slices.SortFunc(debian, func(a, b string) int { return pgVersion(b) - pgVersion(a) })
-	dirs = append(dirs, debian...)
-	for _, d := range dirs {
-		if isExecutable(filepath.Join(d, "postgres")) && isExecutable(filepath.Join(d, "initdb")) {
-			return d, true
-		}
-	}
-	return "", false
-}
-
-// pgVersion reads the major version out of /usr/lib/postgresql/<version>/bin.
-func pgVersion(dir string) int {
-	n, _ := strconv.Atoi(filepath.Base(filepath.Dir(dir)))
-	return n
-}
-
-func isExecutable(path string) bool {
-	fi, err := os.Stat(path)
-	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
-}
-
 // runAs is who the server runs as. PostgreSQL refuses to run as root, and tests
 // here run as root, so then initdb and postgres are started as the postgres user
 // (which Debian's package creates) and own their directory; otherwise they run as
@@ -236,22 +207,8 @@ type runAs struct {
 }
 
 func lookupRunAs() (runAs, error) {
-	if os.Geteuid() != 0 {
-		return runAs{uid: -1, gid: -1}, nil
-	}
-	u, err := user.Lookup("postgres")
-	if err != nil {
-		return runAs{}, fmt.Errorf("running as root, PostgreSQL needs a non-root user to run as: %w", err)
-	}
-	uid, err := strconv.Atoi(u.Uid)
-	if err != nil {
-		return runAs{}, fmt.Errorf("uid of postgres: %w", err)
-	}
-	gid, err := strconv.Atoi(u.Gid)
-	if err != nil {
-		return runAs{}, fmt.Errorf("gid of postgres: %w", err)
-	}
-	return runAs{cred: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, uid: uid, gid: gid}, nil
+	u, err := pgbin.LookupUser()
+	return runAs{cred: u.Cred, uid: u.UID, gid: u.GID}, err
 }
 
 func (r runAs) command(name string, args ...string) *exec.Cmd {
@@ -265,7 +222,7 @@ func (r runAs) command(name string, args ...string) *exec.Cmd {
 // start runs initdb and postgres. It returns a skip reason, not an error, when
 // PostgreSQL is not installed.
 func start() (*server, string, error) {
-	bin, ok := binDir()
+	bin, ok := pgbin.Dir()
 	if !ok {
 		return nil, "postgres and initdb not found on PATH or in /usr/lib/postgresql/*/bin", nil
 	}
