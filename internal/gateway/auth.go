@@ -173,7 +173,7 @@ func (g *Gateway) authorize(r *http.Request, rt *route, now time.Time, v *verdic
 		if lim.RateLimited() {
 			d, err := g.opts.Limits.Rate.Allow(r.Context(), limit.Key{Hash: h, Scope: lim.RateScope}, lim.Rate, lim.Per)
 			if err != nil {
-				g.limitsFailed(v, err)
+				g.limitsFailed(r.Context(), v, err)
 				return
 			}
 			v.rate = d
@@ -187,7 +187,7 @@ func (g *Gateway) authorize(r *http.Request, rt *route, now time.Time, v *verdic
 	if rt.globalRate > 0 {
 		d, err := g.opts.Limits.Rate.Allow(r.Context(), rt.globalKey, rt.globalRate, rt.globalPer)
 		if err != nil {
-			g.limitsFailed(v, err)
+			g.limitsFailed(r.Context(), v, err)
 			return
 		}
 		if !d.Allowed {
@@ -201,7 +201,7 @@ func (g *Gateway) authorize(r *http.Request, rt *route, now time.Time, v *verdic
 			v.quotaMax = lim.QuotaMax
 			st, err := g.opts.Limits.Quotas.Charge(r.Context(), limit.Key{Hash: h, Scope: lim.Scope}, lim.QuotaMax, lim.QuotaRenewal)
 			if err != nil {
-				g.limitsFailed(v, err)
+				g.limitsFailed(r.Context(), v, err)
 				return
 			}
 			v.quota = st
@@ -218,9 +218,14 @@ func (g *Gateway) authorize(r *http.Request, rt *route, now time.Time, v *verdic
 
 // limitsFailed sets the "limits unavailable" verdict. The failure is logged when
 // limits stop answering, not on every request they refuse meanwhile: a backend
-// outage under load would otherwise flood the log.
-func (g *Gateway) limitsFailed(v *verdict, err error) {
+// outage under load would otherwise flood the log. A call that failed because
+// the client went away (its context ended) says nothing about the limits: it is
+// neither logged nor counted as an outage.
+func (g *Gateway) limitsFailed(ctx context.Context, v *verdict, err error) {
 	*v = verdict{status: http.StatusServiceUnavailable, msg: msgLimitsUnavailable}
+	if ctx.Err() != nil {
+		return
+	}
 	if g.limitsFailing.CompareAndSwap(false, true) {
 		g.log.Error("rate limits and quotas unavailable; answering 503 until they recover", "error", err.Error())
 	}

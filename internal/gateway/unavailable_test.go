@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -261,5 +262,54 @@ func TestStaleIfError(t *testing.T) {
 				t.Errorf("the store outage was logged %d times, want once:\n%s", n, logs.String())
 			}
 		})
+	}
+}
+
+// hangingLimits answer only when the request's context ends, with its error, as
+// a Redis call does when the client goes away mid-request.
+type hangingLimits struct {
+	limit.RateLimiter
+	hang *atomic.Bool
+}
+
+func (h hangingLimits) Allow(ctx context.Context, k limit.Key, rate, per float64) (limit.Decision, error) {
+	if h.hang.Load() {
+		<-ctx.Done()
+		return limit.Decision{}, ctx.Err()
+	}
+	return h.RateLimiter.Allow(ctx, k, rate, per)
+}
+
+// TestClientGoneIsNoOutage: a client that goes away while its rate limit is
+// being decided ends that call with its context; that is not a limits outage,
+// so nothing is logged as one and the next requests are not "recovering".
+func TestClientGoneIsNoOutage(t *testing.T) {
+	var hang atomic.Bool
+	var logs lockedBuffer
+	e := newEnv(t, func(o *apptest.Options) {
+		o.Log = &logs
+		o.WrapLimits = func(l limit.Engine) limit.Engine {
+			return limit.Engine{Rate: hangingLimits{RateLimiter: l.Rate, hang: &hang}, Quotas: l.Quotas}
+		}
+	})
+	up := echoUpstream(t)
+	mustCreateAPI(t, e, keyedAPI("api1", "/api1/", up.URL, ""))
+	key := mustCreateKey(t, e, "/tyk/keys", `{"rate":100,"per":1,"access_rights":`+rights("api1")+`}`)
+	hang.Store(true)
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", e.srv.URL+"/api1/x", nil)
+	req.Header.Set("Authorization", key)
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatalf("the request whose client gave up got an answer: %d", resp.StatusCode)
+	}
+	hang.Store(false)
+	if s, body, _ := e.do(t, "GET", "/api1/x", "", auth(key)); s != 200 {
+		t.Fatalf("next request: %d %s", s, body)
+	}
+	time.Sleep(50 * time.Millisecond) // the abandoned request's handler has finished
+	if out := logs.String(); strings.Contains(out, "unavailable") || strings.Contains(out, "answer again") {
+		t.Fatalf("a client going away was logged as a limits outage:\n%s", out)
 	}
 }
