@@ -27,6 +27,9 @@ import (
 	"github.com/tollgate/tollgate/internal/store/sqlite"
 )
 
+// sweepInterval is how often expired web sessions and key displays are removed.
+const sweepInterval = 5 * time.Minute
+
 // Node is one Tollgate process, built from its components: the store, the limits
 // (rate limiter and quota engine), the event bus, the services every door calls, the
 // gateway node and the dashboard node. `tollgate serve` and the tests build it with
@@ -207,6 +210,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 		AdminsSeeAccessKeys: cfg.AdminsSeeAccessKeys, TrustedProxies: trusted, Now: deps.Now,
 		Version: VersionString(), Health: n.health,
 	})
+	// Expired web sessions and key displays are refused when read; the sweep
+	// only keeps their tables small. Every node on a store may run it.
+	n.loops = append(n.loops, every(sweepInterval, func(ctx context.Context) {
+		if err := n.Dashboard.Sweep(ctx); err != nil {
+			log.Warn("sweep expired web sessions", "error", err.Error())
+		}
+	}))
 	return n, nil
 }
 

@@ -326,7 +326,7 @@ func (u *ui) savePolicy(w http.ResponseWriter, r *http.Request, c *uiCtx) error 
 		errs[ff.field] = ff.msg
 		return u.showPolicyForm(w, r, c, ff.status, f, errs, "Please correct the marked fields.")
 	}
-	u.sessions.setFlash(c.sess, "Policy “"+p.Name+"” saved. Policy ID: "+p.ID)
+	u.sessions.setFlash(r.Context(), c.sess, "Policy “"+p.Name+"” saved. Policy ID: "+p.ID)
 	http.Redirect(w, r, "/policies", http.StatusSeeOther)
 	return nil
 }
@@ -358,7 +358,7 @@ func (u *ui) deletePolicy(w http.ResponseWriter, r *http.Request, c *uiCtx) erro
 	if force {
 		msg += " Keys that applied it are refused until they apply another."
 	}
-	u.sessions.setFlash(c.sess, msg)
+	u.sessions.setFlash(r.Context(), c.sess, msg)
 	http.Redirect(w, r, "/policies", http.StatusSeeOther)
 	return nil
 }
