@@ -401,7 +401,7 @@ func (u *ui) login(w http.ResponseWriter, r *http.Request) {
 	// password is checked; the throttle is per account and address, so neither
 	// other accounts from this address nor this account from elsewhere suffer.
 	key := loginKey(email, r)
-	if wait := u.s.logins.Blocked(key, now); wait > 0 {
+	if wait := u.s.logins.Blocked(r.Context(), key, now); wait > 0 {
 		u.showLogin(w, r, http.StatusTooManyRequests, email,
 			fmt.Sprintf("Too many failed attempts. Try again in %d seconds.", int(wait.Seconds())+1))
 		return
@@ -416,7 +416,7 @@ func (u *ui) login(w http.ResponseWriter, r *http.Request) {
 		if !errors.Is(err, accounts.ErrBadCredentials) {
 			u.s.log.Error("login failed", "error", err.Error())
 		}
-		u.s.logins.Fail(key, clientIP(r), now)
+		u.s.logins.Fail(r.Context(), key, clientIP(r), now)
 		u.showLogin(w, r, http.StatusUnauthorized, email, "Invalid e-mail or password.")
 		return
 	}

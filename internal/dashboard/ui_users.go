@@ -235,7 +235,7 @@ func (u *ui) changePassword(w http.ResponseWriter, r *http.Request, c *uiCtx) er
 		return nil
 	}
 	now := u.s.now()
-	if wait := u.s.logins.Blocked(loginKey(c.user.Email, r), now); wait > 0 {
+	if wait := u.s.logins.Blocked(r.Context(), loginKey(c.user.Email, r), now); wait > 0 {
 		return fail("current_password", fmt.Sprintf("Too many wrong passwords. Try again in %d seconds.", int(wait.Seconds())+1))
 	}
 	if pf.Get("new_password") != pf.Get("confirm_password") {
@@ -243,7 +243,7 @@ func (u *ui) changePassword(w http.ResponseWriter, r *http.Request, c *uiCtx) er
 	}
 	x, err := c.acct.ChangePassword(r.Context(), pf.Get("current_password"), pf.Get("new_password"))
 	if errors.Is(err, accounts.ErrBadCredentials) {
-		u.s.logins.Fail(loginKey(c.user.Email, r), clientIP(r), now)
+		u.s.logins.Fail(r.Context(), loginKey(c.user.Email, r), clientIP(r), now)
 		return fail("current_password", "The current password is wrong.")
 	}
 	if err != nil {

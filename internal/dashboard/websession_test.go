@@ -58,7 +58,8 @@ func sessionHash(t *testing.T, b *browser) string {
 // TestDashboardsShareWebSessions: two dashboards on one PostgreSQL, as a cluster
 // runs them behind a load balancer without sticky sessions. A browser logged in on
 // one is logged in on the other; a key created on one is shown once, on either;
-// a flash left by one is shown once, by either; logging out on one logs out of both.
+// a flash left by one is shown once, by either; logging out on one logs out of both;
+// wrong passwords spread over both are throttled as on one.
 func TestDashboardsShareWebSessions(t *testing.T) {
 	pg := pgtest.New(t)
 	dsn, redisURL := pg.DSN(t), "redis://"+redistest.Start(t)
@@ -118,9 +119,21 @@ func TestDashboardsShareWebSessions(t *testing.T) {
 	if status, _, _ := b.post("/logout", url.Values{"csrf": {b.csrf("/keys")}}); status != 303 {
 		t.Fatalf("logout on B: %d", status)
 	}
-	// The cookie is gone from the jar: send the old one, as a thief would.
 	if a.loggedIn() {
 		t.Error("still logged in on A after logging out on B")
+	}
+
+	// Wrong passwords spread over both dashboards count as on one: 10 a minute
+	// per account and address, then 429 on either, the right password too.
+	for i := range 10 {
+		if status, _ := []*browser{a, b}[i%2].login("a@a.io", "wrong password", ""); status != 401 {
+			t.Fatalf("wrong password %d: %d, want 401", i+1, status)
+		}
+	}
+	for name, br := range map[string]*browser{"A": a, "B": b} {
+		if status, _ := br.login("a@a.io", "password-a", ""); status != 429 {
+			t.Errorf("login on %s after 10 wrong passwords spread over A and B: %d, want 429", name, status)
+		}
 	}
 }
 
