@@ -15,6 +15,8 @@ import (
 
 	"github.com/tollgate/tollgate/internal/accounts"
 	"github.com/tollgate/tollgate/internal/audit"
+	"github.com/tollgate/tollgate/internal/authguard"
+	"github.com/tollgate/tollgate/internal/authguard/redisguard"
 	"github.com/tollgate/tollgate/internal/config"
 	"github.com/tollgate/tollgate/internal/dashboard"
 	"github.com/tollgate/tollgate/internal/events"
@@ -27,6 +29,9 @@ import (
 	"github.com/tollgate/tollgate/internal/store/postgres"
 	"github.com/tollgate/tollgate/internal/store/sqlite"
 )
+
+// sweepInterval is how often expired web sessions and key displays are removed.
+const sweepInterval = 5 * time.Minute
 
 // Node is one Tollgate process, built from its components: the store, the limits
 // (rate limiter and quota engine), the event bus, the services every door calls, the
@@ -218,11 +223,22 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 	if err != nil {
 		return nil, err
 	}
+	var loginFailures authguard.Shared
+	if n.Redis != nil {
+		loginFailures = redisguard.New(n.Redis)
+	}
 	n.Dashboard = dashboard.New(dashboard.Options{
 		Accounts: n.Accounts, APIs: n.APIs, Keys: n.Keys, Policies: n.Policies, Store: n.Store, AdminSecret: n.Secret, Log: log,
 		AdminsSeeAccessKeys: cfg.AdminsSeeAccessKeys, TrustedProxies: trusted, Now: deps.Now,
-		Version: VersionString(), Health: n.health,
+		Version: VersionString(), Health: n.health, LoginFailures: loginFailures,
 	})
+	// Expired web sessions and key displays are refused when read; the sweep
+	// only keeps their tables small. Every node on a store may run it.
+	n.loops = append(n.loops, every(sweepInterval, func(ctx context.Context) {
+		if err := n.Dashboard.Sweep(ctx); err != nil {
+			log.Warn("sweep expired web sessions", "error", err.Error())
+		}
+	}))
 	return n, nil
 }
 

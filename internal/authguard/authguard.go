@@ -16,15 +16,22 @@
 //   - Failures are logged as one line per interval and door (how many, from how many
 //     addresses, the busiest few), never one line per request, so a flood cannot
 //     fill the disk.
+//   - Several processes behind one load balancer can share the count (Options.Shared,
+//     in Redis), so that spreading guesses over them gains nothing. Each process
+//     counts in memory as well, and decides by the stricter of the two: if the
+//     shared count cannot be reached the throttle holds per process, as it would
+//     without one, and says so once in the log rather than failing open quietly.
 package authguard
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -40,6 +47,10 @@ type Guard struct {
 	window time.Duration
 	log    *slog.Logger
 	every  time.Duration
+	shared Shared
+	// sharedDown is set while the shared count fails, so that the outage is
+	// logged when it starts and ends, not per attempt.
+	sharedDown atomic.Bool
 
 	mu       sync.Mutex
 	failures map[string][]time.Time
@@ -61,6 +72,22 @@ type Options struct {
 	Log *slog.Logger
 	// ReportEvery is the aggregation interval; default 10 s.
 	ReportEvery time.Duration
+	// Shared, when set, is a count of failures several processes share; the
+	// Guard keeps its own count too (see the package comment).
+	Shared Shared
+}
+
+// Shared counts failures across processes. Its window is fixed: it starts at a
+// key's first failure and lasts Window, so a key that reached Max waits for the end
+// of that window, then has Max attempts again.
+type Shared interface {
+	// Fail counts one failure of key in its current window (starting one of
+	// length window if none runs) and returns the failures in it, this one
+	// included, and the time left in it.
+	Fail(ctx context.Context, key string, window time.Duration) (n int64, left time.Duration, err error)
+	// Count returns key's failures in its current window and the time left in
+	// it (0 and 0 when none runs).
+	Count(ctx context.Context, key string) (n int64, left time.Duration, err error)
 }
 
 // New returns a Guard.
@@ -70,8 +97,27 @@ func New(o Options) *Guard {
 	}
 	return &Guard{
 		door: o.Door, max: cmp.Or(o.Max, 10), window: cmp.Or(o.Window, time.Minute), log: o.Log,
-		every: cmp.Or(o.ReportEvery, 10*time.Second), failures: map[string][]time.Time{}, counts: map[string]int{},
+		every: cmp.Or(o.ReportEvery, 10*time.Second), failures: map[string][]time.Time{}, counts: map[string]int{}, shared: o.Shared,
 	}
+}
+
+// sharedKey names key in the shared count: doors do not share budgets.
+func (g *Guard) sharedKey(key string) string { return g.door + "\x00" + key }
+
+// sharedResult notes whether the shared count answered, logging the changes, and
+// reports whether it did.
+func (g *Guard) sharedResult(err error) bool {
+	if err != nil {
+		if !g.sharedDown.Swap(true) {
+			g.log.Warn("the shared failed-authentication count does not answer; each process throttles on its own count until it does",
+				"door", g.door, "error", err.Error())
+		}
+		return false
+	}
+	if g.sharedDown.Swap(false) {
+		g.log.Info("the shared failed-authentication count answers again", "door", g.door)
+	}
+	return true
 }
 
 // prune drops failures of key that left the window; callers hold mu.
@@ -92,7 +138,18 @@ func (g *Guard) prune(key string, now time.Time) []time.Time {
 
 // Blocked reports how long key must wait before another attempt is considered (0:
 // it may try now).
-func (g *Guard) Blocked(key string, now time.Time) time.Duration {
+func (g *Guard) Blocked(ctx context.Context, key string, now time.Time) time.Duration {
+	wait := g.blockedHere(key, now)
+	if g.shared != nil {
+		n, left, err := g.shared.Count(ctx, g.sharedKey(key))
+		if g.sharedResult(err) && n >= int64(g.max) {
+			wait = max(wait, left)
+		}
+	}
+	return wait
+}
+
+func (g *Guard) blockedHere(key string, now time.Time) time.Duration {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	ts := g.prune(key, now)
@@ -106,7 +163,18 @@ func (g *Guard) Blocked(key string, now time.Time) time.Duration {
 // addr. It returns how long key must wait when it was already blocked (the first Max
 // failures return 0); an attempt made while blocked is reported but does not
 // lengthen the wait.
-func (g *Guard) Fail(key, addr string, now time.Time) time.Duration {
+func (g *Guard) Fail(ctx context.Context, key, addr string, now time.Time) time.Duration {
+	wait := g.failHere(key, addr, now)
+	if g.shared != nil {
+		n, left, err := g.shared.Fail(ctx, g.sharedKey(key), g.window)
+		if g.sharedResult(err) && n > int64(g.max) {
+			wait = max(wait, left)
+		}
+	}
+	return wait
+}
+
+func (g *Guard) failHere(key, addr string, now time.Time) time.Duration {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	ts := g.prune(key, now)

@@ -47,9 +47,9 @@ func TestThrottle(t *testing.T) {
 			g := New(Options{Door: "test", Max: 10, Window: time.Minute, ReportEvery: time.Hour})
 			defer g.Flush()
 			for i := range tt.failures {
-				g.Fail("a", "1.2.3.4", t0.Add(time.Duration(i)*time.Millisecond))
+				g.Fail(t.Context(), "a", "1.2.3.4", t0.Add(time.Duration(i)*time.Millisecond))
 			}
-			wait := g.Blocked(tt.key, t0.Add(tt.at+time.Duration(tt.failures)*time.Millisecond))
+			wait := g.Blocked(t.Context(), tt.key, t0.Add(tt.at+time.Duration(tt.failures)*time.Millisecond))
 			if (wait > 0) != tt.blocked {
 				t.Errorf("Blocked = %v, want blocked %v", wait, tt.blocked)
 			}
@@ -68,7 +68,7 @@ func TestFailuresAreLoggedAggregated(t *testing.T) {
 		if i%10 == 0 {
 			addr = "10.0.0.2"
 		}
-		g.Fail(addr, addr, now)
+		g.Fail(t.Context(), addr, addr, now)
 	}
 	g.Flush()
 	g.Flush() // nothing new: no second line

@@ -52,6 +52,12 @@ type Options struct {
 	// Health lists components beside the store that /hello reports (the shared
 	// limits and events of a cluster member).
 	Health []health.Check
+	// LoginFailures, when set, is the failed-login count the dashboards of a
+	// cluster share (Redis), so that guesses spread over them are throttled as
+	// on one; nil counts in this process only. Wrong access keys and admin
+	// secrets are counted per process either way: they cannot be guessed, and
+	// that throttle only bounds what a flood costs this process.
+	LoginFailures authguard.Shared
 }
 
 // Server is the dashboard's http.Handler.
@@ -101,7 +107,7 @@ func New(opts Options) *Server {
 	s := &Server{opts: opts, log: opts.Log, mux: http.NewServeMux(),
 		apiKeys:   authguard.New(authguard.Options{Door: "dashboard API", Max: secretFailures, Log: opts.Log}),
 		adminAuth: authguard.New(authguard.Options{Door: "admin API", Max: secretFailures, Log: opts.Log}),
-		logins:    authguard.New(authguard.Options{Door: "web login", Log: opts.Log}),
+		logins:    authguard.New(authguard.Options{Door: "web login", Log: opts.Log, Shared: opts.LoginFailures}),
 	}
 	s.checks = append([]health.Check{health.Store(opts.Store, opts.Log)}, opts.Health...)
 	a := httpx.Adapter{Log: s.log, Render: renderEnvelope, LogPath: keys.RedactPath}
@@ -284,7 +290,7 @@ func (s *Server) authenticated(section string, write bool, h httpx.HandlerFunc) 
 		u, err := s.opts.Accounts.Authenticate(r.Context(), r.Header.Get("Authorization"))
 		if errors.Is(err, store.ErrNotFound) {
 			ip := clientIP(r)
-			return refused(w, s.apiKeys.Fail(ip, ip, s.now()), http.StatusUnauthorized)
+			return refused(w, s.apiKeys.Fail(r.Context(), ip, ip, s.now()), http.StatusUnauthorized)
 		}
 		if err != nil {
 			return err
@@ -309,7 +315,7 @@ func (s *Server) adminOnly(h httpx.HandlerFunc) httpx.HandlerFunc {
 		sum := sha256.Sum256([]byte(got))
 		if got == "" || s.opts.AdminSecret == "" || subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
 			ip := clientIP(r)
-			return refused(w, s.adminAuth.Fail(ip, ip, s.now()), http.StatusUnauthorized)
+			return refused(w, s.adminAuth.Fail(r.Context(), ip, ip, s.now()), http.StatusUnauthorized)
 		}
 		return h(w, r.WithContext(audit.WithActor(r.Context(), audit.AdminSecretActor(clientIP(r)))))
 	}

@@ -48,6 +48,14 @@ func newEnv(t testing.TB, cfg ...func(*config.Config)) *env {
 	if len(cfg) > 0 {
 		o.Config = cfg[0]
 	}
+	return newEnvWith(t, o)
+}
+
+// newEnvClock is newEnv on a clock the test moves (env.node.Clock).
+func newEnvClock(t testing.TB) *env { return newEnvWith(t, apptest.Options{ManualClock: true}) }
+
+func newEnvWith(t testing.TB, o apptest.Options) *env {
+	t.Helper()
 	n := apptest.New(t, o)
 	acct := n.Node.Accounts
 	e := &env{node: n, dash: n.Dashboard, gw: n.Gateway, acct: acct, db: sqliteOf(t, n), keys: map[string]string{}, ids: map[string]string{}, vars: map[string]string{}}

@@ -192,7 +192,8 @@ func pageError(err error, what string, f form) error {
 }
 
 func (s *Server) enableUI() error {
-	u := &ui{s: s, pages: map[string]*template.Template{}, sessions: newWebSessions(), created: newCreatedKeys()}
+	u := &ui{s: s, pages: map[string]*template.Template{}, sessions: newWebSessions(s.opts.Store, s.log),
+		created: newCreatedKeys(s.opts.Store, s.opts.Accounts.Sealer, s.log)}
 	for _, name := range []string{"login", "apis", "api_form", "keys", "key_form", "policies", "policy_form", "users", "user_form", "error"} {
 		t, err := template.New("").ParseFS(templateFS, "web/templates/layout.html", "web/templates/parts.html", "web/templates/"+name+".html")
 		if err != nil {
@@ -246,9 +247,8 @@ func securityHeaders(next http.Handler) http.Handler {
 func (u *ui) authed(n need, h uiHandler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		now := u.s.now()
-		sess := u.sessions.get(r, now)
+		sess, err := u.sessions.get(r, now)
 		var user store.User
-		var err error
 		if sess != nil {
 			user, err = u.s.opts.Store.GetUser(r.Context(), sess.userID)
 		}
@@ -259,9 +259,15 @@ func (u *ui) authed(n need, h uiHandler) http.Handler {
 			u.renderError(w, r, nil, unavailablePage(f))
 			return
 		}
+		if err != nil && sess == nil {
+			u.renderError(w, r, nil, err)
+			return
+		}
 		if sess == nil || err != nil || !user.Active || accounts.SessionStamp(user) != sess.stamp {
 			if sess != nil {
-				u.sessions.destroy(r)
+				if err := u.sessions.destroy(r); err != nil {
+					u.s.log.Warn("end a stale web session", "error", err.Error())
+				}
 			}
 			if r.Method != http.MethodGet {
 				u.renderError(w, r, nil, &statusError{http.StatusUnauthorized, "Your session has ended; log in again."})
@@ -294,7 +300,7 @@ func (u *ui) render(w http.ResponseWriter, r *http.Request, c *uiCtx, status int
 	if c != nil {
 		v["User"] = &c.user
 		v["CSRF"] = c.sess.csrf
-		if f := u.sessions.popFlash(c.sess); f != "" {
+		if f := u.sessions.popFlash(r.Context(), c.sess); f != "" {
 			v["Flash"], v["FlashKind"] = f, "success"
 		}
 	}
@@ -323,7 +329,13 @@ func (u *ui) renderError(w http.ResponseWriter, r *http.Request, c *uiCtx, err e
 }
 
 func (u *ui) loginPage(w http.ResponseWriter, r *http.Request) {
-	if sess := u.sessions.get(r, u.s.now()); sess != nil {
+	sess, err := u.sessions.get(r, u.s.now())
+	if f, ok := fault.As(err); ok && f.Kind == fault.Unavailable {
+		// Logging in needs the store too: say so now, not after the password.
+		u.showLogin(w, r, http.StatusServiceUnavailable, "", unavailablePage(f).msg)
+		return
+	}
+	if sess != nil {
 		http.Redirect(w, r, "/keys", http.StatusSeeOther)
 		return
 	}
@@ -389,7 +401,7 @@ func (u *ui) login(w http.ResponseWriter, r *http.Request) {
 	// password is checked; the throttle is per account and address, so neither
 	// other accounts from this address nor this account from elsewhere suffer.
 	key := loginKey(email, r)
-	if wait := u.s.logins.Blocked(key, now); wait > 0 {
+	if wait := u.s.logins.Blocked(r.Context(), key, now); wait > 0 {
 		u.showLogin(w, r, http.StatusTooManyRequests, email,
 			fmt.Sprintf("Too many failed attempts. Try again in %d seconds.", int(wait.Seconds())+1))
 		return
@@ -404,20 +416,38 @@ func (u *ui) login(w http.ResponseWriter, r *http.Request) {
 		if !errors.Is(err, accounts.ErrBadCredentials) {
 			u.s.log.Error("login failed", "error", err.Error())
 		}
-		u.s.logins.Fail(key, clientIP(r), now)
+		u.s.logins.Fail(r.Context(), key, clientIP(r), now)
 		u.showLogin(w, r, http.StatusUnauthorized, email, "Invalid e-mail or password.")
 		return
 	}
-	tok, _ := u.sessions.create(user, now)
+	tok, _, err := u.sessions.create(r.Context(), user, now)
+	if err != nil {
+		// The password was right: not a failed attempt.
+		msg := "The session could not be started; try again in a moment."
+		if f, ok := fault.As(err); ok && f.Kind == fault.Unavailable {
+			msg = unavailablePage(f).msg
+		} else {
+			u.s.log.Error("start web session", "error", err.Error())
+		}
+		u.showLogin(w, r, http.StatusServiceUnavailable, email, msg)
+		return
+	}
 	setCookie(w, u.s.https(r), sessionCookie, tok, sessionMaxAge)
 	setCookie(w, u.s.https(r), loginCSRFCookie, "", -1)
 	http.Redirect(w, r, safeNext(r.PostFormValue("next")), http.StatusSeeOther)
 }
 
 func (u *ui) logout(w http.ResponseWriter, r *http.Request) {
-	sess := u.sessions.get(r, u.s.now())
-	if sess != nil && r.ParseForm() == nil && sameToken(r.PostFormValue("csrf"), sess.csrf) {
-		u.sessions.destroy(r)
+	sess, err := u.sessions.get(r, u.s.now())
+	if err == nil && sess != nil && r.ParseForm() == nil && sameToken(r.PostFormValue("csrf"), sess.csrf) {
+		err = u.sessions.destroy(r)
+	}
+	if err != nil {
+		// The session may live on in the store: keep the cookie, so that the
+		// user sees that logging out failed and tries again, rather than
+		// believing they are out.
+		u.renderError(w, r, nil, err)
+		return
 	}
 	setCookie(w, u.s.https(r), sessionCookie, "", -1)
 	http.Redirect(w, r, "/login", http.StatusSeeOther)

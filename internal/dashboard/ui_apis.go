@@ -209,7 +209,7 @@ func (u *ui) saveAPI(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
 		u.showAPIForm(w, r, c, status, f, errs, cmp.Or(msg, "Please correct the marked fields."))
 		return nil
 	}
-	u.sessions.setFlash(c.sess, "API “"+d.Name()+"” saved. API ID: "+d.APIID())
+	u.sessions.setFlash(r.Context(), c.sess, "API “"+d.Name()+"” saved. API ID: "+d.APIID())
 	http.Redirect(w, r, "/apis", http.StatusSeeOther)
 	return nil
 }
@@ -241,7 +241,7 @@ func (u *ui) deleteAPI(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
 	if err := u.apisOf(c).Delete(r.Context(), id); err != nil {
 		return pageError(err, "API", form{})
 	}
-	u.sessions.setFlash(c.sess, "API deleted.")
+	u.sessions.setFlash(r.Context(), c.sess, "API deleted.")
 	http.Redirect(w, r, "/apis", http.StatusSeeOther)
 	return nil
 }

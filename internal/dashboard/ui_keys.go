@@ -226,7 +226,7 @@ func (u *ui) listKeys(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
 		v["NextURL"] = link(page + 1)
 	}
 	if id := r.URL.Query().Get("created"); id != "" {
-		v["Created"] = u.created.take(id, c.user.ID, now)
+		v["Created"] = u.created.take(r.Context(), id, c.user.ID, now)
 	}
 	u.render(w, r, c, http.StatusOK, "keys", v)
 	return nil
@@ -440,14 +440,19 @@ func (u *ui) saveKey(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
 		if err != nil {
 			return rejected(err)
 		}
-		id := u.created.put(created.Key, c.user.ID, u.s.now())
+		id, err := u.created.put(r.Context(), created.Key, c.user.ID, u.s.now())
+		if err != nil {
+			// The key exists, and this answer is the only one that can show it.
+			u.s.log.Warn("keep created key for its display", "error", err.Error())
+			return &statusError{http.StatusServiceUnavailable, "The key was created, but the database could not keep it for the key list. Copy it now, it is not shown again: " + created.Key}
+		}
 		http.Redirect(w, r, "/keys?created="+url.QueryEscape(id), http.StatusSeeOther)
 		return nil
 	}
 	if _, _, err = svc.Update(r.Context(), manage.Ref{ID: hs, IsHash: true}, body, true); err != nil {
 		return rejected(err)
 	}
-	u.sessions.setFlash(c.sess, "Key updated.")
+	u.sessions.setFlash(r.Context(), c.sess, "Key updated.")
 	http.Redirect(w, r, "/keys/"+hs, http.StatusSeeOther)
 	return nil
 }
@@ -457,7 +462,7 @@ func (u *ui) deleteKey(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
 	if _, err := u.keysOf(c).Delete(r.Context(), manage.Ref{ID: hs, IsHash: true}); err != nil {
 		return pageError(err, "Key", form{})
 	}
-	u.sessions.setFlash(c.sess, "Key deleted. Requests with it are refused.")
+	u.sessions.setFlash(r.Context(), c.sess, "Key deleted. Requests with it are refused.")
 	http.Redirect(w, r, "/keys", http.StatusSeeOther)
 	return nil
 }

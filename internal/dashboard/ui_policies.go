@@ -340,11 +340,11 @@ func (u *ui) savePolicy(w http.ResponseWriter, r *http.Request, c *uiCtx) error 
 	if throttleWarning(f) != "" {
 		// Saved as entered, as the API saves it; the policy's page shows at the
 		// throttle fields what the gateway will make of them.
-		u.sessions.setFlash(c.sess, "Policy “"+p.Name+"” saved. Policy ID: "+p.ID+". Check the note at Throttling.")
+		u.sessions.setFlash(r.Context(), c.sess, "Policy “"+p.Name+"” saved. Policy ID: "+p.ID+". Check the note at Throttling.")
 		http.Redirect(w, r, "/policies/"+url.PathEscape(p.ID), http.StatusSeeOther)
 		return nil
 	}
-	u.sessions.setFlash(c.sess, "Policy “"+p.Name+"” saved. Policy ID: "+p.ID)
+	u.sessions.setFlash(r.Context(), c.sess, "Policy “"+p.Name+"” saved. Policy ID: "+p.ID)
 	http.Redirect(w, r, "/policies", http.StatusSeeOther)
 	return nil
 }
@@ -402,7 +402,7 @@ func (u *ui) deletePolicy(w http.ResponseWriter, r *http.Request, c *uiCtx) erro
 	if force {
 		msg += " Keys that applied it are refused until they apply another."
 	}
-	u.sessions.setFlash(c.sess, msg)
+	u.sessions.setFlash(r.Context(), c.sess, msg)
 	http.Redirect(w, r, "/policies", http.StatusSeeOther)
 	return nil
 }

@@ -171,7 +171,7 @@ func (u *ui) saveUser(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
 			}
 			return again(ff.status, ff.field, ff.msg)
 		}
-		u.sessions.setFlash(c.sess, "User "+x.Email+" created. They can log in and read their access credentials on their user page.")
+		u.sessions.setFlash(r.Context(), c.sess, "User "+x.Email+" created. They can log in and read their access credentials on their user page.")
 		http.Redirect(w, r, "/users", http.StatusSeeOther)
 		return nil
 	}
@@ -196,9 +196,9 @@ func (u *ui) saveUser(w http.ResponseWriter, r *http.Request, c *uiCtx) error {
 		return nil
 	}
 	if !x.Active {
-		u.sessions.destroyUser(x.ID)
+		u.sessions.destroyUser(r.Context(), x.ID)
 	}
-	u.sessions.setFlash(c.sess, "User saved.")
+	u.sessions.setFlash(r.Context(), c.sess, "User saved.")
 	http.Redirect(w, r, "/users/"+x.ID, http.StatusSeeOther)
 	return nil
 }
@@ -218,7 +218,7 @@ func (u *ui) resetUserKey(w http.ResponseWriter, r *http.Request, c *uiCtx) erro
 			return err
 		}
 	}
-	u.sessions.setFlash(c.sess, "Access key reset: the old one no longer works.")
+	u.sessions.setFlash(r.Context(), c.sess, "Access key reset: the old one no longer works.")
 	http.Redirect(w, r, "/users/"+x.ID, http.StatusSeeOther)
 	return nil
 }
@@ -235,7 +235,7 @@ func (u *ui) changePassword(w http.ResponseWriter, r *http.Request, c *uiCtx) er
 		return nil
 	}
 	now := u.s.now()
-	if wait := u.s.logins.Blocked(loginKey(c.user.Email, r), now); wait > 0 {
+	if wait := u.s.logins.Blocked(r.Context(), loginKey(c.user.Email, r), now); wait > 0 {
 		return fail("current_password", fmt.Sprintf("Too many wrong passwords. Try again in %d seconds.", int(wait.Seconds())+1))
 	}
 	if pf.Get("new_password") != pf.Get("confirm_password") {
@@ -243,7 +243,7 @@ func (u *ui) changePassword(w http.ResponseWriter, r *http.Request, c *uiCtx) er
 	}
 	x, err := c.acct.ChangePassword(r.Context(), pf.Get("current_password"), pf.Get("new_password"))
 	if errors.Is(err, accounts.ErrBadCredentials) {
-		u.s.logins.Fail(loginKey(c.user.Email, r), clientIP(r), now)
+		u.s.logins.Fail(r.Context(), loginKey(c.user.Email, r), clientIP(r), now)
 		return fail("current_password", "The current password is wrong.")
 	}
 	if err != nil {
@@ -257,7 +257,7 @@ func (u *ui) changePassword(w http.ResponseWriter, r *http.Request, c *uiCtx) er
 	if c, err = u.renewSession(w, r, c); err != nil {
 		return err
 	}
-	u.sessions.setFlash(c.sess, "Password changed. Other browsers logged in as you have been logged out.")
+	u.sessions.setFlash(r.Context(), c.sess, "Password changed. Other browsers logged in as you have been logged out.")
 	http.Redirect(w, r, "/users/"+x.ID, http.StatusSeeOther)
 	return nil
 }
@@ -269,8 +269,11 @@ func (u *ui) renewSession(w http.ResponseWriter, r *http.Request, c *uiCtx) (*ui
 	if err != nil {
 		return c, err
 	}
-	u.sessions.destroyUser(x.ID)
-	tok, sess := u.sessions.create(x, u.s.now())
+	u.sessions.destroyUser(r.Context(), x.ID)
+	tok, sess, err := u.sessions.create(r.Context(), x, u.s.now())
+	if err != nil {
+		return c, err
+	}
 	setCookie(w, u.s.https(r), sessionCookie, tok, sessionMaxAge)
 	return &uiCtx{user: x, perms: c.perms, acct: u.s.accountsAs(x), sess: sess}, nil
 }
@@ -283,8 +286,8 @@ func (u *ui) deleteUser(w http.ResponseWriter, r *http.Request, c *uiCtx) error 
 	if err := c.acct.DeleteUser(r.Context(), x); err != nil {
 		return pageError(err, "User", changeRefused)
 	}
-	u.sessions.destroyUser(x.ID)
-	u.sessions.setFlash(c.sess, "User "+x.Email+" deleted.")
+	u.sessions.destroyUser(r.Context(), x.ID)
+	u.sessions.setFlash(r.Context(), c.sess, "User "+x.Email+" deleted.")
 	http.Redirect(w, r, "/users", http.StatusSeeOther)
 	return nil
 }

@@ -98,7 +98,7 @@ func (g *Gateway) requireSecret(next http.Handler) http.Handler {
 		sum := sha256.Sum256([]byte(got))
 		if got == "" || g.opts.Secret == "" || subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
 			ip := remoteIP(r)
-			if wait := g.authFailures.Fail(ip, ip, g.opts.Now()); wait > 0 {
+			if wait := g.authFailures.Fail(r.Context(), ip, ip, g.opts.Now()); wait > 0 {
 				w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
 				renderStatus(w, http.StatusTooManyRequests, "Too many failed attempts; retry later")
 				return

@@ -290,6 +290,80 @@ type AuditStore interface {
 	ListAudit(ctx context.Context, orgID string, limit, offset int) ([]AuditEntry, int, error)
 }
 
+// WebSession is a browser logged in to the web UI. The cookie's token is never
+// stored, only its SHA-256, so that a copy of the database logs nobody in.
+type WebSession struct {
+	// TokenHash is the hex SHA-256 of the cookie's token; unique.
+	TokenHash string
+	// UserID is the logged-in user; deleting the user deletes their sessions.
+	UserID string
+	// Stamp is the user's credentials stamp at login (accounts.SessionStamp): a
+	// session whose stamp no longer matches the user's has ended.
+	Stamp []byte
+	// CSRF is the token every form of the session carries.
+	CSRF      string
+	CreatedAt time.Time
+	// SeenAt is when the session was last used, to the precision its users keep
+	// it (the dashboard writes it at most once a minute).
+	SeenAt time.Time
+	// Flash is a message for the next page the session shows, kept as bytes so
+	// that every backend holds it exactly.
+	Flash []byte
+}
+
+// WebSessionStore holds the web UI's sessions, so that every dashboard sharing a
+// store serves every logged-in browser and a restart logs nobody out.
+type WebSessionStore interface {
+	// CreateWebSession fails with ErrConflict when the hash exists and with
+	// ErrInvalidReference when the user does not.
+	CreateWebSession(ctx context.Context, s WebSession) error
+	GetWebSession(ctx context.Context, tokenHash string) (WebSession, error)
+	// TouchWebSession sets SeenAt (ErrNotFound if absent).
+	TouchWebSession(ctx context.Context, tokenHash string, seen time.Time) error
+	// SetWebSessionFlash replaces the flash (ErrNotFound if absent).
+	SetWebSessionFlash(ctx context.Context, tokenHash string, flash []byte) error
+	// ClearWebSessionFlash empties the flash if it still holds flash, and
+	// reports whether it did: of two pages that read the same flash, only one
+	// clears it, and only that one shows it.
+	ClearWebSessionFlash(ctx context.Context, tokenHash string, flash []byte) (bool, error)
+	// DeleteWebSession removes a session; an absent one is no error (logging
+	// out twice is fine).
+	DeleteWebSession(ctx context.Context, tokenHash string) error
+	// DeleteUserWebSessions removes every session of a user.
+	DeleteUserWebSessions(ctx context.Context, userID string) error
+	// SweepWebSessions removes the sessions last seen before seenBefore or
+	// created before createdBefore, and returns how many.
+	SweepWebSessions(ctx context.Context, seenBefore, createdBefore time.Time) (int, error)
+}
+
+// KeyDisplay is a key just created in the web UI, waiting for the one page that
+// shows it to its creator. The key is sealed with the server's encryption key: the
+// store never holds it readable.
+type KeyDisplay struct {
+	// IDHash is the hex SHA-256 of the display's id, which travels in the
+	// redirect to that page; unique.
+	IDHash string
+	// UserID is the creator, the only user who may take it; deleting the user
+	// deletes their displays.
+	UserID    string
+	Sealed    []byte
+	ExpiresAt time.Time
+}
+
+// KeyDisplayStore holds one-time key displays.
+type KeyDisplayStore interface {
+	// CreateKeyDisplay fails with ErrConflict when the hash exists and with
+	// ErrInvalidReference when the user does not.
+	CreateKeyDisplay(ctx context.Context, d KeyDisplay) error
+	// TakeKeyDisplay removes and returns, in one step, the display with idHash
+	// if it belongs to userID and expires after now: of two callers, one gets
+	// it. Otherwise it returns ErrNotFound and removes nothing.
+	TakeKeyDisplay(ctx context.Context, idHash, userID string, now time.Time) (KeyDisplay, error)
+	// SweepKeyDisplays removes the displays expired at now, and returns how
+	// many.
+	SweepKeyDisplays(ctx context.Context, now time.Time) (int, error)
+}
+
 // Store is everything a backend provides.
 type Store interface {
 	APIStore
@@ -300,6 +374,8 @@ type Store interface {
 	UserStore
 	AuditStore
 	SettingStore
+	WebSessionStore
+	KeyDisplayStore
 	// Ping reports whether the backend answers; readiness checks use it.
 	Ping(ctx context.Context) error
 	Close() error

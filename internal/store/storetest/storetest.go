@@ -34,6 +34,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("DocumentsExact", func(t *testing.T) { testDocumentsExact(t, open(t)) })
 	t.Run("TextPostgreSQLCannotHold", func(t *testing.T) { testUnholdableText(t, open(t)) })
 	t.Run("Policies", func(t *testing.T) { testPolicies(t, open(t)) })
+	t.Run("WebSessions", func(t *testing.T) { testWebSessions(t, open(t)) })
+	t.Run("WebSessionSweep", func(t *testing.T) { testWebSessionSweep(t, open(t)) })
+	t.Run("KeyDisplays", func(t *testing.T) { testKeyDisplays(t, open(t)) })
 }
 
 var now = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
